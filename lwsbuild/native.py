@@ -136,7 +136,7 @@ def find_prefix(prefix: Path | str | None = None) -> Path:
         if not (candidate / "lib" / SONAME).is_file():
             raise NativeLibraryError(
                 f"this lwsbuild installation has no native part ({candidate} has no lib/{SONAME})",
-                hint="install a wheel built with `lwsbuild wheel`, or pass --prefix to an install prefix",
+                hint="install a wheel built with `lwsbuild wheel`, or pass --variant release (builds one) or --prefix DIR",
             )
         return candidate
     candidate = Path(prefix).expanduser()

@@ -59,6 +59,7 @@ class SmokeReport:
     peer: str  # "builtin" (the websockets echo peer started here) | "external"
     peer_close_code: int | None = None  # close code the builtin peer received
     prefix: str | None = None
+    lws_log: tuple[str, ...] = ()  # lws's own error/warning lines during the run
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -69,6 +70,8 @@ class SmokeReport:
         head = "OK" if self.ok else "FAILED"
         lines = [f"lws smoke: {head}  {self.url}"]
         fixes = ",".join(self.provenance.get("fixes_applied") or []) or "none"
+        if self.provenance.get("fixes_upstream"):
+            fixes += f" (upstream already: {','.join(self.provenance['fixes_upstream'])})"
         if self.lws_version:
             lines.append(
                 f"  lws {self.lws_version}  variant {self.variant}  fixes applied: {fixes}"
@@ -376,6 +379,9 @@ def _provenance_summary(prov: dict[str, Any]) -> dict[str, Any]:
         "fixes_applied": [
             str(p.get("id")) for p in prov.get("patches") or [] if isinstance(p, dict) and p.get("status") == "applied"
         ],
+        "fixes_upstream": [
+            str(p.get("id")) for p in prov.get("patches") or [] if isinstance(p, dict) and p.get("status") == "upstream"
+        ],
         "series": prov.get("series"),
         "unfixed": bool(prov.get("unfixed", False)),
     }
@@ -404,7 +410,8 @@ def _drive(native: Any, url: str, timeout: float, subprotocol: str | None, deadl
     watchdog = threading.Thread(target=kick, name="lwsbuild-smoke-kick", daemon=True)
     try:
         ssl_flags = c["LCCSCF_USE_SSL"] if secure else 0
-        host_hdr = host if port in (80, 443) else f"{host}:{port}"
+        bracketed = f"[{host}]" if ":" in host else host  # IPv6 literal
+        host_hdr = bracketed if port == (443 if secure else 80) else f"{bracketed}:{port}"
         wsi = native.connect(
             ctx, address=host, port=port, path=path, host=host_hdr, origin=host_hdr,
             protocol=subprotocol, ssl_flags=ssl_flags, local_protocol_name=local_name,
@@ -413,7 +420,8 @@ def _drive(native: Any, url: str, timeout: float, subprotocol: str | None, deadl
             session.fail(f"could not start a connection to {host}:{port} (lws_client_connect_via_info failed)")
         watchdog.start()
         while not session.finished and time.monotonic() < deadline:
-            native.cdll.lws_service(ctx, 0)
+            if native.cdll.lws_service(ctx, 0) < 0:
+                session.fail("lws_service() failed")
         if not session.finished:
             session.fail(_timeout_message(session, timeout))
     finally:
@@ -462,6 +470,7 @@ def run_smoke(
                 "--timeout", f"{timeout:g}"]
     lib = native_mod.load(prefix, reexec_module=reexec_module, argv=argv)
     summary = _provenance_summary(dict(lib.provenance))
+    native_mod.take_log_lines()  # drop lines of earlier runs
 
     def report(session: _Session | None, the_url: str, peer: str, close_code: int | None, error: str | None) -> SmokeReport:
         msgs = tuple(session.results) if session else ()
@@ -473,6 +482,7 @@ def run_smoke(
             ok=ok, url=the_url, lws_version=lib.version, variant=lib.variant, provenance=summary,
             messages=msgs, error=error, duration_ms=round((time.perf_counter() - t0) * 1000.0, 1),
             peer=peer, peer_close_code=close_code, prefix=str(lib.prefix),
+            lws_log=tuple(native_mod.take_log_lines()[-20:]),
         )
 
     deadline = start + timeout

@@ -1,0 +1,116 @@
+"""Shared test fixtures: the checkout's CLI, one cache per test session, builds made once.
+
+Tests run the checkout's code (`python -m pytest` from the repo root puts it first on sys.path;
+CLI subprocesses get it through PYTHONPATH). Expensive things — the Debian download, each lws
+build — happen once per session in a session cache and are shared by every test that needs them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+def run_cli(*args: str, cache: Path | None = None, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 900) -> CliResult:
+    """Run `python -m lwsbuild ARGS` from the checkout, as a user would run `lwsbuild ARGS`."""
+    full_env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
+    if cache is not None:
+        full_env["LWSBUILD_CACHE"] = str(cache)
+    result = subprocess.run([sys.executable, "-m", "lwsbuild", *args], capture_output=True, text=True,
+                            cwd=cwd or REPO, env=full_env, timeout=timeout)
+    return CliResult(result.returncode, result.stdout, result.stderr)
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One lwsbuild cache for the whole session (LWSBUILD_TEST_CACHE reuses one across sessions)."""
+    reused = os.environ.get("LWSBUILD_TEST_CACHE")
+    path = Path(reused) if reused else tmp_path_factory.mktemp("lwsbuild-cache")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cli(session_cache: Path):
+    """`cli("build", "--json")` runs against the session cache."""
+    def run(*args: str, **kwargs) -> CliResult:
+        kwargs.setdefault("cache", session_cache)
+        return run_cli(*args, **kwargs)
+    return run
+
+
+def _build(cli, *args: str) -> dict:
+    result = cli("build", "--json", *args)
+    assert result.returncode == 0, result.stderr
+    return result.json
+
+
+@pytest.fixture(scope="session")
+def release_build(cli) -> dict:
+    return _build(cli, "--variant", "release")
+
+
+@pytest.fixture(scope="session")
+def asan_build(cli) -> dict:
+    return _build(cli, "--variant", "asan")
+
+
+@pytest.fixture(scope="session")
+def tsan_build(cli) -> dict:
+    return _build(cli, "--variant", "tsan")
+
+
+@pytest.fixture(scope="session")
+def release_prefix(release_build: dict) -> Path:
+    return Path(release_build["prefix"])
+
+
+@pytest.fixture(scope="session")
+def asan_prefix(asan_build: dict) -> Path:
+    return Path(asan_build["prefix"])
+
+
+@pytest.fixture(scope="session")
+def tsan_prefix(tsan_build: dict) -> Path:
+    return Path(tsan_build["prefix"])
+
+
+# --- the verified lws 4.3.5 tree, fetched from the default mirror list once per session ----------
+
+@pytest.fixture(scope="session")
+def debian_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache of its own, always fresh, so the fetch below really walks the mirror list."""
+    return tmp_path_factory.mktemp("debian-cache")
+
+
+@pytest.fixture(scope="session")
+def debian_fetch(debian_cache: Path) -> CliResult:
+    """`lwsbuild fetch --json` with the default mirrors: the session's one Debian download."""
+    return run_cli("fetch", "--json", cache=debian_cache, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def lws_tree(debian_fetch: CliResult) -> Path:
+    """The verified, pristine libwebsockets 4.3.5 tree (read-only: copy it before changing it)."""
+    assert debian_fetch.returncode == 0, debian_fetch.stderr
+    return Path(debian_fetch.json["path"])

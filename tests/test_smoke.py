@@ -1,0 +1,426 @@
+"""Tests of lwsbuild.native (locate / load / layout) and lwsbuild.smoke.
+
+Integration tests take the fixtures ``release_prefix`` / ``asan_prefix``
+(Path of an install prefix built by the real pipeline, provided by
+tests/conftest.py).  Everything talks only to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ctypes
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lwsbuild import native
+from lwsbuild.errors import LayoutMismatchError, NativeLibraryError, SanitizerRuntimeError, UsageError
+from lwsbuild.smoke import MessageResult, SmokeReport, main, run_smoke
+
+REPO = Path(__file__).resolve().parents[1]
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error", "ERROR: LeakSanitizer")
+
+
+# --------------------------------------------------------------------------- #
+# helpers
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class RawServer:
+    """A tiny asyncio TCP server on 127.0.0.1 misbehaving in one of a few ways.
+
+    mode: "http403" (answers the upgrade with HTTP 403), "silent" (accepts,
+    reads, never answers), "wrongproto" (101 with a subprotocol that was not
+    offered).
+    """
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.port = 0
+        self.connections = 0
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    def __enter__(self) -> "RawServer":
+        self._thread.start()
+        assert self._ready.wait(5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(5)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if self.mode == "silent":
+                await self._stop.wait()
+                return
+            if self.mode == "http403":
+                body = b"forbidden\n"
+                writer.write(
+                    b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
+                    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+                )
+                await writer.drain()
+                return
+            key = next(
+                line.split(b":", 1)[1].strip()
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"sec-websocket-key:")
+            )
+            accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+            writer.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Accept: " + accept + b"\r\n"
+                b"Sec-WebSocket-Protocol: not-what-you-offered\r\n\r\n"
+            )
+            await writer.drain()
+            await self._stop.wait()
+        except BaseException:  # noqa: BLE001 - test server, any exit is fine
+            pass
+        finally:
+            writer.close()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        async with server:
+            await self._stop.wait()
+
+
+def _run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
+    return subprocess.run(
+        [sys.executable, "-m", "lwsbuild.smoke", *args],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=str(REPO),
+    )
+
+
+def _copy_prefix(src: Path, dst: Path) -> Path:
+    for sub in ("lib", "share"):
+        shutil.copytree(src / sub, dst / sub, symlinks=True, ignore=shutil.ignore_patterns("cmake", "pkgconfig"))
+    return dst
+
+
+def _synthetic_layout() -> dict:
+    """A self-consistent layout document for this machine's pointer size."""
+    ptr = ctypes.sizeof(ctypes.c_void_p)
+    kind_size = {"ptr": ptr, "int": 4, "u64": 8, "size_t": ctypes.sizeof(ctypes.c_size_t), "id": 4}
+    structs = {}
+    for sname, fields in native.REQUIRED_STRUCTS.items():
+        off = 0
+        out = {}
+        for fname, kind in fields.items():
+            size = kind_size[kind]
+            off = (off + size - 1) // size * size
+            out[fname] = {"offset": off, "size": size}
+            off += size
+        total = (off + ptr - 1) // ptr * ptr + 4 * ptr
+        structs[sname] = {"size": total, "fields": out}
+    constants = {name: i + 1 for i, name in enumerate(native.REQUIRED_CONSTANTS)}
+    constants["LWS_PRE"] = 16
+    return {
+        "schema_version": 1,
+        "lws_version_string": "4.3.5-test",
+        "pointer_size": ptr,
+        "config": {"LWS_WITH_TLS": True},
+        "structs": structs,
+        "constants": constants,
+    }
+
+
+# --------------------------------------------------------------------------- #
+# pure Python (no prefix needed)
+
+
+def test_parse_layout_accepts_consistent_document(tmp_path: Path) -> None:
+    layout = native.parse_layout(_synthetic_layout(), tmp_path / "layout.json")
+    assert layout.version_string == "4.3.5-test"
+    assert layout.const("LWS_PRE") == 16
+    buf = layout.new_struct("lws_client_connect_info")
+    buf.set_int("port", 8080)
+    buf.set_int("ietf_version_or_minus_one", -1)
+    assert buf.get_int("port") == 8080
+    assert buf.get_int("ietf_version_or_minus_one") == -1
+
+
+@pytest.mark.parametrize(
+    "corrupt, needle",
+    [
+        (lambda d: d["structs"]["lws_context_creation_info"]["fields"]["options"].update(size=4), "options"),
+        (lambda d: d["structs"]["lws_protocols"].update(size=8), "lies outside"),
+        (lambda d: d["structs"]["lws_client_connect_info"]["fields"].pop("port"), "port"),
+        (lambda d: d["constants"].pop("LWS_PRE"), "LWS_PRE"),
+        (lambda d: d.update(pointer_size=2), "pointer"),
+        (lambda d: d.pop("lws_version_string"), "lws_version_string"),
+        (lambda d: d["structs"]["lws_protocols"]["fields"]["callback"].update(offset=0), "overlap"),
+    ],
+)
+def test_parse_layout_rejects_inconsistent_document(tmp_path: Path, corrupt, needle: str) -> None:
+    doc = _synthetic_layout()
+    corrupt(doc)
+    with pytest.raises(LayoutMismatchError) as exc:
+        native.parse_layout(doc, tmp_path / "layout.json")
+    assert needle in str(exc.value)
+
+
+def test_read_layout_missing_and_garbage(tmp_path: Path) -> None:
+    with pytest.raises(LayoutMismatchError, match="missing"):
+        native.read_layout(tmp_path)
+    (tmp_path / "share" / "lwsbuild").mkdir(parents=True)
+    (tmp_path / native.LAYOUT_RELPATH).write_text("{not json")
+    with pytest.raises(LayoutMismatchError, match="not valid JSON"):
+        native.read_layout(tmp_path)
+
+
+def test_find_prefix_errors(tmp_path: Path) -> None:
+    with pytest.raises(NativeLibraryError, match="does not exist"):
+        native.find_prefix(tmp_path / "nope")
+    with pytest.raises(NativeLibraryError, match="libwebsockets.so.19"):
+        native.find_prefix(tmp_path)
+
+
+def test_find_prefix_bundled_without_native_part_is_clear() -> None:
+    import importlib.resources
+
+    bundled = Path(str(importlib.resources.files("lwsbuild") / "_native"))
+    if (bundled / "lib" / native.SONAME).exists():
+        pytest.skip("this installation has a bundled native part")
+    with pytest.raises(NativeLibraryError, match="no native part"):
+        native.find_prefix(None)
+
+
+def test_sanitizer_env_appends_options_and_preloads_first() -> None:
+    env = native.sanitizer_env(
+        Path("/x/libasan.so.8"), {"ASAN_OPTIONS": "abort_on_error=1", "LD_PRELOAD": "/y/libfoo.so"}
+    )
+    assert env["ASAN_OPTIONS"] == "abort_on_error=1:detect_leaks=0"
+    assert env["LD_PRELOAD"] == "/x/libasan.so.8:/y/libfoo.so"
+    assert native.sanitizer_env(Path("/x/libasan.so.8"), {})["ASAN_OPTIONS"] == "detect_leaks=0"
+
+
+def test_tsan_is_refused_with_pointer_to_stress(tmp_path: Path) -> None:
+    with pytest.raises(SanitizerRuntimeError) as exc:
+        native.prepare_process(tmp_path, {"lws": {"version": "4.3.5"}, "variant": "tsan"})
+    assert "lwsbuild stress --variant tsan" in exc.value.one_line()
+
+
+@pytest.mark.skipif(native.asan_loaded(), reason="this test process already runs under ASan")
+def test_asan_without_reexec_names_the_command(tmp_path: Path) -> None:
+    with pytest.raises(SanitizerRuntimeError) as exc:
+        native.prepare_process(tmp_path, {"lws": {"version": "4.3.5"}, "variant": "asan"}, argv=["--json"])
+    line = exc.value.one_line()
+    assert "\n" not in line
+    if "no libasan.so" not in line:  # machines without the ASan runtime
+        assert "LD_PRELOAD=" in line and "detect_leaks=0" in line and "-m lwsbuild.smoke --json" in line
+
+
+def test_report_json_and_render() -> None:
+    rep = SmokeReport(
+        ok=True, url="ws://127.0.0.1:1/echo", lws_version="4.3.5", variant="release",
+        provenance={"version": "4.3.5", "fixes_applied": ["0001"], "series": "all", "unfixed": False},
+        messages=(MessageResult("text", "text", 5, True, 0.5, 1),), error=None, duration_ms=3.0,
+        peer="builtin", peer_close_code=1000,
+    )
+    data = rep.to_json()
+    assert json.loads(json.dumps(data))["messages"][0]["rtt_ms"] == 0.5
+    assert "OK" in rep.render() and "0001" in rep.render()
+
+
+def test_usage_errors() -> None:
+    assert main(["--bogus"]) == 2
+    assert main(["--timeout", "0"]) == 2
+    with pytest.raises(UsageError):
+        run_smoke("http://127.0.0.1:1/", Path("/nonexistent"))
+
+
+# --------------------------------------------------------------------------- #
+# integration: a real build
+
+
+@pytest.mark.integration
+def test_echo_round_trip_release(release_prefix: Path) -> None:
+    t = time.monotonic()
+    rep = run_smoke(None, release_prefix, timeout=10.0)
+    assert rep.ok, rep.render()
+    assert time.monotonic() - t < 10
+    assert [m.name for m in rep.messages] == ["text", "binary", "large"]
+    assert all(m.ok and m.rtt_ms is not None for m in rep.messages)
+    assert rep.messages[2].chunks > 1  # arrived fragmented, was reassembled
+    assert rep.peer_close_code == 1000
+    assert rep.lws_version and rep.lws_version.startswith(rep.provenance["version"])
+    assert rep.to_json()["ok"] is True
+
+
+@pytest.mark.integration
+def test_cli_json_release(release_prefix: Path) -> None:
+    proc = _run_cli("--prefix", str(release_prefix), "--json", "--timeout", "10")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["ok"] is True and len(data["messages"]) == 3
+
+
+@pytest.mark.integration
+def test_echo_round_trip_asan(asan_prefix: Path) -> None:
+    proc = _run_cli("--prefix", str(asan_prefix), "--json", "--timeout", "30")
+    for marker in SANITIZER_MARKERS:
+        assert marker not in proc.stderr, proc.stderr[-4000:]
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    data = json.loads(proc.stdout)
+    assert data["ok"] is True and data["variant"] == "asan"
+    assert data["peer_close_code"] == 1000
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(native.asan_loaded(), reason="this test process already runs under ASan")
+def test_asan_in_process_refuses_instead_of_aborting(asan_prefix: Path) -> None:
+    with pytest.raises(SanitizerRuntimeError) as exc:
+        run_smoke(None, asan_prefix, timeout=5)
+    assert "LD_PRELOAD" in exc.value.one_line() or "libasan" in exc.value.one_line()
+
+
+@pytest.mark.integration
+def test_tsan_is_refused(tsan_prefix: Path) -> None:
+    with pytest.raises(SanitizerRuntimeError) as exc:
+        native.load(tsan_prefix)
+    assert "lwsbuild stress --variant tsan" in exc.value.one_line()
+
+
+@pytest.mark.integration
+def test_exception_in_callback_fails_the_smoke(release_prefix: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lwsbuild import smoke
+
+    def boom(self, wsi):
+        raise RuntimeError("boom from a test")
+
+    monkeypatch.setattr(smoke._Session, "_message_complete", boom)
+    t = time.monotonic()
+    rep = run_smoke(None, release_prefix, timeout=5)
+    assert not rep.ok
+    assert "internal error in the lws callback: RuntimeError: boom from a test" in rep.error
+    assert time.monotonic() - t < 5
+
+
+@pytest.mark.integration
+def test_refused_port(release_prefix: Path) -> None:
+    port = _free_port()
+    t = time.monotonic()
+    rep = run_smoke(f"ws://127.0.0.1:{port}/", release_prefix, timeout=5)
+    assert not rep.ok
+    assert rep.error == f"connection refused by 127.0.0.1:{port}"
+    assert time.monotonic() - t < 5
+
+
+@pytest.mark.integration
+def test_refused_port_cli_one_line(release_prefix: Path) -> None:
+    port = _free_port()
+    proc = _run_cli("--prefix", str(release_prefix), "--url", f"ws://127.0.0.1:{port}/x", "--timeout", "5")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"lwsbuild smoke: error: connection refused by 127.0.0.1:{port}"]
+
+
+@pytest.mark.integration
+def test_handshake_rejected_403(release_prefix: Path) -> None:
+    with RawServer("http403") as srv:
+        rep = run_smoke(f"ws://127.0.0.1:{srv.port}/chat", release_prefix, timeout=5)
+    assert not rep.ok
+    assert "HTTP 403" in rep.error and "rejected" in rep.error
+    assert "\n" not in rep.error
+
+
+@pytest.mark.integration
+def test_silent_server_times_out(release_prefix: Path) -> None:
+    with RawServer("silent") as srv:
+        t = time.monotonic()
+        rep = run_smoke(f"ws://127.0.0.1:{srv.port}/", release_prefix, timeout=1.5)
+        elapsed = time.monotonic() - t
+    assert not rep.ok
+    assert "timed out after 1.5 s" in rep.error and "never answered" in rep.error
+    assert 1.4 < elapsed < 4.0
+
+
+@pytest.mark.integration
+def test_wrong_subprotocol(release_prefix: Path) -> None:
+    with RawServer("wrongproto") as srv:
+        rep = run_smoke(f"ws://127.0.0.1:{srv.port}/", release_prefix, timeout=5)
+    assert not rep.ok
+    assert "subprotocol" in rep.error and "lwsbuild-smoke" in rep.error
+
+
+@pytest.mark.integration
+def test_wrong_subprotocol_cli_exit_code(release_prefix: Path) -> None:
+    with RawServer("wrongproto") as srv:
+        proc = _run_cli("--prefix", str(release_prefix), "--url", f"ws://127.0.0.1:{srv.port}/", "--timeout", "5")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def _rewrite_layout(prefix: Path, change) -> None:
+    path = prefix / native.LAYOUT_RELPATH
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        (lambda d: d.update(lws_version_string="4.2.0-wrong"), "4.2.0-wrong"),
+        (lambda d: d["structs"]["lws_context_creation_info"].update(size=12), "lws_context_creation_info"),
+        (lambda d: d["config"].update(LWS_WITH_TLS=not d["config"]["LWS_WITH_TLS"]), "LWS_WITH_TLS"),
+    ],
+)
+def test_wrong_layout_is_refused(release_prefix: Path, tmp_path: Path, change, needle: str) -> None:
+    prefix = _copy_prefix(release_prefix, tmp_path / "prefix")
+    _rewrite_layout(prefix, change)
+    with pytest.raises(LayoutMismatchError) as exc:
+        native.load(prefix)
+    assert needle in str(exc.value)
+    assert "layout.json" in str(exc.value)
+
+
+@pytest.mark.integration
+def test_missing_layout_cli(release_prefix: Path, tmp_path: Path) -> None:
+    prefix = _copy_prefix(release_prefix, tmp_path / "prefix")
+    (prefix / native.LAYOUT_RELPATH).unlink()
+    proc = _run_cli("--prefix", str(prefix), "--timeout", "5")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "layout.json is missing" in lines[0]
+
+
+@pytest.mark.integration
+def test_load_reports_versions_and_provenance(release_prefix: Path) -> None:
+    lib = native.load(release_prefix)
+    assert lib.version == lib.layout.version_string
+    assert lib.version.startswith(str(lib.provenance["lws"]["version"]))
+    assert lib.lws_pre >= 16
+    assert lib.layout.field("lws_context_creation_info", "options")[1] == 8
+    assert lib.variant == lib.provenance.get("variant", "release")

@@ -90,6 +90,7 @@ static struct opts {
 	double		watchdog;
 	int		watchdog_set;
 	int		sample_ms;
+	int		tick_ms;
 	unsigned int	seed;
 	int		quiet;
 	int		log_level;
@@ -106,6 +107,7 @@ static struct opts {
 	.max_concurrent	= 4000,
 	.nofile		= 8192,
 	.sample_ms	= 1000,
+	.tick_ms	= 10,
 	.seed		= 1,
 	.log_level	= LLL_ERR | LLL_WARN,
 };
@@ -823,7 +825,7 @@ usage(void)
 "   [--mix refused=W,blackhole=W,echo=W] [--hold-ms MS]\n"
 "   [--echo internal|ws://127.0.0.1:PORT/PATH] [--echo-protocol NAME]\n"
 "   [--timeout-secs N] [--max-concurrent N] [--nofile N] [--watchdog S]\n"
-"   [--sample-ms MS] [--seed N] [--log-level N] [--quiet]\n");
+"   [--sample-ms MS] [--tick-ms MS] [--seed N] [--log-level N] [--quiet]\n");
 }
 
 static void
@@ -877,6 +879,8 @@ parse_args(int argc, char **argv)
 			o.watchdog_set = 1;
 		} else if (!strcmp(a, "--sample-ms"))
 			o.sample_ms = (int)parse_long(a, v, 10, 3600000);
+		else if (!strcmp(a, "--tick-ms"))
+			o.tick_ms = (int)parse_long(a, v, 1, 1000);
 		else if (!strcmp(a, "--seed"))
 			o.seed = (unsigned int)parse_long(a, v, 0, 0xffffffffL);
 		else if (!strcmp(a, "--log-level"))
@@ -997,11 +1001,12 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	tick_us = (unsigned int)(1000000 / o.cps);
-	if (tick_us > 10000)
-		tick_us = 10000;
-	if (tick_us < 1000)
-		tick_us = 1000;
+	/*
+	 * Initiating threads wake every tick and start what is due.  lws
+	 * rounds its poll wait down to ms, so each sul expiry costs up to 1 ms
+	 * of spinning: a 10 ms tick keeps that ~10% of a core per thread.
+	 */
+	tick_us = (unsigned int)o.tick_ms * 1000u;
 
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
@@ -1056,7 +1061,7 @@ main(int argc, char **argv)
 		 "\"hold_ms\":%d,\"echo\":\"%s\",\"echo_url\":\"ws://%s:%d%s\","
 		 "\"echo_protocol\":\"%s\",\"timeout_secs\":%d,"
 		 "\"max_concurrent\":%ld,\"nofile\":%ld,\"nofile_clamped\":%s,"
-		 "\"watchdog\":%.3f,\"sample_ms\":%d,\"seed\":%u,"
+		 "\"watchdog\":%.3f,\"sample_ms\":%d,\"tick_ms\":%d,\"seed\":%u,"
 		 "\"log_level\":%d,\"ports\":{\"refused\":%d,\"blackhole\":%d,"
 		 "\"echo\":%d},\"pid\":%d,\"lws_version\":\"%s\"}",
 		 o.threads, o.threads - 1, o.cps, o.duration, o.total,
@@ -1064,7 +1069,7 @@ main(int argc, char **argv)
 		 o.echo_internal ? "internal" : "external",
 		 o.echo_host, port_echo, o.echo_path, o.echo_protocol,
 		 o.timeout_secs, o.max_concurrent, nofile_eff,
-		 clamped ? "true" : "false", o.watchdog, o.sample_ms, o.seed,
+		 clamped ? "true" : "false", o.watchdog, o.sample_ms, o.tick_ms, o.seed,
 		 o.log_level, port_refused, port_blackhole, port_echo,
 		 (int)getpid(), lws_get_library_version());
 

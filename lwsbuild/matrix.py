@@ -1,0 +1,163 @@
+"""The CI build matrix: pinned version × variant, each cell with its mirror chain and expected fixes.
+
+The JSON form is what GitHub Actions' `strategy.matrix` takes through `fromJSON`:
+`{"include": [{"lws-version": "4.3.5", "variant": "asan", ...}, ...]}`.
+
+Versions outside the range the fix series supports are left out of `all`, and naming one
+explicitly is a usage error, as it is for every other command: such a cell could only fail, so the
+matrix refuses to plan it rather than hand CI a job that is red by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import releases, series, variants
+from .errors import UnknownVersionError, UnsupportedVersionError, UsageError
+from .releases import Release
+from .variants import Variant
+
+ALL = "all"
+DEFAULT = "default"
+# GitHub Actions refuses a matrix that expands to more jobs than this.
+GITHUB_MAX_JOBS = 256
+
+
+def expected_statuses(release: Release) -> dict[str, str]:
+    """patch id → "upstream" | "missing" | "n/a" for every patch of the full series.
+
+    The pins record the seed fixes per release; a later patch is judged by its `fixed_in`: upstream
+    from that release on, missing before it, and missing everywhere while it is in no release.
+    """
+    statuses = {}
+    for patch in series.select(series.ALL).patches:
+        if patch.id in release.expected:
+            statuses[patch.id] = release.expected[patch.id]
+        elif patch.fixed_in and releases.version_key(release.version) >= releases.version_key(
+                releases.normalize(patch.fixed_in)):
+            statuses[patch.id] = "upstream"
+        else:
+            statuses[patch.id] = "missing"
+    return statuses
+
+
+@dataclass(frozen=True)
+class Cell:
+    release: Release
+    variant: Variant
+    expected: dict[str, str]
+
+    @property
+    def stress(self) -> bool:
+        """The stress harness proves the fix only under a sanitizer."""
+        return bool(self.variant.sanitizer)
+
+    @property
+    def smoke(self) -> bool:
+        """TSan cannot be loaded into a Python process, so the ctypes smoke skips TSan builds."""
+        return self.variant.sanitizer != "thread"
+
+    def to_json(self) -> dict:
+        return {
+            "lws-version": self.release.version,
+            "variant": self.variant.name,
+            "tag": self.release.tag,
+            "tree-id": self.release.tree_id,
+            "mirrors": list(self.release.mirrors),
+            "debian-suites": list(self.release.debian_suites),
+            "expected": self.expected,
+            "needs": [pid for pid, status in self.expected.items() if status == "missing"],
+            "sanitizer": self.variant.sanitizer,
+            "smoke": self.smoke,
+            "stress": self.stress,
+            "default": self.release.version == releases.default_version(),
+        }
+
+
+@dataclass(frozen=True)
+class Matrix:
+    cells: tuple[Cell, ...]
+
+    def to_json(self) -> dict:
+        return {"include": [cell.to_json() for cell in self.cells]}
+
+    def render(self) -> str:
+        ids = list(self.cells[0].expected) if self.cells else []
+        header = f"{'version':9} {'variant':8} {'smoke':5} {'stress':6} " + " ".join(f"{i:8}" for i in ids) + " mirrors"
+        lines = [header]
+        for cell in self.cells:
+            chain = " > ".join(m.split("+", 1)[0].split(":", 1)[0] for m in cell.release.mirrors)
+            lines.append(f"{cell.release.version:9} {cell.variant.name:8} {_yes(cell.smoke):5} {_yes(cell.stress):6} "
+                         + " ".join(f"{cell.expected[i]:8}" for i in ids) + f" {chain}")
+        return "\n".join(lines)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _items(values: list[str] | None) -> list[str]:
+    """Repeated flags and comma-separated lists, flattened, first occurrence kept."""
+    seen: list[str] = []
+    for value in values or []:
+        for item in value.split(","):
+            item = item.strip()
+            if item and item not in seen:
+                seen.append(item)
+    return seen
+
+
+def select_versions(values: list[str] | None) -> list[Release]:
+    """`all` = every pin the series supports; `default` or nothing = the default pin."""
+    names = _items(values) or [DEFAULT]
+    chosen: dict[str, Release] = {}
+    for name in names:
+        if name == ALL:
+            picked = [r for r in releases.all_releases() if _supported(r)]
+        else:
+            picked = [_pinned_and_supported(releases.default_version() if name == DEFAULT else name)]
+        for release in picked:
+            chosen.setdefault(release.version, release)
+    return list(chosen.values())
+
+
+def _pinned_and_supported(name: str) -> Release:
+    # The releases layer's hints point at --allow-unpinned / --lws-version, which the matrix has not.
+    try:
+        release = releases.get(name)
+    except UnknownVersionError as exc:
+        raise UnknownVersionError(str(exc), hint="the matrix builds pins only: `lwsbuild versions` lists them") from None
+    try:
+        releases.check_series_supported(release)
+    except UnsupportedVersionError as exc:
+        raise UnsupportedVersionError(str(exc), hint="drop it from --versions; `--versions all` lists every "
+                                                     "supported pin") from None
+    return release
+
+
+def _supported(release: Release) -> bool:
+    try:
+        releases.check_series_supported(release)
+    except UnsupportedVersionError:
+        return False
+    return True
+
+
+def select_variants(values: list[str] | None) -> list[Variant]:
+    """`all` or nothing = every variant, in variants.toml order."""
+    names = _items(values) or [ALL]
+    chosen: dict[str, Variant] = {}
+    for name in names:
+        for picked in (variants.names() if name == ALL else [name]):
+            chosen.setdefault(picked, variants.get(picked))
+    return list(chosen.values())
+
+
+def build_matrix(versions: list[str] | None = None, variant_names: list[str] | None = None) -> Matrix:
+    chosen_variants = select_variants(variant_names)
+    cells = tuple(Cell(release, variant, expected_statuses(release))
+                  for release in select_versions(versions) for variant in chosen_variants)
+    if len(cells) > GITHUB_MAX_JOBS:
+        raise UsageError(f"the matrix has {len(cells)} cells, more than the {GITHUB_MAX_JOBS} jobs GitHub Actions runs",
+                         hint="narrow --versions or --variants")
+    return Matrix(cells)

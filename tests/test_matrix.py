@@ -1,0 +1,126 @@
+"""`lwsbuild matrix`: the CI build matrix, as a table and as GitHub Actions' `fromJSON` input.
+
+Fast: no network, no builds; the matrix is computed from the pins, the variants and the series.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_cli
+from lwsbuild import matrix, releases, series, variants
+from lwsbuild.cli import main
+
+SEED = ("0001", "0002", "0003", "0004")
+
+
+def _json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    assert main(["matrix", "--json", *args]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1, "--json prints one line"
+    return json.loads(out)
+
+
+def _supported_pins() -> list[str]:
+    floor = releases.version_key("4.3.0")
+    return [r.version for r in releases.all_releases() if releases.version_key(r.version) >= floor]
+
+
+def test_default_is_the_default_version_times_every_variant(capsys) -> None:
+    data = _json(capsys)
+    assert list(data) == ["include"]
+    cells = data["include"]
+    assert [(c["lws-version"], c["variant"]) for c in cells] == [("4.3.5", v) for v in variants.names()]
+    for cell in cells:
+        assert cell["mirrors"] == list(releases.get("4.3.5").mirrors)
+        assert cell["default"] is True
+        assert cell["tree-id"] == releases.get("4.3.5").tree_id
+
+
+def test_expected_statuses_4_3_5(capsys) -> None:
+    cell = _json(capsys, "--versions", "4.3.5", "--variants", "release")["include"][0]
+    assert {pid: cell["expected"][pid] for pid in SEED} == {
+        "0001": "upstream", "0002": "upstream", "0003": "upstream", "0004": "missing"}
+    # Every patch of the full series has a status; the ones no release carries yet are missing.
+    patches = series.select(series.ALL).patches
+    assert list(cell["expected"]) == [p.id for p in patches]
+    for patch in patches:
+        if patch.id not in SEED and not patch.fixed_in:
+            assert cell["expected"][patch.id] == "missing", patch.id
+    assert cell["needs"] == [pid for pid, status in cell["expected"].items() if status == "missing"]
+    assert "0004" in cell["needs"] and "0001" not in cell["needs"]
+
+
+def test_expected_statuses_4_3_3_all_missing(capsys) -> None:
+    cell = _json(capsys, "--versions", "4.3.3", "--variants", "asan")["include"][0]
+    assert set(cell["expected"].values()) == {"missing"}
+    assert cell["needs"] == list(cell["expected"])
+    assert cell["default"] is False
+
+
+def test_versions_all_is_every_supported_pin(capsys) -> None:
+    cells = _json(capsys, "--versions", "all")["include"]
+    pins = _supported_pins()
+    assert [c["lws-version"] for c in cells[:: len(variants.names())]] == pins
+    assert len(cells) == len(pins) * len(variants.names())
+    # Below the series' range: left out of `all`.
+    assert not {"4.1.6", "4.2.0", "4.2.1", "4.2.2"} & {c["lws-version"] for c in cells}
+    # Every cell has the same keys: GitHub's matrix expansion and `matrix.<key>` rely on it.
+    assert len({tuple(sorted(c)) for c in cells}) == 1
+
+
+def test_lists_and_repeated_flags(capsys) -> None:
+    cells = _json(capsys, "--versions", "4.3.5,v4.3.9", "--versions", "4.3.9", "--variants", "tsan,asan")["include"]
+    assert [(c["lws-version"], c["variant"]) for c in cells] == [
+        ("4.3.5", "tsan"), ("4.3.5", "asan"), ("4.3.9", "tsan"), ("4.3.9", "asan")]
+
+
+def test_stress_and_smoke_follow_the_variant(capsys) -> None:
+    for cell in _json(capsys)["include"]:
+        sanitizer = variants.get(cell["variant"]).sanitizer
+        assert cell["sanitizer"] == sanitizer
+        assert cell["stress"] is bool(sanitizer)  # the harness proves the fix under a sanitizer only
+        assert cell["smoke"] is (sanitizer != "thread")  # TSan cannot be loaded into Python
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--versions", "9.9.9"], "9.9.9 is not a pinned release"),
+    (["--versions", "bogus"], "'bogus' is not a version number"),
+    (["--versions", "4.3.5,4.2.0"], "4.2.0 is outside the range the fix series supports"),
+    (["--variants", "msan"], "unknown variant 'msan'"),
+])
+def test_bad_names_are_one_line_usage_errors(args: list[str], needle: str) -> None:
+    result = run_cli("matrix", "--json", *args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert needle in result.stderr
+    assert result.stderr.startswith("lwsbuild: error: ") and result.stderr.count("\n") == 1
+    assert "--allow-unpinned" not in result.stderr  # the matrix has no such flag
+
+
+def test_github_output_line() -> None:
+    """What the workflow does: `echo "matrix=$(lwsbuild matrix --json)" >> "$GITHUB_OUTPUT"`."""
+    result = run_cli("matrix", "--json", "--versions", "all")
+    assert result.returncode == 0, result.stderr
+    value = result.stdout.rstrip("\n")
+    assert "\n" not in value
+    assert isinstance(json.loads(value)["include"], list)
+
+
+def test_table(capsys) -> None:
+    assert main(["matrix", "--versions", "4.3.3,4.3.5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["version", "variant", "smoke", "stress"]
+    assert len(lines) == 1 + 2 * len(variants.names())
+    row = next(line.split() for line in lines if line.startswith("4.3.5") and " tsan " in line)
+    assert row[2:4] == ["no", "yes"]
+    assert row[4:8] == ["upstream", "upstream", "upstream", "missing"]
+    assert "git > archive > debian" in lines[1]
+
+
+def test_api_matches_the_cli() -> None:
+    plan = matrix.build_matrix(["4.3.5"], ["asan"])
+    assert [c.to_json() for c in plan.cells] == plan.to_json()["include"]
+    assert plan.cells[0].expected == matrix.expected_statuses(releases.get("4.3.5"))

@@ -107,18 +107,17 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
     rows = []
     for release in releases.all_releases():
-        needs = [pid for pid, status in release.expected.items() if status == "missing"]
-        extra = [p.id for p in series.select(series.ALL).patches if p.id not in release.expected]
         try:
             releases.check_series_supported(release)
             supported = True
         except LwsbuildError:
             supported = False
+        expected = series.expected_statuses(release)
         rows.append({"version": release.version, "tag": release.tag, "date": release.date,
-                     "commit": release.commit, "tree_id": release.tree_id, "expected": release.expected,
-                     "needs": needs + (extra if supported else []), "series_supported": supported,
-                     "mirrors": list(release.mirrors) if not release.debian_suites
-                     else list(release.mirrors), "debian_suites": list(release.debian_suites),
+                     "commit": release.commit, "tree_id": release.tree_id, "expected": expected,
+                     "needs": [pid for pid, status in expected.items() if status == "missing"] if supported else [],
+                     "series_supported": supported, "mirrors": list(release.mirrors),
+                     "debian_suites": list(release.debian_suites),
                      "default": release.version == releases.default_version()})
     lines = [f"{'version':9} {'date':10} {'tree id':12} needs"]
     for row in rows:
@@ -185,6 +184,9 @@ def cmd_wheel(args: argparse.Namespace) -> int:
     data = made.to_json()
     lines = [f"{made.path.name}{_marks(data['marks'])}", f"  {made.identity.summary}",
              f"  {made.policy.reason}", f"  {made.path}"]
+    if made.source_paths:
+        lines.append(f"  note: {', '.join(made.source_paths)} name their sources by absolute path (GCC writes them "
+                     "into sanitizer metadata; -ffile-prefix-map does not reach them): not reproducible elsewhere")
     comparison = None
     if args.check_reproducible:
         from . import reproducible
@@ -431,6 +433,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lwsbuild: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `lwsbuild versions | head`: the reader has all it wanted
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -23,24 +23,6 @@ DEFAULT = "default"
 GITHUB_MAX_JOBS = 256
 
 
-def expected_statuses(release: Release) -> dict[str, str]:
-    """patch id → "upstream" | "missing" | "n/a" for every patch of the full series.
-
-    The pins record the seed fixes per release; a later patch is judged by its `fixed_in`: upstream
-    from that release on, missing before it, and missing everywhere while it is in no release.
-    """
-    statuses = {}
-    for patch in series.select(series.ALL).patches:
-        if patch.id in release.expected:
-            statuses[patch.id] = release.expected[patch.id]
-        elif patch.fixed_in and releases.version_key(release.version) >= releases.version_key(
-                releases.normalize(patch.fixed_in)):
-            statuses[patch.id] = "upstream"
-        else:
-            statuses[patch.id] = "missing"
-    return statuses
-
-
 @dataclass(frozen=True)
 class Cell:
     release: Release
@@ -155,7 +137,7 @@ def select_variants(values: list[str] | None) -> list[Variant]:
 
 def build_matrix(versions: list[str] | None = None, variant_names: list[str] | None = None) -> Matrix:
     chosen_variants = select_variants(variant_names)
-    cells = tuple(Cell(release, variant, expected_statuses(release))
+    cells = tuple(Cell(release, variant, series.expected_statuses(release))
                   for release in select_versions(versions) for variant in chosen_variants)
     if len(cells) > GITHUB_MAX_JOBS:
         raise UsageError(f"the matrix has {len(cells)} cells, more than the {GITHUB_MAX_JOBS} jobs GitHub Actions runs",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import cache, progress
 from .errors import PatchConflict, SeriesError, UnknownVariantError
-from .releases import check_series_supported
+from .releases import Release, check_series_supported, normalize, version_key
 from .sources import Source
 from .sources.treeid import isolated_git_env, tree_id
 
@@ -92,6 +92,24 @@ def select(name: str = ALL) -> Series:
         raise UnknownVariantError(f"unknown series {name!r}", hint=f"use one of: {', '.join(sets)}")
     chosen = patches if name == ALL else tuple(p for p in patches if name in p.sets)
     return Series(name, chosen)
+
+
+def expected_statuses(release: Release) -> dict[str, str]:
+    """patch id → "upstream" | "missing" | "n/a" for every patch of the full series.
+
+    The pins record the seed fixes per release; a later patch is judged by its `fixed_in`: upstream
+    from that release on, missing before it, and missing everywhere while it is in no release.
+    """
+    statuses = {}
+    for patch in select(ALL).patches:
+        if patch.id in release.expected:
+            statuses[patch.id] = release.expected[patch.id]
+        elif patch.fixed_in and version_key(release.version) >= version_key(
+                normalize(patch.fixed_in)):
+            statuses[patch.id] = "upstream"
+        else:
+            statuses[patch.id] = "missing"
+    return statuses
 
 
 # --- classification -------------------------------------------------------------------------
@@ -190,7 +208,8 @@ def prepare(source: Source, series: Series, unfixed: bool = False) -> PreparedTr
     meta_path = entry.with_suffix(".json")
     with cache.publishing(entry) as tmp:
         if tmp is not None:
-            label = f"libwebsockets {source.release.label}"
+            # The source, not the release, decides UNPINNED: a pinned version from other bytes is one too.
+            label = f"libwebsockets {source.release.version}{' UNPINNED' if source.unpinned else ''} (tree {source.tree_id[:12]})"
             with progress.step(f"applying series '{series.name}'" + (" (UNFIXED)" if unfixed else "")):
                 shutil.copytree(source.path, tmp, symlinks=True)
                 results = _classify_and_apply(tmp, series, unfixed, label)

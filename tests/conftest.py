@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,12 +43,17 @@ def run_cli(*args: str, cache: Path | None = None, cwd: Path | None = None, env:
 
 
 @pytest.fixture(scope="session")
-def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One lwsbuild cache for the whole session (LWSBUILD_TEST_CACHE reuses one across sessions)."""
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One lwsbuild cache for the whole session (LWSBUILD_TEST_CACHE reuses one across sessions).
+
+    Exported as LWSBUILD_CACHE while the session runs, so in-process pipeline calls share it too.
+    """
     reused = os.environ.get("LWSBUILD_TEST_CACHE")
     path = Path(reused) if reused else tmp_path_factory.mktemp("lwsbuild-cache")
     path.mkdir(parents=True, exist_ok=True)
-    return path
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LWSBUILD_CACHE", str(path))
+        yield path
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +84,12 @@ def asan_build(cli) -> dict:
 @pytest.fixture(scope="session")
 def tsan_build(cli) -> dict:
     return _build(cli, "--variant", "tsan")
+
+
+@pytest.fixture(scope="session")
+def asan_unfixed_build(cli) -> dict:
+    """The bug on purpose (--unfixed), under ASan."""
+    return _build(cli, "--variant", "asan", "--unfixed")
 
 
 @pytest.fixture(scope="session")
@@ -114,3 +126,76 @@ def lws_tree(debian_fetch: CliResult) -> Path:
     """The verified, pristine libwebsockets 4.3.5 tree (read-only: copy it before changing it)."""
     assert debian_fetch.returncode == 0, debian_fetch.stderr
     return Path(debian_fetch.json["path"])
+
+
+# --- wheels, and fresh venvs they are installed into (test_wheel.py, test_c_consumers.py) --------
+
+def _wheel(cli, out_dir: Path, *args: str) -> dict:
+    result = cli("wheel", "--json", "-o", str(out_dir), *args)
+    assert result.returncode == 0, result.stderr
+    return result.json
+
+
+@pytest.fixture(scope="session")
+def release_wheel_info(cli, release_build: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`lwsbuild wheel --json` of the release build (made after the build: packaging only)."""
+    return _wheel(cli, tmp_path_factory.mktemp("release-wheel"), "--variant", "release")
+
+
+@pytest.fixture(scope="session")
+def asan_wheel_info(cli, asan_build: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _wheel(cli, tmp_path_factory.mktemp("asan-wheel"), "--variant", "asan")
+
+
+@pytest.fixture(scope="session")
+def release_wheel(release_wheel_info: dict) -> Path:
+    return Path(release_wheel_info["wheel"])
+
+
+@pytest.fixture(scope="session")
+def asan_wheel(asan_wheel_info: dict) -> Path:
+    return Path(asan_wheel_info["wheel"])
+
+
+@dataclass(frozen=True)
+class Venv:
+    """A venv with an lwsbuild wheel installed; commands run outside the checkout, without PYTHONPATH."""
+
+    root: Path
+
+    @property
+    def python(self) -> Path:
+        return self.root / "bin" / "python"
+
+    @property
+    def site_lwsbuild(self) -> Path:
+        return next(self.root.glob("lib/python3*/site-packages/lwsbuild"))
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LD_LIBRARY_PATH", "LD_PRELOAD")}
+        return {**env, "PATH": f"{self.root / 'bin'}{os.pathsep}{env.get('PATH', '')}", **extra}
+
+    def run(self, *command: str | Path, cwd: Path | None = None, timeout: float = 300,
+            **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(c) for c in command], capture_output=True, text=True, cwd=cwd or self.root,
+                              env=self.env(**env), timeout=timeout)
+
+
+def install_wheel(wheel: Path, root: Path) -> Venv:
+    """A fresh venv that sees this environment's packages (the wheel's dependencies, so no registry
+    is asked) with `wheel` installed by pip from the file alone."""
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(root)], check=True, timeout=300)
+    venv = Venv(root)
+    result = venv.run(venv.python, "-m", "pip", "install", "--no-index", "--no-deps", "--quiet", wheel)
+    assert result.returncode == 0, result.stderr
+    return venv
+
+
+@pytest.fixture(scope="session")
+def release_venv(release_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    return install_wheel(release_wheel, tmp_path_factory.mktemp("release-venv"))
+
+
+@pytest.fixture(scope="session")
+def asan_venv(asan_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    return install_wheel(asan_wheel, tmp_path_factory.mktemp("asan-venv"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -18,8 +19,14 @@ from .treeid import tree_id
 class Mirror(Protocol):
     spec: str
 
-    def materialize(self, release: Release, dest: Path) -> None:
-        """Create `dest` holding the release's source tree, or raise MirrorFailed."""
+    def materialize(self, release: Release, dest: Path) -> str | None:
+        """Create `dest` holding the release's source tree, or raise MirrorFailed.
+
+        `dest.parent` is this attempt's scratch directory (removed afterwards) for any temporary files.
+
+        Returns why the delivery is not the pinned release even if its tree id matches (a git
+        commit other than the pin), or None: identity is the tree id plus what the mirror vouches for.
+        """
 
 
 @dataclass(frozen=True)
@@ -42,12 +49,19 @@ def parse_spec(spec: str) -> Mirror:
     from .git import GitMirror
     from .local import DirMirror
 
-    kinds = {"git+": GitMirror, "archive:": ArchiveMirror, "dir:": DirMirror, "debian": DebianMirror}
+    kinds = {"git+": GitMirror, "archive:": ArchiveMirror, "dir:": DirMirror}
+    hint = "use git+URL[@REF], archive:URL|PATH[#sha256=HEX], dir:PATH or debian"
+    if spec == "debian":
+        return DebianMirror.parse(spec)
     for prefix, kind in kinds.items():
-        if spec.startswith(prefix):
-            return kind.parse(spec)
-    raise UsageError(f"--source {spec!r} is not a source spec",
-                     hint="use git+URL[@REF], archive:URL|PATH[#sha256=HEX], dir:PATH or debian")
+        # An empty location would silently mean "the current directory".
+        if spec.startswith(prefix) and spec.removeprefix(prefix).strip():
+            mirror = kind.parse(spec)
+            sha256 = getattr(mirror, "sha256", None)
+            if sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", sha256):
+                raise UsageError(f"--source {spec!r} has a malformed sha256 (64 lowercase hex digits)", hint=hint)
+            return mirror
+    raise UsageError(f"--source {spec!r} is not a source spec", hint=hint)
 
 
 def _tree_entry(tree: str) -> Path:
@@ -86,13 +100,18 @@ def _try(mirror: Mirror, release: Release, allow_unpinned: bool) -> Source:
     try:
         staged = scratch / "tree"
         with progress.step(f"fetching libwebsockets {release.version} from {mirror.spec}"):
-            mirror.materialize(release, staged)
+            objection = mirror.materialize(release, staged)
         with progress.step("verifying the git tree id"):
             actual = tree_id(staged)
-        unpinned = actual != release.tree_id
-        if unpinned and release.pinned and not allow_unpinned:
-            raise TreeIdMismatch(f"{mirror.spec} delivered tree {actual}, "
-                                 f"but libwebsockets {release.version} is pinned to tree {release.tree_id}")
+        if release.pinned and actual != release.tree_id:
+            objection = (f"{mirror.spec} delivered tree {actual}, "
+                         f"but libwebsockets {release.version} is pinned to tree {release.tree_id}")
+        if objection is not None and not allow_unpinned:
+            raise TreeIdMismatch(objection)
+        unpinned = objection is not None or not release.pinned
+        if unpinned:
+            progress.note(f"UNPINNED: libwebsockets {release.version} from {mirror.spec} is tree {actual}"
+                          + (f" ({objection})" if objection else ""))
         return Source(release, actual, mirror.spec, _publish(staged, actual, mirror.spec), unpinned, False)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -101,21 +120,19 @@ def _try(mirror: Mirror, release: Release, allow_unpinned: bool) -> Source:
 def fetch(release: Release, specs: list[str] | None = None, allow_unpinned: bool = False) -> Source:
     """The verified source tree of `release`, from the cache or the first mirror that delivers."""
     mirrors = [parse_spec(spec) for spec in (specs or release.mirrors)]
-    cached = _from_cache(release)
+    # Without --allow-unpinned a mirror can only ever deliver the pinned tree, which the cache holds.
+    # Sources the user names under --allow-unpinned may deliver other bytes: they are always asked.
+    cached = None if specs and allow_unpinned else _from_cache(release)
     if cached is not None:
         return cached
     failures: list[LwsbuildError] = []
     for mirror in mirrors:
         try:
-            source = _try(mirror, release, allow_unpinned)
+            return _try(mirror, release, allow_unpinned)
         except (MirrorFailed, TreeIdMismatch) as exc:
-            progress.note(f"mirror {mirror.spec} failed: {exc.one_line()}")
             failures.append(exc)
-            continue
-        if source.unpinned:
-            progress.note(f"UNPINNED: libwebsockets {release.version} from {mirror.spec} is tree {source.tree_id}"
-                          + (f", not the pinned {release.tree_id}" if release.pinned else ""))
-        return source
+            if len(mirrors) > 1:  # a lone mirror's failure is the error line itself
+                progress.note(f"mirror {mirror.spec} failed: {exc.one_line()}")
     mismatches = [f for f in failures if isinstance(f, TreeIdMismatch)]
     if mismatches:
         raise mismatches[0]

@@ -142,4 +142,4 @@ class DebianMirror:
 
     def materialize(self, release: Release, dest: Path) -> None:
         uri, filename, sha256 = self.locate(release)
-        extract(download(uri, filename, sha256), dest)
+        extract(download(uri, filename, sha256, dest.parent), dest)

@@ -27,7 +27,7 @@ class GitMirror:
             return cls(spec, body, None)
         return cls(spec, url, ref)
 
-    def materialize(self, release: Release, dest: Path) -> None:
+    def materialize(self, release: Release, dest: Path) -> str | None:
         import git
 
         ref = self.ref or release.tag
@@ -44,14 +44,19 @@ class GitMirror:
                 detail = (getattr(exc, "stderr", "") or str(exc)).strip().splitlines()
                 reason = detail[-1].strip().removeprefix("stderr: ").strip("' ") if detail else "failed"
                 raise MirrorFailed(f"git fetch of {ref} from {self.url}: {reason}") from None
-            if release.commit and commit.hexsha != release.commit:
-                raise MirrorFailed(
-                    f"{self.url} {ref} is commit {commit.hexsha}, the pin is {release.commit}")
             dest.mkdir()
             # `git archive` writes exactly the committed tree: no .git, no attributes rewriting.
-            archive = subprocess.run(["git", "--git-dir", scratch, "archive", "--format=tar", commit.hexsha],
-                                     capture_output=True, env=isolated_git_env(), check=True).stdout
-            subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+            try:
+                archive = subprocess.run(["git", "--git-dir", scratch, "archive", "--format=tar", commit.hexsha],
+                                         capture_output=True, env=isolated_git_env(), check=True).stdout
+                subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, capture_output=True, check=True)
+            except subprocess.CalledProcessError as exc:
+                reason = (exc.stderr or b"").decode(errors="replace").strip() or f"exit {exc.returncode}"
+                raise MirrorFailed(f"unpacking {ref} from {self.url} failed: {reason}") from None
+        # Same tree, other commit (a re-made or rewritten history): not the pinned release.
+        if release.commit and commit.hexsha != release.commit:
+            return f"{self.url} {ref} is commit {commit.hexsha}, but libwebsockets {release.version} is pinned to commit {release.commit}"
+        return None
 
 
 def _refspec(ref: str) -> str:

@@ -1,0 +1,1 @@
+"""Test helpers: loopback HTTP server, archive builders, local git repos, cache inspection."""

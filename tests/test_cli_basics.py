@@ -1,0 +1,129 @@
+"""The command line itself: `versions`, `--json` on every command, one-line errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, CliResult, run_cli
+from helpers import cachestate
+from helpers.checks import error_line
+
+# Upstream tags from v4.3.0 on: all pinned, all inside the series' range.
+SERIES_RANGE = ["4.3.0", "4.3.1", "4.3.2", "4.3.3", "4.3.4", "4.3.5", "4.3.6", "4.3.7", "4.3.8", "4.3.9", "4.3.10",
+                "4.4.0", "4.4.1", "4.4.2", "4.4.3", "4.4.4", "4.4.5",
+                "4.5.0", "4.5.1", "4.5.2", "4.5.3", "4.5.4", "4.5.5", "4.5.6", "4.5.7", "4.5.8", "5.0.0"]
+OUTSIDE = ["4.1.6", "4.2.0", "4.2.1", "4.2.2"]
+SEED = ["0001", "0002", "0003", "0004"]
+
+
+def declared_ids() -> list[str]:
+    return [p["id"] for p in tomllib.loads((REPO / "patches" / "series.toml").read_text())["patch"]]
+
+
+@pytest.fixture(scope="module")
+def versions() -> dict[str, dict]:
+    result = run_cli("versions", "--json")
+    assert result.returncode == 0, result.stderr
+    return {row["version"]: row for row in result.json["versions"]}
+
+
+def test_versions_lists_the_pins_in_order(versions: dict[str, dict]) -> None:
+    assert list(versions) == OUTSIDE + SERIES_RANGE
+    for version, row in versions.items():
+        assert row["tag"] == f"v{version}"
+        assert len(row["commit"]) == 40 and len(row["tree_id"]) == 40
+        assert row["series_supported"] is (version in SERIES_RANGE)
+    assert (versions["4.3.5"]["commit"], versions["4.3.5"]["tree_id"]) == (
+        "ab9df9cfc39de7a49967f18387b6b76310947442", "572da87937f5e9d6aac00631d7588025117bfb9e")
+    assert (versions["4.1.6"]["commit"], versions["4.1.6"]["tree_id"]) == (
+        "736f0739ed8c75db0e29c7678b5a9194e957c347", "c8e6f7de77ed51608e691dfdc47b1f369152c292")
+    assert [v for v, row in versions.items() if row["default"]] == ["4.3.5"]
+
+
+def test_versions_say_which_fixes_each_needs(versions: dict[str, dict]) -> None:
+    later = [pid for pid in declared_ids() if pid not in SEED]
+    for version in SERIES_RANGE:
+        row = versions[version]
+        upstream_since_4_3_4 = [int(p) for p in version.split(".")] >= [4, 3, 4]
+        seed_needed = ["0004"] if upstream_since_4_3_4 else SEED
+        assert [pid for pid in row["needs"] if pid in SEED] == seed_needed, version
+        assert [pid for pid in row["needs"] if pid not in SEED] == [
+            pid for pid in later if row["expected"].get(pid) != "upstream"], version
+
+
+def test_versions_human_output_marks_the_range_and_default() -> None:
+    result = run_cli("versions")
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert list(lines) == OUTSIDE + SERIES_RANGE
+    assert all("outside the series' range" in lines[v] for v in OUTSIDE)
+    assert "(default)" in lines["4.3.5"] and "0004" in lines["4.3.5"]
+    assert "572da87937f5" in lines["4.3.5"]
+
+
+@pytest.mark.parametrize("command", [["versions"], ["variants"], ["fetch"], ["patch"], ["patch", "--unfixed"]])
+def test_every_command_speaks_json(command: list[str], debian_fetch: CliResult, debian_cache: Path) -> None:
+    assert debian_fetch.returncode == 0, debian_fetch.stderr
+    result = run_cli(*command, "--json", cache=debian_cache)
+    assert result.returncode == 0, result.stderr
+    assert isinstance(json.loads(result.stdout), dict)
+
+
+def test_help_and_version() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("versions", "variants", "fetch", "patch", "build"):
+        assert f"    {command} " in result.stdout
+    version = run_cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("lwsbuild ")
+
+
+@pytest.mark.parametrize("command", ["fetch", "patch"])
+@pytest.mark.parametrize("spec", ["ftp://example.invalid/x.tar.gz", "debianx", "dir:", "archive:", "git+",
+                                  "archive:/x.tar.gz#sha256=not-hex"])
+def test_bad_source_spec_is_one_line_exit_2(command: str, spec: str, tmp_path: Path) -> None:
+    result = run_cli(command, "--source", spec, "--json", cache=tmp_path)
+    assert result.returncode == 2
+    line = error_line(result)
+    assert spec in line and "(fix: use git+URL[@REF]" in line
+    assert result.stdout == ""
+    assert cachestate.entries(tmp_path) == set()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fetch", "--lws-version", "9.9.9"], "libwebsockets 9.9.9 is not a pinned release"),
+    (["fetch", "--lws-version", "v9.9.9"], "libwebsockets 9.9.9 is not a pinned release"),
+    (["fetch", "--lws-version", "latest"], "'latest' is not a version number"),
+    (["patch", "--series", "nope"], "unknown series 'nope'"),
+    (["patch", "--lws-version", "4.2.2"], "outside the range the fix series supports (4.3.0 to 5.0.0)"),
+])
+def test_usage_errors_are_one_line_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
+    result = run_cli(*args, "--json", cache=tmp_path)
+    assert result.returncode == 2
+    line = error_line(result)
+    assert message in line and "(fix: " in line
+    assert result.stdout == ""
+    assert cachestate.entries(tmp_path) == set()
+
+
+def test_source_failure_is_one_line_exit_3(tmp_path: Path) -> None:
+    result = run_cli("fetch", "--source", f"dir:{tmp_path / 'nothing-here'}", cache=tmp_path / "cache")
+    assert result.returncode == 3
+    assert "is not a libwebsockets source tree" in error_line(result)
+
+
+def test_all_mirrors_failing_names_each_and_exits_3(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    result = run_cli("fetch", "--source", f"dir:{missing}", "--source", f"archive:{missing}.tar.gz",
+                     cache=tmp_path / "cache")
+    assert result.returncode == 3
+    lines = result.stderr.splitlines()
+    # One notice per failed mirror as it happens, then the one error line naming them all.
+    assert [line.split(" failed:")[0] for line in lines[:-1]] == [
+        f"lwsbuild: mirror dir:{missing}", f"lwsbuild: mirror archive:{missing}.tar.gz"]
+    assert lines[-1].startswith("lwsbuild: error: no mirror delivered libwebsockets 4.3.5: ")
+    assert str(missing) in lines[-1] and f"{missing}.tar.gz" in lines[-1]

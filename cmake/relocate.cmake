@@ -14,10 +14,36 @@ endfunction()
 # pkg-config: lws writes prefix="<configure prefix>"; derive it from the .pc file's own place.
 rewrite("${prefix}/lib/pkgconfig/libwebsockets.pc" "prefix=\"[^\"\n]*\"" "prefix=\${pcfiledir}/../..")
 
+# The library lives outside the linker's default paths (a wheel, a cache): pkg-config consumers get
+# an rpath so their program runs without LD_LIBRARY_PATH; a sanitizer build's consumers must link
+# the sanitizer runtime themselves (it has to come first).
+set(consumer_flags "")
+if(LWSBUILD_SANITIZER_FLAGS)
+  list(JOIN LWSBUILD_SANITIZER_FLAGS " " consumer_flags)
+  string(APPEND consumer_flags " ")
+  rewrite("${prefix}/lib/pkgconfig/libwebsockets.pc" "Cflags: " "Cflags: ${consumer_flags}")
+endif()
+rewrite("${prefix}/lib/pkgconfig/libwebsockets.pc" "Libs: " "Libs: ${consumer_flags}-Wl,-rpath,\${libdir} ")
+
+# LWS_WITH_STATIC is off, but lws installs the static library's .pc regardless.
+file(REMOVE "${prefix}/lib/pkgconfig/libwebsockets_static.pc")
+
 # CMake package config: lws lists configure-time include dirs (source and build tree paths).
 rewrite("${prefix}/lib/cmake/libwebsockets/libwebsockets-config.cmake"
         "set\\(LIBWEBSOCKETS_INCLUDE_DIRS [^\n]*\\)"
         "get_filename_component(_lws_prefix \"\${LWS_CMAKE_DIR}/../../..\" ABSOLUTE)\nset(LIBWEBSOCKETS_INCLUDE_DIRS \"\${_lws_prefix}/include\")")
+
+# CMake targets: lws records the absolute paths of the OpenSSL it found (/usr/lib/<triplet>/libssl.so,
+# /usr/include), wrong on any other machine: link OpenSSL by name, leave system headers to the compiler.
+rewrite("${prefix}/lib/cmake/libwebsockets/LibwebsocketsTargets.cmake" "/[^;\"\n]*/lib([A-Za-z0-9_]+)\\.so([;\"])" "\\1\\2")
+rewrite("${prefix}/lib/cmake/libwebsockets/LibwebsocketsTargets.cmake"
+        "(INTERFACE_INCLUDE_DIRECTORIES \"[^\"\n]*);/usr/include\"" "\\1\"")
+if(LWSBUILD_SANITIZER_FLAGS)
+  file(APPEND "${prefix}/lib/cmake/libwebsockets/libwebsockets-config.cmake"
+       "\n# A sanitizer build: consumers are instrumented and link the sanitizer runtime too.\n"
+       "set_property(TARGET websockets_shared APPEND PROPERTY INTERFACE_COMPILE_OPTIONS ${LWSBUILD_SANITIZER_FLAGS})\n"
+       "set_property(TARGET websockets_shared APPEND PROPERTY INTERFACE_LINK_OPTIONS ${LWSBUILD_SANITIZER_FLAGS})\n")
+endif()
 
 # lws_config.h: plugin/data dirs relative to the install prefix (plugins are not built).
 rewrite("${prefix}/include/lws_config.h" "#define LWS_INSTALL_DATADIR \"[^\"]*\"" "#define LWS_INSTALL_DATADIR \"share\"")

@@ -19,6 +19,7 @@ from . import __version__, cache, progress
 from .errors import BuildError
 from .series import PreparedTree
 from .variants import Variant, options_for
+from .wheelmeta import repair_policy
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "cmake"
 _PROJECT_FILES = ("cmake/*.cmake", "cmake/CMakeLists.txt", "lwsbuild/harness/*.c", "lwsbuild/harness/*.h")
@@ -77,6 +78,12 @@ class BuildSpec:
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
     @property
+    def build_hash(self) -> str:
+        """e.g. lwsbuild-asan-all, lwsbuild-asan-UNFIXED: lws_get_library_version() shows it."""
+        what = "UNFIXED" if self.prepared.unfixed else self.prepared.series.name
+        return "-".join(["lwsbuild", self.variant.name, what] + (["UNPINNED"] if self.prepared.source.unpinned else []))
+
+    @property
     def source_date_epoch(self) -> int:
         return self.prepared.source.release.source_date_epoch
 
@@ -99,6 +106,8 @@ class BuildSpec:
             "compiler": self.compiler.to_json(),
             "source_date_epoch": self.source_date_epoch,
             "build_key": self.key,
+            # Whether its wheel is repaired to a manylinux tag, and why (or why not).
+            "wheel": repair_policy(self.variant.sanitizer).to_json(),
         }
 
     def cmake_spec(self, provenance_path: Path) -> str:
@@ -114,7 +123,8 @@ class BuildSpec:
                  f"set(LWSBUILD_STRIP {'ON' if self.variant.strip else 'OFF'})",
                  f"set(LWSBUILD_CCACHE {q(shutil.which('ccache') or '')})",
                  # A fixed build hash: lws would otherwise run `git describe` and record user@host.
-                 f"set(LWS_BUILD_HASH {q('lwsbuild-' + self.key)} CACHE STRING \"\" FORCE)",
+                 # It ends up in lws_get_library_version(), so say what this build is.
+                 f"set(LWS_BUILD_HASH {q(self.build_hash)} CACHE STRING \"\" FORCE)",
                  f"set(CMAKE_C_FLAGS {q(' '.join(self.c_flags))} CACHE STRING \"\" FORCE)"]
         lines += [f"set({name} {q(value)} CACHE STRING \"\" FORCE)" for name, value in sorted(self.options.items())]
         return "\n".join(lines) + "\n"

@@ -177,8 +177,9 @@ def wheel_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_wheel(args: argparse.Namespace) -> int:
-    from . import build, wheel
+    from . import build, variants, wheel
 
+    wheel.require_tools(variants.get(args.variant).sanitizer)  # before a build, not after it
     install = build.build(plan_from_args(args))
     made = wheel.build_wheel(install, args.output)
     data = made.to_json()
@@ -367,7 +368,8 @@ def cmd_prove(args: argparse.Namespace) -> int:
     from . import prove, stress
     from .errors import DefectFound, ProofFailed
 
-    profile = stress.Profile.from_mapping(vars(args))
+    # Frequent samples: an unfixed build often dies within a second, before a 1 s sample.
+    profile = stress.Profile.from_mapping({"sample_ms": 200, **{k: v for k, v in vars(args).items() if v is not None}})
     builds = {"unfixed": ("all", True), "seed": ("seed", False), "all": ("all", False)}
     specs = {label: plan_from_args(argparse.Namespace(**{**vars(args), "series": series, "unfixed": unfixed}))
              for label, (series, unfixed) in builds.items()}

@@ -1,0 +1,185 @@
+"""Install → wheel: package a cached build with scikit-build-core, repair it, refuse path leaks.
+
+The wheel is made by the project's own backend (scikit-build-core, `build_wheel` run from the
+checkout) so `lwsbuild wheel` and `pip wheel .` package the same way. It is pointed at the build's
+cached build directory and at a spec written for this build (config-setting `lwsbuild.spec`), so a
+wheel after a build reconfigures but compiles nothing. Its version and Summary name the build
+(`wheelmeta.Identity`); release wheels are repaired by auditwheel, sanitizer wheels are not
+(`wheelmeta.repair_policy` says why, and the provenance inside the wheel records it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import build, cache, progress, reproducible
+from .build import Install
+from .errors import NotACheckout, PathInWheel, WheelError, WheelToolMissing
+from .wheelmeta import SPEC_ENV, Identity, RepairPolicy, repair_policy
+
+CHECKOUT = build.PROJECT_DIR.parent
+
+# Runs in a child process with the checkout as working directory: scikit-build-core's hooks read
+# pyproject.toml from there.
+_BUILD_WHEEL = "import json, sys; from scikit_build_core.build import build_wheel; " \
+               "build_wheel(sys.argv[1], json.loads(sys.argv[2]))"
+
+
+@dataclass(frozen=True)
+class Wheel:
+    path: Path
+    install: Install
+    identity: Identity
+    policy: RepairPolicy
+    platform_tag: str  # manylinux_2_34_x86_64 after repair, linux_x86_64 without
+    source_paths: tuple[str, ...]  # sanitizer binaries naming their sources by absolute path (see below)
+
+    def to_json(self) -> dict:
+        return {"wheel": str(self.path), "name": self.path.name, **self.identity.to_json(),
+                "variant": self.install.spec.variant.name, "marks": self.install.spec.prepared.marks,
+                "platform_tag": self.platform_tag, "repair": self.policy.to_json(),
+                "source_paths": list(self.source_paths),
+                "sha256": reproducible.sha256(self.path), "build": self.install.to_json()}
+
+
+def _cmake_cache_value(build_dir: Path, name: str) -> str | None:
+    try:
+        text = (build_dir / "CMakeCache.txt").read_text(errors="replace")
+    except OSError:
+        return None
+    prefix = f"{name}:"
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return line.split("=", 1)[1]
+    return None
+
+
+def _reusable(build_dir: Path) -> bool:
+    """A build dir configured from this checkout's project (a cache may be shared by checkouts)."""
+    home = _cmake_cache_value(build_dir, "CMAKE_HOME_DIRECTORY")
+    return home is not None and Path(home).resolve() == build.PROJECT_DIR.resolve()
+
+
+def require_tools(sanitizer: str) -> None:
+    """Fail before any build if the checkout or a packaging tool the variant needs is missing."""
+    import importlib.util
+
+    if not (CHECKOUT / "pyproject.toml").is_file() or not build.PROJECT_DIR.is_dir():
+        raise NotACheckout(f"{CHECKOUT} is not an lwsbuild source checkout (no pyproject.toml and cmake/)")
+    if importlib.util.find_spec("scikit_build_core") is None:
+        raise WheelToolMissing("scikit-build-core is not installed", hint="pip install 'scikit-build-core>=1.1,<2'")
+    if repair_policy(sanitizer).repair:
+        if importlib.util.find_spec("auditwheel") is None:
+            raise WheelToolMissing("auditwheel is not installed: release wheels are repaired to a manylinux tag")
+        if shutil.which("patchelf") is None:
+            raise WheelToolMissing("patchelf is not on PATH: auditwheel needs it")
+
+
+def _one_wheel(directory: Path, log: Path) -> Path:
+    wheels = sorted(directory.glob("*.whl"))
+    if len(wheels) != 1:
+        raise WheelError(f"{len(wheels)} wheels in {directory}, expected one; full log: {log}")
+    return wheels[0]
+
+
+def _run(step: str, command: list[str], log: Path, env: dict[str, str], cwd: Path) -> None:
+    with progress.step(f"{step}…"), log.open("a") as out:
+        out.write(f"$ {' '.join(command)}\n")
+        out.flush()
+        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    if result.returncode != 0:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        why = next((line for line in reversed(lines) if "error" in line.lower()), lines[-1] if lines else "no output")
+        raise WheelError(f"{step} failed ({why.strip()[:240]}); full log: {log}",
+                         hint="read the log; `lwsbuild build` with the same options shows build errors first")
+
+
+def _env(install: Install, spec_file: Path, tmp: Path, generator: str | None) -> dict[str, str]:
+    # SOURCE_DATE_EPOCH (the pinned release's date) also dates every member of the zip.
+    env = build.cmake_env(install.spec)
+    env.pop("LWSBUILD_VARIANT", None)  # the spec decides the variant, not the caller's environment
+    env[SPEC_ENV] = str(spec_file)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CHECKOUT), env.get("PYTHONPATH", "")]))
+    # scikit-build-core stages the wheel in a temporary directory: keep it under ours, a path the
+    # leak check knows.
+    env["TMPDIR"] = str(tmp)
+    if generator:
+        env["CMAKE_GENERATOR"] = generator  # reusing a build dir needs its generator
+    return env
+
+
+def _package(install: Install, tmp: Path, log: Path) -> Path:
+    """Run scikit-build-core on the cached build; return the unrepaired wheel."""
+    spec_dir = tmp / "spec"
+    spec_file = build.write_spec(install.spec, spec_dir)
+    reuse = _reusable(install.build_dir)
+    if not reuse:
+        progress.note(f"{install.build_dir} was not configured from this checkout: building the wheel from scratch")
+    build_dir = install.build_dir if reuse else tmp / "build"
+    generator = _cmake_cache_value(build_dir, "CMAKE_GENERATOR") if reuse else None
+    settings = {"build-dir": str(build_dir), "cmake.define.CMAKE_C_COMPILER": install.spec.compiler.path}
+    out = tmp / "raw"
+    out.mkdir()
+    with cache.lock(install.build_dir):  # another wheel run must not reconfigure the same directory
+        _run("packaging with scikit-build-core", [sys.executable, "-c", _BUILD_WHEEL, str(out), json.dumps(settings)],
+             log, _env(install, spec_file, tmp, generator), CHECKOUT)
+    return _one_wheel(out, log)
+
+
+def _repair(raw: Path, policy: RepairPolicy, tmp: Path, log: Path, env: dict[str, str]) -> Path:
+    out = tmp / "repaired"
+    excludes = [arg for soname in policy.excluded for arg in ("--exclude", soname)]
+    _run("repairing with auditwheel", [sys.executable, "-m", "auditwheel", "repair", *excludes, "-w", str(out), str(raw)],
+         log, env, tmp)
+    return _one_wheel(out, log)
+
+
+# GCC 12 writes each source file's name as given on the command line (CMake gives absolute paths)
+# into ASan's global descriptors and UBSan's source locations, and -ffile-prefix-map does not reach
+# them. So a sanitizer build's binaries name the cache directory they were built in: tolerated there
+# (they are debugging builds for this machine), reported, and never tolerated in any other member.
+_SANITIZER_BINARIES = ("lwsbuild/_native/lib/libwebsockets.so.", "lwsbuild/_native/bin/")
+
+
+def _check_paths(wheel: Path, install: Install, needles: list[Path]) -> tuple[str, ...]:
+    leaks = reproducible.find_paths(wheel, needles)
+    sanitizer = bool(install.spec.variant.sanitizer)
+    tolerated = [m for m, _ in leaks if sanitizer and m.startswith(_SANITIZER_BINARIES)]
+    fatal = [(m, p) for m, p in leaks if m not in tolerated]
+    if fatal:
+        member, path = fatal[0]
+        raise PathInWheel(f"{wheel.name}: {member} contains the build-machine path {path}"
+                          + (f" (and {len(fatal) - 1} more)" if len(fatal) > 1 else ""))
+    return tuple(sorted(set(tolerated)))
+
+
+def platform_tag(wheel: Path) -> str:
+    return wheel.stem.rsplit("-", 1)[-1]
+
+
+def build_wheel(install: Install, out_dir: Path) -> Wheel:
+    """The wheel of a finished build, in `out_dir` (replacing one of the same name)."""
+    spec = install.spec
+    policy = repair_policy(spec.variant.sanitizer)
+    require_tools(spec.variant.sanitizer)
+    identity = Identity.of_provenance(spec.provenance())
+    log = install.build_dir.parent / "wheel.log"
+    log.write_text("")
+    with tempfile.TemporaryDirectory(prefix="lwsbuild-wheel-") as scratch:
+        tmp = Path(scratch)
+        wheel = _package(install, tmp, log)
+        if policy.repair:
+            wheel = _repair(wheel, policy, tmp, log, build.cmake_env(spec))
+        source_paths = _check_paths(wheel, install, [cache.root(), CHECKOUT, tmp, install.build_dir])
+        out_dir.mkdir(parents=True, exist_ok=True)
+        final = out_dir.resolve() / wheel.name
+        shutil.copyfile(wheel, final.with_name(f".{final.name}.tmp"))
+        os.replace(final.with_name(f".{final.name}.tmp"), final)
+    return Wheel(final, install, identity, policy, platform_tag(final), source_paths)

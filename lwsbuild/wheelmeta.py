@@ -1,0 +1,207 @@
+"""What a wheel is: its version label, Summary and repair policy, from the build it holds.
+
+One function computes a wheel's identity from the facts of its build (`Identity.of_provenance`),
+and three callers use it:
+  * scikit-build-core: this module is the project's metadata provider for `version` and
+    `description` (pyproject.toml, `tool.scikit-build.metadata`), so `lwsbuild wheel`,
+    `pip wheel .` and `pip install .` all name a wheel by what it holds;
+  * the CMake project, which runs `python -m lwsbuild.wheelmeta check VERSION PROVENANCE` under
+    scikit-build-core and refuses to build anything else than what the chosen name says (the name
+    is fixed before CMake runs; see `check`);
+  * `BuildSpec.provenance()`, which records the repair policy of the variant.
+
+Only the standard library and lwsbuild's data modules are imported here: the provider runs inside
+pip's isolated build environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+# The environment variable of the declared config-setting `lwsbuild.spec` (pyproject.toml): a spec
+# written by lwsbuild. scikit-build-core hands config-settings to CMake but not to metadata
+# providers, so the provider reads the spec through the variable the setting declares.
+SPEC_ENV = "LWSBUILD_SPEC"
+
+SUMMARY = ("A reproducible, verifiably fixed libwebsockets: pinned sources, the SMP client fix series, "
+           "sanitizer builds, wheels and a stress proof.")
+
+_SPEC_PROVENANCE = re.compile(r"^set\(LWSBUILD_PROVENANCE \[==\[(.*)\]==\]\)$", re.M)
+
+
+def _segment(text: str) -> str:
+    """A PEP 440 local version segment: lower-case letters and digits only."""
+    return re.sub(r"[^a-z0-9]", "", text.lower()) or "x"
+
+
+@dataclass(frozen=True)
+class Identity:
+    lws_version: str
+    variant: str
+    series: str
+    unfixed: bool
+    unpinned: bool
+    options_digest: str  # of the -D options beyond the variant's own; "" if none
+
+    @classmethod
+    def of_provenance(cls, provenance: Mapping[str, Any]) -> Identity:
+        from . import variants
+
+        variant = str(provenance["variant"])
+        own = variants.get(variant).cmake
+        extra = {k: v for k, v in provenance["cmake_options"].items() if own.get(k) != v}
+        digest = hashlib.sha256(json.dumps(extra, sort_keys=True).encode()).hexdigest()[:8] if extra else ""
+        return cls(str(provenance["lws"]["version"]), variant, str(provenance["series"]),
+                   bool(provenance["unfixed"]), bool(provenance["lws"]["unpinned"]), digest)
+
+    @classmethod
+    def default(cls, variant: str) -> Identity:
+        """What the CMake project builds when no spec is given: the default pin, fixed, all patches."""
+        from . import releases
+
+        return cls(releases.default_version(), variant, "all", False, False, "")
+
+    @property
+    def local(self) -> str:
+        """e.g. lws4.3.5, lws4.3.5.asan, lws4.3.5.unfixed.tsan, lws4.3.5.seed.d1a2b3c4.unpinned"""
+        parts = [f"lws{self.lws_version}"]
+        if self.unfixed:
+            parts.append("unfixed")  # --unfixed ignores the series: it reverts every fix
+        elif self.series != "all":
+            parts.append(_segment(self.series))
+        if self.variant != "release":
+            parts.append(_segment(self.variant))
+        if self.options_digest:
+            parts.append(f"d{self.options_digest}")
+        if self.unpinned:
+            parts.append("unpinned")
+        return ".".join(parts)
+
+    @property
+    def version(self) -> str:
+        return f"{__version__}+{self.local}"
+
+    @property
+    def summary(self) -> str:
+        build = f"libwebsockets {self.lws_version} ({self.variant}"
+        build += f", -D options {self.options_digest})" if self.options_digest else ")"
+        if self.unpinned:
+            build = f"UNPINNED {build}"
+        if self.unfixed:
+            return (f"UNFIXED, DO NOT SHIP: {build} with the multi-threaded client heap-use-after-free "
+                    "left in on purpose, to reproduce the bug.")
+        series = "all fixes" if self.series == "all" else f"fix series '{self.series}'"
+        return f"{build}, {series}. {SUMMARY}"
+
+    def to_json(self) -> dict:
+        return {"version": self.version, "local": self.local, "summary": self.summary}
+
+
+@dataclass(frozen=True)
+class RepairPolicy:
+    """Whether auditwheel repairs a variant's wheel to a manylinux tag, and why (or why not)."""
+
+    repair: bool
+    excluded: tuple[str, ...]  # sonames taken from the system instead of grafted into the wheel
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"repair": self.repair, "excluded": list(self.excluded), "reason": self.reason}
+
+
+OPENSSL_SONAMES = ("libssl.so.3", "libcrypto.so.3")
+
+
+def repair_policy(sanitizer: str) -> RepairPolicy:
+    """Release wheels: auditwheel repair to a manylinux tag, OpenSSL taken from the system.
+
+    OpenSSL is not grafted into the wheel. libwebsockets hands OpenSSL objects across its API
+    (SSL_CTX * in the OpenSSL callbacks, lws_get_ssl()), and C programs link the system OpenSSL
+    through the wheel's pkg-config and CMake files: a grafted private copy would put two OpenSSLs in
+    one process, with objects of one handed to the other. The system copy also receives the
+    distribution's security fixes and finds the distribution's CA store, where a copy grafted from
+    Debian would look in Debian's OPENSSLDIR. The cost is small: the library needs only OPENSSL_3.0.0
+    symbol versions, and the glibc >= 2.34 systems the manylinux tag admits (RHEL 9, Ubuntu 22.04,
+    Debian 12 and later) all ship libssl.so.3.
+
+    Sanitizer wheels are not repaired: the library needs the compiler's own sanitizer runtime,
+    preloaded and matching the compiler that built it; a grafted copy cannot work. They keep the
+    linux tag, and say so in the command's output and in provenance.json.
+    """
+    if sanitizer:
+        runtime = {"address": "libasan.so", "thread": "libtsan.so"}.get(sanitizer, f"the {sanitizer} runtime")
+        return RepairPolicy(False, (), (
+            f"not repaired: a sanitizer build ({sanitizer}) needs the compiler's own {runtime}, loaded first "
+            "(LD_PRELOAD) and matching the compiler that built it; auditwheel would graft a copy, which "
+            "cannot work. The wheel keeps the linux tag and is for this machine's toolchain only."))
+    return RepairPolicy(True, OPENSSL_SONAMES, (
+        "repaired by auditwheel to the lowest manylinux tag the library's glibc symbols allow; "
+        "OpenSSL 3 (libssl.so.3, libcrypto.so.3) comes from the system, not grafted"))
+
+
+def spec_provenance(spec_file: Path) -> dict:
+    """The provenance written beside a spec, read from the path the spec itself names."""
+    match = _SPEC_PROVENANCE.search(spec_file.read_text())
+    if match is None:
+        raise ValueError(f"{spec_file} names no LWSBUILD_PROVENANCE: not a spec written by lwsbuild")
+    return json.loads(Path(match.group(1)).read_text())
+
+
+def _identity(settings: Mapping[str, Any]) -> Identity:
+    spec = os.environ.get(SPEC_ENV)
+    if spec:
+        return Identity.of_provenance(spec_provenance(Path(spec)))
+    return Identity.default(str(settings.get("variant", "release")))
+
+
+def dynamic_metadata(field: str, settings: Mapping[str, Any] | None = None,
+                     project: Mapping[str, Any] | None = None) -> str:
+    """scikit-build-core's provider hook; `settings` carries `variant` (set by pyproject overrides)."""
+    unknown = set(settings or {}) - {"variant"}
+    if unknown:
+        raise RuntimeError(f"lwsbuild.wheelmeta takes only a 'variant' setting, not {sorted(unknown)}")
+    identity = _identity(settings or {})
+    if field == "version":
+        return identity.version
+    if field == "description":
+        return identity.summary
+    raise RuntimeError(f"lwsbuild.wheelmeta provides version and description, not {field!r}")
+
+
+def check(version: str, provenance_file: Path) -> str | None:
+    """Why a wheel named `version` must not hold the build `provenance_file` describes, or None."""
+    identity = Identity.of_provenance(json.loads(provenance_file.read_text()))
+    if version == identity.version:
+        return None
+    return (f"the wheel is named {version} but this build is {identity.version} "
+            f"(libwebsockets {identity.lws_version}, variant {identity.variant}"
+            f"{', UNFIXED' if identity.unfixed else ''}); the name is chosen before CMake runs")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m lwsbuild.wheelmeta check VERSION PROVENANCE`: the CMake project's name check."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3 or args[0] != "check":
+        print("usage: python -m lwsbuild.wheelmeta check VERSION PROVENANCE", file=sys.stderr)
+        return 2
+    problem = check(args[1], Path(args[2]))
+    if problem is None:
+        return 0
+    from .errors import WheelNameMismatch
+
+    print(f"lwsbuild: error: {WheelNameMismatch(problem).one_line()}", file=sys.stderr)
+    return WheelNameMismatch.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

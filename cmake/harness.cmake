@@ -18,7 +18,7 @@
 find_package(Threads REQUIRED)
 
 add_executable(lws-stress
-	${CMAKE_CURRENT_LIST_DIR}/../lwsbuild/harness/stress_harness.c)
+	${LWSBUILD_HARNESS_DIR}/stress_harness.c)
 
 # lws public headers: libwebsockets.h + libwebsockets/*.h from the source tree,
 # and the generated lws_config.h in the lws binary dir (both at the top and in

@@ -23,7 +23,7 @@
 #     run below disables LeakSanitizer so the build cannot fail because of it.
 #
 # Optional inputs:
-#   LWSBUILD_PROBE_SOURCE   path of layout_probe.c (default: ../lwsbuild/harness/ from here)
+#   LWSBUILD_PROBE_SOURCE   path of layout_probe.c (default: in LWSBUILD_HARNESS_DIR)
 #   LWSBUILD_LWS_TARGET     lws library target (default: websockets_shared)
 
 if(NOT DEFINED LWSBUILD_LWS_TARGET)
@@ -36,7 +36,7 @@ if(NOT TARGET ${LWSBUILD_LWS_TARGET})
 endif()
 if(NOT DEFINED LWSBUILD_PROBE_SOURCE)
   get_filename_component(LWSBUILD_PROBE_SOURCE
-    "${CMAKE_CURRENT_LIST_DIR}/../lwsbuild/harness/layout_probe.c" ABSOLUTE)
+    "${LWSBUILD_HARNESS_DIR}/layout_probe.c" ABSOLUTE)
 endif()
 if(NOT EXISTS "${LWSBUILD_PROBE_SOURCE}")
   message(FATAL_ERROR "lwsbuild probe.cmake: ${LWSBUILD_PROBE_SOURCE} not found")

@@ -21,8 +21,18 @@ from .series import PreparedTree
 from .variants import Variant, options_for
 from .wheelmeta import repair_policy
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent / "cmake"
-_PROJECT_FILES = ("cmake/*.cmake", "cmake/CMakeLists.txt", "lwsbuild/harness/*.c", "lwsbuild/harness/*.h")
+PACKAGE_DIR = Path(__file__).resolve().parent
+HARNESS_DIR = PACKAGE_DIR / "harness"  # C sources of the probe and the stress harness
+
+
+def _project_dir() -> Path:
+    """cmake/ of a source checkout, else the copy an installed wheel carries (so an installed
+    lwsbuild can build, stress and prove too)."""
+    checkout = PACKAGE_DIR.parent / "cmake"
+    return checkout if (checkout / "CMakeLists.txt").is_file() else PACKAGE_DIR / "cmake"
+
+
+PROJECT_DIR = _project_dir()
 
 
 @dataclass(frozen=True)
@@ -51,11 +61,11 @@ def compiler() -> Compiler:
 @memoize
 def project_digest() -> str:
     """Our own CMake/C files take part in the key: a harness change must rebuild."""
-    top = PROJECT_DIR.parent
+    files = [*PROJECT_DIR.glob("*.cmake"), PROJECT_DIR / "CMakeLists.txt", *HARNESS_DIR.glob("*.[ch]")]
     digest = hashlib.sha256()
-    for pattern in _PROJECT_FILES:
-        for path in sorted(top.glob(pattern)):
-            digest.update(path.relative_to(top).as_posix().encode() + b"\0" + path.read_bytes())
+    for path in sorted(files):
+        # Named by folder and file only: a checkout and an installed wheel give the same digest.
+        digest.update(f"{path.parent.name}/{path.name}".encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
@@ -119,6 +129,7 @@ class BuildSpec:
                  f"set(LWSBUILD_LWS_SOURCE {q(self.prepared.path)})",
                  f"set(LWSBUILD_LWS_VERSION {q(self.prepared.source.release.version)})",
                  f"set(LWSBUILD_PROVENANCE {q(provenance_path)})",
+                 f"set(LWSBUILD_HARNESS_DIR {q(HARNESS_DIR)})",
                  f"set(LWSBUILD_SOURCE_DATE_EPOCH {self.source_date_epoch})",
                  f"set(LWSBUILD_STRIP {'ON' if self.variant.strip else 'OFF'})",
                  f"set(LWSBUILD_CCACHE {q(shutil.which('ccache') or '')})",

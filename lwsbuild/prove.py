@@ -1,0 +1,117 @@
+"""`lwsbuild prove`: the same stress profile against the unfixed, `seed` and `all` builds of one release.
+
+The proof holds when the unfixed build shows a finding (the harness reproduces the bug) and the
+`all` build is clean (the series fixes it) under the same load; `seed` shows what the four original
+fixes alone are measured to do.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import build, report, stress
+
+if TYPE_CHECKING:
+    from .build import BuildSpec
+
+BUILDS = ("unfixed", "seed", "all")  # row order; a label is also the report subdirectory
+
+
+@dataclass(frozen=True)
+class Proof:
+    version: str
+    variant: str
+    profile: stress.Profile
+    runs: dict[str, stress.StressRun]  # label -> run, in BUILDS order
+    defines: dict[str, str]  # the -D options given on top of the variant's, for all three builds
+
+    @property
+    def reproduced(self) -> bool:
+        return bool(self.runs["unfixed"].failing)
+
+    @property
+    def fixed(self) -> bool:
+        return self.runs["all"].verdict == "clean"
+
+    @property
+    def proven(self) -> bool:
+        return self.reproduced and self.fixed
+
+    def rows(self) -> list[dict]:
+        rows = []
+        for label, run in self.runs.items():
+            first = run.first_finding
+            rows.append({"build": label, "connections": run.connections, "cps": round(run.cps, 1),
+                         "duration_s": round(run.duration_s, 3), "max_concurrent": run.max_concurrent,
+                         "verdict": run.verdict, "defects": len(run.failing),
+                         "known_reports": len(run.findings) - len(run.failing),
+                         "first_finding": _describe(first) if first else None,
+                         "first_finding_t": first.t if first else None,
+                         "lws_version": (run.start or {}).get("lws_version")})
+        return rows
+
+    def to_json(self) -> dict:
+        return {"version": self.version, "variant": self.variant, "defines": self.defines,
+                "profile": self.profile.to_json(),
+                "proven": self.proven, "reproduced": self.reproduced, "fixed": self.fixed, "rows": self.rows(),
+                "runs": {label: run.to_json() for label, run in self.runs.items()}}
+
+    def table(self) -> str:
+        """The comparison as a Markdown table (also what `prove` prints)."""
+        defines = "".join(f" -D {k}={v}" for k, v in sorted(self.defines.items()))
+        lines = [f"lws {self.version}, variant {self.variant}{defines}, profile: "
+                 f"{' '.join(self.profile.argv()) or 'harness defaults'}",
+                 "", "| build | connections | connections/s | verdict | first finding |",
+                 "|---|---:|---:|---|---|"]
+        for row, run in zip(self.rows(), self.runs.values()):
+            first = row["first_finding"] or "none"
+            if row["first_finding_t"] is not None:
+                first += f" at {row['first_finding_t']:.2f} s"
+            # a run that died has no summary: its counts are those of its last progress sample
+            ended = f" (died at {run.ended_early:.2f} s)" if run.ended_early is not None else ""
+            lines.append(f"| {row['build']} | {row['connections']:,}{ended} | {row['cps']:,.0f} | {row['verdict']} | {first} |")
+        lines += ["", "proof: " + ("PROVEN: the unfixed build shows the defect, the `all` build is clean under the same load"
+                                   if self.proven else self._why_not())]
+        return "\n".join(lines)
+
+    def _why_not(self) -> str:
+        why = []
+        if not self.reproduced:
+            why.append("the unfixed build ran clean (the bug was not reproduced)")
+        if not self.fixed:
+            why.append("the `all` build has findings")
+        return "NOT PROVEN: " + "; ".join(why)
+
+
+def _describe(finding) -> str:
+    where = finding.frames[0].split(" ", 1)[0] if finding.frames else ""
+    return f"{finding.kind}{' in ' + where if where else ''}"
+
+
+def run(specs: dict[str, BuildSpec], profile: stress.Profile, directory: Path) -> Proof:
+    """Build (cached) and stress each of `specs` (label -> spec, labels from BUILDS); each run's
+    report (JSON, logs, plot) goes to directory/<label>/."""
+    runs = {}
+    for label in BUILDS:
+        install = build.build(specs[label])
+        result = stress.run(install, profile, directory / label)
+        report.write(directory / label, result)
+        runs[label] = result
+    spec = specs["all"]
+    defines = {k: v for k, v in spec.options.items() if spec.variant.cmake.get(k) != v}
+    return Proof(spec.prepared.source.release.version, spec.variant.name, profile, runs, defines)
+
+
+def write(directory: Path, proof: Proof) -> dict:
+    """prove.md (the table), prove.json and prove.png (the three runs) into `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = {"markdown": str(directory / "prove.md"), "json": str(directory / "prove.json")}
+    written.update(report.plot(directory / "prove.png", list(proof.runs.values()),
+                               title=f"lws {proof.version} {proof.variant}: unfixed / seed / all"))
+    (directory / "prove.md").write_text(proof.table() + "\n")
+    (directory / "prove.json").write_text(json.dumps({**proof.to_json(), "report": written}, indent=2,
+                                                     sort_keys=True) + "\n")
+    return written

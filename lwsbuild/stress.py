@@ -1,0 +1,351 @@
+"""Run the C stress harness (`bin/lws-stress` of a build prefix) under its sanitizer and judge it.
+
+The harness prints its progress as JSON lines on stdout (start, samples, summary or watchdog); lws
+and the sanitizers write to stderr. Both are streamed to log files as they arrive, each stderr line
+timestamped on arrival, so a finding has a time on the same clock as the samples. The verdict is
+the sanitizers' own reports (findings.py) judged against the known upstream reports
+(known_races.py) — never "it did not crash".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import threading
+import time
+from array import array
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from . import findings as findings_mod
+from . import known_races
+from .errors import HarnessError, UsageError
+from .findings import Finding
+
+if TYPE_CHECKING:
+    from .build import Install
+
+HARNESS = Path("bin") / "lws-stress"
+STARTUP_LIMIT_S = 120.0  # until the harness prints its start line (TSan start-up is slow)
+TEARDOWN_MARGIN_S = 60.0  # after the harness's own watchdog would have fired: drain, destroy, report
+_MAX_KEPT_LINES = 2_000_000  # stderr lines kept in memory for parsing; the log file has them all
+
+# Sanitizer options, per runtime. Ours come first and the user's own *SAN_OPTIONS after them, so an
+# explicit user choice wins (and is recorded in the run's JSON).
+SANITIZER_OPTIONS: dict[str, dict[str, str]] = {
+    "ASAN_OPTIONS": {
+        # lws is built without -fsanitize-recover=address: ASan stops at the first error whatever
+        # this says, and after a heap-use-after-free the heap is not trustworthy anyway. Say so.
+        "halt_on_error": "1",
+        # Measured: 60 s runs of the fixed asan build (45,000 connections each) end with no leak
+        # report after lws_context_destroy (patches/EVIDENCE.md, Leaks): a leak is a finding, not noise.
+        "detect_leaks": "1",
+        # An assert()/glibc abort or a UBSan trap (-fsanitize-undefined-trap-on-error: SIGILL, no
+        # message) then gets ASan's stack: the finding has frames instead of just a signal.
+        "handle_abort": "1",
+        "handle_sigill": "1",
+        "print_summary": "1",
+    },
+    "UBSAN_OPTIONS": {"print_stacktrace": "1", "halt_on_error": "0"},
+    "TSAN_OPTIONS": {
+        # Keep going: the known upstream reports come first, the verdict needs all of them.
+        "halt_on_error": "0",
+        "second_deadlock_stack": "1",
+        # The harness ignores SIGPIPE; lws installs no handler that matters here.
+        "report_signal_unsafe": "0",
+        "handle_abort": "1",
+    },
+}
+_RUNTIME_OPTIONS = {"address": ("ASAN_OPTIONS", "UBSAN_OPTIONS"), "thread": ("TSAN_OPTIONS",)}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The harness's load profile; a field is the harness flag of the same name (`None` = its default)."""
+
+    threads: int | None = None
+    cps: int | None = None  # per initiating thread
+    duration: float | None = None
+    total: int | None = None
+    mix: str | None = None
+    hold_ms: int | None = None
+    echo: str | None = None
+    timeout_secs: int | None = None
+    max_concurrent: int | None = None
+    nofile: int | None = None
+    watchdog: float | None = None
+    sample_ms: int | None = None
+    seed: int | None = None
+    log_level: int | None = None
+
+    @classmethod
+    def from_mapping(cls, values: dict) -> Profile:
+        return cls(**{f.name: values[f.name] for f in fields(cls) if values.get(f.name) is not None})
+
+    def argv(self) -> list[str]:
+        args = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                args += [f"--{f.name.replace('_', '-')}", _flag_value(value)]
+        return args
+
+    def to_json(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+def _flag_value(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def sanitizer_env(sanitizer: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment variables set for a `sanitizer` ("", "address", "thread") build's harness."""
+    base = dict(os.environ) if base is None else base
+    env = {}
+    for name in _RUNTIME_OPTIONS.get(sanitizer, ()):
+        ours = ":".join(f"{k}={v}" for k, v in SANITIZER_OPTIONS[name].items())
+        env[name] = ":".join(filter(None, [ours, base.get(name, "")]))
+    return env
+
+
+def command(prefix: Path, sanitizer: str, profile: Profile) -> list[str]:
+    harness = prefix / HARNESS
+    if not os.access(harness, os.X_OK):
+        raise HarnessError(f"{prefix} has no stress harness ({HARNESS} is missing)",
+                           hint="rebuild the prefix with `lwsbuild build` (it installs bin/lws-stress)")
+    argv = [str(harness), *profile.argv()]
+    setarch = shutil.which("setarch")
+    if sanitizer == "thread" and setarch:
+        # GCC 12's TSan dies with "FATAL: ThreadSanitizer: unexpected memory mapping" on kernels
+        # that randomise mmap with more than 28 bits; without ASLR its shadow layout always fits.
+        argv = [setarch, platform.machine(), "-R", *argv]
+    return argv
+
+
+@dataclass(frozen=True)
+class StressRun:
+    build: dict  # Install.to_json() of the build under test
+    profile: Profile
+    command: tuple[str, ...]
+    env: dict[str, str]  # the sanitizer options set for the run
+    returncode: int
+    start: dict | None
+    samples: tuple[dict, ...]
+    summary: dict | None
+    watchdog: dict | None
+    findings: tuple[Finding, ...]
+    wall_s: float
+    log_dir: Path
+    killed: bool = False  # lwsbuild's own wall-clock limit ended the run
+
+    @property
+    def failing(self) -> list[Finding]:
+        return known_races.failing(list(self.findings))
+
+    @property
+    def verdict(self) -> str:
+        return known_races.verdict(list(self.findings))
+
+    @property
+    def first_finding(self) -> Finding | None:
+        timed = sorted(self.failing, key=lambda f: (f.t is None, f.t or 0.0))
+        return timed[0] if timed else None
+
+    @property
+    def connections(self) -> int:
+        for source in (self.summary, self.watchdog, self.samples[-1] if self.samples else None):
+            if source and "connections" in source:
+                return int(source["connections"])
+        return 0
+
+    @property
+    def duration_s(self) -> float:
+        if self.summary:
+            return float(self.summary["duration_s"])
+        # no summary: the run ended early; measure up to the last sample it printed
+        if self.samples:
+            return float(self.samples[-1]["t"])
+        return float(self.watchdog.get("t", 0.0)) if self.watchdog else 0.0
+
+    @property
+    def ended_early(self) -> float | None:
+        """When a run without a summary stopped: its first finding's time, else its last sample's."""
+        if self.summary:
+            return None
+        first = self.first_finding
+        return first.t if first is not None and first.t is not None else self.duration_s
+
+    @property
+    def cps(self) -> float:
+        if self.summary:
+            return float(self.summary["cps"])
+        return self.connections / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def max_concurrent(self) -> int:
+        if self.summary:
+            return int(self.summary["max_concurrent"])
+        return max((int(s.get("concurrent", 0)) for s in self.samples), default=0)
+
+    @property
+    def label(self) -> str:
+        b = self.build
+        what = "UNFIXED" if b.get("unfixed") else f"series {b.get('series')}"
+        return f"libwebsockets {b.get('version')} {b.get('variant')} ({what})"
+
+    def to_json(self) -> dict:
+        first = self.first_finding
+        return {
+            "verdict": self.verdict,
+            "connections": self.connections, "cps": round(self.cps, 1), "max_concurrent": self.max_concurrent,
+            "duration_s": round(self.duration_s, 3), "outcomes": (self.summary or {}).get("outcomes", {}),
+            "sanitizer_reports": [f.to_json() for f in self.findings],
+            "defects": len(self.failing), "known_reports": len(self.findings) - len(self.failing),
+            "first_finding": first.to_json() if first else None,
+            "returncode": self.returncode, "killed": self.killed, "watchdog": self.watchdog,
+            "lws_version": (self.start or {}).get("lws_version"),
+            "build": self.build, "profile": self.profile.to_json(), "harness": self.start,
+            "command": list(self.command), "env": self.env, "wall_s": round(self.wall_s, 3),
+            "samples": list(self.samples), "logs": {"stdout": str(self.log_dir / "stdout.log"),
+                                                    "stderr": str(self.log_dir / "stderr.log")},
+        }
+
+
+class _Reader(threading.Thread):
+    """Copies one pipe to a log file line by line, noting when each line arrived; with `events`,
+    also decodes the harness's JSON lines as they come."""
+
+    def __init__(self, pipe: IO[bytes], log: Path, events: bool = False) -> None:
+        super().__init__(daemon=True)
+        self.pipe, self.log, self.parse_events = pipe, log, events
+        self.lines: list[str] = []
+        self.times = array("d")  # time.monotonic() of each kept line
+        self.events: list[tuple[float, dict]] = []
+        self.count = 0
+
+    def run(self) -> None:
+        with self.log.open("wb") as out:
+            for raw in iter(self.pipe.readline, b""):
+                now = time.monotonic()
+                out.write(raw)
+                out.flush()  # a crash report must be on disk even if lwsbuild is killed next
+                self.count += 1
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                if self.parse_events and line.startswith("{"):
+                    try:
+                        self.events.append((now, json.loads(line)))
+                    except json.JSONDecodeError:
+                        pass  # a line cut short by a crash
+                elif len(self.lines) < _MAX_KEPT_LINES:
+                    self.lines.append(line)
+                    self.times.append(now)
+
+
+def run(install: Install, profile: Profile, log_dir: Path) -> StressRun:
+    """Run the harness of `install` with `profile`; logs go to `log_dir` (stdout.log, stderr.log)."""
+    sanitizer = install.spec.variant.sanitizer
+    argv = command(install.prefix, sanitizer, profile)
+    san_env = sanitizer_env(sanitizer)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env={**os.environ, **san_env})
+    except OSError as exc:
+        raise HarnessError(f"cannot start {argv[0]}: {exc.strerror}") from None
+    assert proc.stdout is not None and proc.stderr is not None
+    out = _Reader(proc.stdout, log_dir / "stdout.log", events=True)
+    err = _Reader(proc.stderr, log_dir / "stderr.log")
+    out.start()
+    err.start()
+    killed = False
+    try:
+        while proc.poll() is None:
+            time.sleep(0.2)
+            if time.monotonic() > _deadline(began, out):
+                proc.kill()
+                killed = True
+                break
+        proc.wait()
+        ended = time.monotonic()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        out.join(timeout=30)
+        err.join(timeout=30)
+    return _judge(install, profile, argv, san_env, proc.returncode, out, err, began, ended, log_dir, killed)
+
+
+def _deadline(began: float, out: _Reader) -> float:
+    """Wall-clock bound: the harness's own limits (from its start line) plus a margin."""
+    for when, event in out.events[:1]:
+        if event.get("type") == "start":
+            return (when + float(event["duration"]) + float(event["watchdog"]) + float(event["timeout_secs"])
+                    + float(event.get("hold_ms", 0)) / 1000 + TEARDOWN_MARGIN_S)
+    return began + STARTUP_LIMIT_S
+
+
+def _judge(install: Install, profile: Profile, argv: list[str], san_env: dict[str, str], returncode: int,
+           out: _Reader, err: _Reader, began: float, ended: float, log_dir: Path, killed: bool) -> StressRun:
+    events = out.events
+    start = next(((w, e) for w, e in events if e.get("type") == "start"), None)
+    t0 = start[0] if start else began
+    samples = tuple(e for _, e in events if e.get("type") == "sample")
+    summary = next((e for _, e in events if e.get("type") == "summary"), None)
+    watchdog_at = next(((w, e) for w, e in events if e.get("type") == "watchdog"), None)
+    watchdog = watchdog_at[1] if watchdog_at else None
+    times = [round(t - t0, 3) for t in err.times]
+
+    if returncode == 2 and start is None:
+        raise UsageError(f"lws-stress refused its arguments: {_last_words(err)}", hint="see `lws-stress --help`")
+    found = findings_mod.parse(err.lines, times)
+    fatal = next((f for f in found if f.kind == "sanitizer fatal"), None)
+    if fatal is not None:  # the sanitizer runtime could not run the harness: no verdict either way
+        raise HarnessError(f"{fatal.tool} could not start lws-stress: {fatal.summary}",
+                           hint="for TSan's 'unexpected memory mapping', install setarch (util-linux) or "
+                                "set vm.mmap_rnd_bits=28")
+    if killed:
+        found.append(Finding("hung", "lwsbuild", f"lws-stress did not finish within its limits (killed after "
+                                                 f"{ended - began:.0f} s)", t=round(ended - t0, 3)))
+    found = findings_mod.from_exit(found, returncode, watchdog=watchdog, summary=summary,
+                                   watchdog_t=round(watchdog_at[0] - t0, 3) if watchdog_at else None,
+                                   ended_t=round(ended - t0, 3))
+    if start is None and not [f for f in found if f.tool not in ("harness", "signal")]:
+        raise HarnessError(f"lws-stress failed before starting (exit {returncode}): {_last_words(err)}",
+                           hint=f"see {log_dir / 'stderr.log'}")
+    return StressRun(install.to_json(), profile, tuple(argv), san_env, returncode, start[1] if start else None,
+                     samples, summary, watchdog, tuple(known_races.classify(found)), ended - began,
+                     log_dir, killed)
+
+
+def _last_words(reader: _Reader) -> str:
+    lines = [line for line in reader.lines if line.strip()]
+    return lines[-1][:300] if lines else "no output"
+
+
+def render(run: StressRun) -> str:
+    """The human-readable account of a run."""
+    lines = [f"{run.label}: {run.connections:,} connections in {run.duration_s:.1f} s ({run.cps:,.0f} conn/s), "
+             f"max {run.max_concurrent:,} concurrent: {run.verdict.upper()}"]
+    for finding in run.failing:
+        when = f" at {finding.t:.1f} s" if finding.t is not None else ""
+        lines.append(f"  {finding.kind} x{finding.count}{when}: {finding.summary}")
+        lines += [f"      {frame}" for frame in finding.frames]
+        for other in finding.stacks[1:2]:  # a race's other access (or a lock-order cycle's other edge)
+            lines += ["    against:"] + [f"      {frame}" for frame in other[:3]]
+    known = [f for f in run.findings if f.known]
+    if known:
+        ids = sorted({f.known for f in known})
+        lines.append(f"  known upstream reports (not failing): {sum(f.count for f in known)} in {len(known)} "
+                     f"signatures ({', '.join(ids)}; see lwsbuild/known_races.toml)")
+    outcomes = (run.summary or {}).get("outcomes", {})
+    if outcomes:
+        lines.append("  outcomes: " + "; ".join(f"{target} " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+                                                for target, counts in outcomes.items()))
+    return "\n".join(lines)

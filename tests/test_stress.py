@@ -1,0 +1,143 @@
+"""`lwsbuild stress` and `lwsbuild prove`: the C harness on real builds, judged by the sanitizers.
+
+The integration tests build libwebsockets (once per session, shared through the session cache) and
+run bin/lws-stress against loopback targets only. They assert what the run measured and what the
+sanitizers said, never how fast it went: throughput is bench/stress_scale.py's business.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from lwsbuild import cli, report, stress
+from lwsbuild.findings import Finding
+
+DATA = Path(__file__).parent / "data"
+LOG_TAG = ("__lws_lc_tag", "__lws_lc_untag")
+
+
+# --- no build needed ----------------------------------------------------------------------------
+
+def test_profile_is_the_harness_command_line():
+    args = cli._parser().parse_args(["stress", "--threads", "3", "--duration", "20", "--mix", "refused=1",
+                                     "--hold-ms", "0", "--variant", "asan"])
+    profile = stress.Profile.from_mapping(vars(args))
+    assert profile.argv() == ["--threads", "3", "--duration", "20", "--mix", "refused=1", "--hold-ms", "0"]
+    assert stress.Profile().argv() == []  # nothing given: the harness's own defaults
+
+
+def test_sanitizer_options_ours_first_the_users_win():
+    env = stress.sanitizer_env("address", {"ASAN_OPTIONS": "detect_leaks=0"})
+    assert set(env) == {"ASAN_OPTIONS", "UBSAN_OPTIONS"}
+    assert env["ASAN_OPTIONS"].startswith("halt_on_error=1:") and env["ASAN_OPTIONS"].endswith(":detect_leaks=0")
+    assert "print_stacktrace=1" in env["UBSAN_OPTIONS"]
+    tsan = stress.sanitizer_env("thread", {})["TSAN_OPTIONS"].split(":")
+    assert {"halt_on_error=0", "second_deadlock_stack=1", "report_signal_unsafe=0"} <= set(tsan)
+    assert stress.sanitizer_env("", {}) == {}
+
+
+def _stored_run(log_dir: Path) -> stress.StressRun:
+    """The watchdog run of tests/data, as stress.run would have judged it."""
+    events = [json.loads(line) for line in (DATA / "watchdog-stall.stdout").read_text().splitlines()]
+    (log_dir / "stdout.log").write_text((DATA / "watchdog-stall.stdout").read_text())
+    (log_dir / "stderr.log").write_text((DATA / "watchdog-stall.stderr").read_text())
+    finding = Finding("watchdog stall", "harness", "stalled", t=1.2)
+    return stress.StressRun({"version": "4.3.5", "variant": "asan", "unfixed": True}, stress.Profile(), ("lws-stress",),
+                            {}, 3, events[0], tuple(e for e in events if e["type"] == "sample"), None, events[-1],
+                            (finding,), 51.0, log_dir)
+
+
+def test_report_writes_json_logs_and_plot(tmp_path: Path):
+    pytest.importorskip("matplotlib")
+    run = _stored_run(tmp_path)
+    written = report.write(tmp_path, run)
+    data = json.loads((tmp_path / "stress.json").read_text())
+    assert data["verdict"] == "defect" and data["first_finding"]["kind"] == "watchdog stall"
+    assert data["connections"] == 838 and data["report"]["plot"] == str(tmp_path / "stress.png")
+    assert (tmp_path / "stress.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert written["stderr"] == str(tmp_path / "stderr.log")
+
+
+def test_report_without_matplotlib_writes_everything_else(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    written = report.write(tmp_path, _stored_run(tmp_path))
+    assert written["plot"] is None and "lwsbuild[plot]" in written["plot_skipped"]
+    assert not (tmp_path / "stress.png").exists()
+    assert json.loads((tmp_path / "stress.json").read_text())["report"]["plot_skipped"]
+
+
+# --- real builds, real harness --------------------------------------------------------------------
+
+@pytest.mark.integration
+def test_unfixed_asan_build_reproduces_the_heap_use_after_free(cli):
+    # LWS_WITH_SUL_DEBUGGING's zombie check fires first otherwise (patch 0007): without it ASan sees
+    # the use-after-free itself.
+    result = cli("stress", "--variant", "asan", "--unfixed", "-D", "LWS_WITH_SUL_DEBUGGING=OFF",
+                 "--duration", "20", "--watchdog", "10", "--json")
+    assert result.returncode == 8, result.stderr
+    data = result.json
+    assert data["verdict"] == "defect" and data["lws_version"].endswith("UNFIXED")
+    uaf = [r for r in data["sanitizer_reports"] if r["kind"] == "heap-use-after-free"]
+    assert uaf and uaf[0]["tool"] == "AddressSanitizer" and uaf[0]["frames"]
+    assert "heap-use-after-free" in result.stderr  # the one-line error names it too
+
+
+@pytest.mark.integration
+def test_fixed_asan_build_runs_clean(cli, asan_prefix: Path, tmp_path: Path):
+    result = cli("stress", "--variant", "asan", "--duration", "20", "--watchdog", "20", "--json",
+                 "--report", str(tmp_path))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    data = result.json
+    assert data["verdict"] == "clean" and data["sanitizer_reports"] == []
+    assert data["build"]["prefix"] == str(asan_prefix)
+    # every target kind was exercised and ended the way it should
+    outcomes = data["outcomes"]
+    assert outcomes["refused"]["failed"] > 0 and outcomes["blackhole"]["timeout"] > 0
+    assert outcomes["echo"]["echoed"] > 0 and outcomes["echo"].get("mismatch", 0) == 0
+    # the rate is the harness's measurement: connections over its own clock
+    assert data["connections"] > 0 and data["max_concurrent"] > 0
+    assert data["cps"] == pytest.approx(data["connections"] / data["duration_s"], rel=0.01)
+    print(f"asan all: {data['connections']} connections, {data['cps']} conn/s")
+    saved = json.loads((tmp_path / "stress.json").read_text())
+    assert saved["verdict"] == "clean"
+    assert json.loads((tmp_path / "stdout.log").read_text().splitlines()[0])["type"] == "start"
+    assert (tmp_path / "stderr.log").exists()
+
+
+@pytest.mark.integration
+def test_tsan_all_series_has_no_finding_in_the_log_tag_code(cli):
+    result = cli("stress", "--variant", "tsan", "--duration", "10", "--watchdog", "20", "--json")
+    data = result.json
+    in_log_tag = [r["summary"] for r in data["sanitizer_reports"]
+                  if any(fn in frame for stack in r["stacks"] for frame in stack for fn in LOG_TAG)]
+    assert in_log_tag == []
+    assert data["known_reports"] > 0  # TSan did run and report upstream's known races
+    assert data["verdict"] == "clean" and result.returncode == 0, [r["summary"] for r in data["sanitizer_reports"]
+                                                                   if not r["known"]]
+
+
+@pytest.mark.integration
+def test_harness_refusing_its_arguments_is_a_usage_error(cli, asan_prefix: Path):
+    result = cli("stress", "--variant", "asan", "--mix", "nonsense=1")
+    assert result.returncode == 2
+    assert "lws-stress refused its arguments" in result.stderr and "--mix" in result.stderr
+
+
+@pytest.mark.integration
+def test_prove_shows_the_bug_and_the_fix(cli, asan_prefix: Path, tmp_path: Path):
+    result = cli("prove", "--duration", "10", "--watchdog", "15", "--json", "--report", str(tmp_path))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    data = result.json
+    assert data["proven"] and [row["build"] for row in data["rows"]] == ["unfixed", "seed", "all"]
+    rows = {row["build"]: row for row in data["rows"]}
+    assert rows["unfixed"]["verdict"] == "defect" and rows["unfixed"]["first_finding"]
+    assert rows["all"]["verdict"] == "clean" and rows["all"]["first_finding"] is None
+    table = (tmp_path / "prove.md").read_text()
+    assert "| unfixed |" in table and "PROVEN" in table
+    assert json.loads((tmp_path / "prove.json").read_text())["proven"]
+    for label in ("unfixed", "seed", "all"):
+        assert (tmp_path / label / "stress.json").exists() and (tmp_path / label / "stderr.log").exists()

@@ -20,6 +20,17 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+# Fixtures that reach Debian's archive (or build on top of what it gave): their tests are part of
+# the integration layer, so `pytest -m "not integration"` needs no network and no builds.
+_NETWORK_FIXTURES = {"debian_cache", "debian_fetch", "lws_tree", "session_cache", "cli"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _NETWORK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 @dataclass(frozen=True)
 class CliResult:
     returncode: int

@@ -424,3 +424,28 @@ def test_load_reports_versions_and_provenance(release_prefix: Path) -> None:
     assert lib.lws_pre >= 16
     assert lib.layout.field("lws_context_creation_info", "options")[1] == 8
     assert lib.variant == lib.provenance.get("variant", "release")
+
+
+# --- the two-line user experience: `pip install <wheel>` then `lwsbuild smoke` --------------------
+
+def _smoke_in_venv(venv) -> tuple[dict, str]:
+    result = venv.run(venv.root / "bin" / "lwsbuild", "smoke", "--json", timeout=120)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout), result.stderr
+
+
+@pytest.mark.integration
+def test_smoke_from_the_installed_release_wheel(release_venv) -> None:
+    report, _ = _smoke_in_venv(release_venv)
+    assert report["ok"] and report["variant"] == "release"
+    assert Path(report["prefix"]).is_relative_to(release_venv.root)
+    assert [m["ok"] for m in report["messages"]] == [True, True, True]
+
+
+@pytest.mark.integration
+def test_smoke_from_the_installed_asan_wheel_has_no_sanitizer_report(asan_venv) -> None:
+    # The asan library needs libasan first: the command re-executes itself with it preloaded.
+    report, stderr = _smoke_in_venv(asan_venv)
+    assert report["ok"] and report["variant"] == "asan"
+    assert Path(report["prefix"]).is_relative_to(asan_venv.root)
+    assert "ERROR: AddressSanitizer" not in stderr and "runtime error" not in stderr

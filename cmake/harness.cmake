@@ -11,9 +11,9 @@
 #    subdirectory's CMAKE_C_FLAGS, so they are repeated here (same set as lws
 #    uses with gcc); an uninstrumented executable linked to an ASan lib would
 #    not start ("ASan runtime does not come first").
-#  - tsan: pass -fsanitize=thread in the top-level CMAKE_C_FLAGS and
-#    CMAKE_EXE_LINKER_FLAGS / CMAKE_SHARED_LINKER_FLAGS; both lws and this
-#    target inherit it from there.
+#  - tsan: the variant's -fsanitize=thread is in the top-level CMAKE_C_FLAGS,
+#    which CMake puts on C compile and link lines alike: lws and this target
+#    inherit it from there.
 
 find_package(Threads REQUIRED)
 
@@ -51,10 +51,12 @@ if (LWS_WITH_ASAN)
 	target_link_options(lws-stress PRIVATE ${_lws_stress_san})
 endif()
 
-# installed layout: <prefix>/bin/lws-stress finds <prefix>/lib/libwebsockets.so
+# installed layout: <prefix>/bin/lws-stress finds <prefix>/lib/libwebsockets.so.
+# Linked with that RPATH from the start: a build-tree RPATH would be patched in place at install,
+# and the cache directory's length would then shift the installed binary's bytes (reproducibility).
+# It runs from the install prefix only.
 set_target_properties(lws-stress PROPERTIES
-	BUILD_RPATH "${libwebsockets_BINARY_DIR}/lib"
 	INSTALL_RPATH "$ORIGIN/../lib"
-	BUILD_WITH_INSTALL_RPATH OFF)
+	BUILD_WITH_INSTALL_RPATH ON)
 
 install(TARGETS lws-stress RUNTIME DESTINATION bin)

@@ -17,9 +17,9 @@
 #     <src>/include, <bin>/include and LWS_PUBLIC_INCLUDES (e.g. a non-system
 #     OpenSSL include dir) - exactly what the probe needs.
 #   - lws's -fsanitize flags are set on CMAKE_C_FLAGS in lws's own directory
-#     scope only, so the probe is normally not instrumented; it never links
-#     libwebsockets (sizeof/offsetof/macros only), so it runs without the
-#     sanitizer runtime.  If the top level instruments everything anyway, the
+#     scope only, but a sanitizer variant's c_flags (variants.toml) reach every
+#     target through the top-level CMAKE_C_FLAGS, so the probe is instrumented
+#     too.  It never links libwebsockets (sizeof/offsetof/macros only); the
 #     run below disables LeakSanitizer so the build cannot fail because of it.
 #
 # Optional inputs:

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from functools import cache as memoize
 from pathlib import Path
 
-from . import __version__, cache, progress
+from . import __version__, cache, progress, tools
 from .errors import BuildError
 from .series import PreparedTree
-from .variants import Variant, options_for
+from .variants import Variant
 from .wheelmeta import repair_policy
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -141,8 +141,9 @@ class BuildSpec:
         return "\n".join(lines) + "\n"
 
 
-def plan(prepared: PreparedTree, variant: Variant, defines: dict[str, str]) -> BuildSpec:
-    return BuildSpec(prepared, variant, options_for(variant, defines), variant.c_flags)
+def plan(prepared: PreparedTree, variant: Variant, options: dict[str, str]) -> BuildSpec:
+    """`options`: what variants.options_for() gave (validated once, warnings said once)."""
+    return BuildSpec(prepared, variant, options, variant.c_flags)
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ def write_spec(spec: BuildSpec, directory: Path) -> Path:
 
 
 def _run(step: str, command: list[str], log: Path, env: dict[str, str]) -> None:
+    tools.require(command[0], f"the {step} step")
     with progress.step(f"{step}…"), log.open("a") as out:
         out.write(f"$ {' '.join(command)}\n")
         out.flush()

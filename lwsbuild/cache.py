@@ -5,6 +5,7 @@ Layout under the cache root (platformdirs user cache, or $LWSBUILD_CACHE):
   trees/<tree-id>/                verified pristine source trees (+ trees/<tree-id>.json: where from)
   prepared/<key>/                 patched trees, by (tree id, series hash, mode)
   builds/<key>/{build,prefix}     one build dir and install prefix per build key
+  apt/<suites>/                   the private apt state of the debian mirror
 An entry exists under its final name only once complete: it is made under a dot-prefixed temporary
 name beside it and renamed into place while holding the entry's lock, so a killed run leaves
 nothing a later run could mistake for complete.
@@ -42,7 +43,10 @@ def root() -> Path:
 
 def area(name: str) -> Path:
     path = root() / name
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CacheError(f"cannot create {path}: {exc.strerror}") from None
     return path
 
 

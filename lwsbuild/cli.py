@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 def source_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("source")
-    group.add_argument("--lws-version", metavar="V", help="libwebsockets release (default: the newest fetchable pin, 4.3.5)")
+    group.add_argument("--lws-version", metavar="V", help="libwebsockets release (default: releases.toml's default, 4.3.5: the newest one this "
+                            "machine's network can fetch)")
     group.add_argument("--source", action="append", metavar="SPEC",
                        help="mirror to use, repeatable, tried in order: git+URL[@REF], archive:URL|PATH[#sha256=HEX], "
                             "dir:PATH, debian (default: the pin's mirror list)")
@@ -84,9 +85,30 @@ def plan_from_args(args: argparse.Namespace) -> BuildSpec:
     from . import build, variants
 
     variant = variants.get(args.variant)
-    defines = variants.parse_defines(args.defines)
-    variants.options_for(variant, defines)  # bad options fail before any download
-    return build.plan(prepare_from_args(args), variant, defines)
+    options = variants.options_for(variant, variants.parse_defines(args.defines))  # fails before any download
+    return build.plan(prepare_from_args(args), variant, options)
+
+
+def prefix_from_args(args: argparse.Namespace):
+    """--prefix DIR, else a (cached) build when any build option is given, else None: the library
+    bundled in this installed wheel."""
+    from pathlib import Path
+
+    from .errors import UsageError
+
+    wants_build = any([args.variant, args.lws_version, args.source, args.allow_unpinned, args.unfixed,
+                       args.defines, args.series != "all"])
+    if args.prefix is not None and wants_build:
+        raise UsageError("--prefix and build options (--variant, --unfixed, -D, ...) select different libraries",
+                         hint="pass one of them")
+    if args.prefix is not None:
+        return Path(args.prefix)
+    if not wants_build:
+        return None
+    from . import build
+
+    args.variant = args.variant or "release"
+    return build.build(plan_from_args(args)).prefix
 
 
 def emit(args: argparse.Namespace, data: dict, text: str) -> None:
@@ -220,20 +242,9 @@ def config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from . import build, config
-    from .errors import UsageError
+    from . import config
 
-    wants_build = any([args.variant, args.lws_version, args.source, args.allow_unpinned, args.unfixed,
-                       args.defines, args.series != "all"])
-    if args.prefix is not None and wants_build:
-        raise UsageError("--prefix and build options (--variant, --unfixed, -D, ...) select different libraries",
-                         hint="pass one of them")
-    if wants_build:
-        args.variant = args.variant or "release"
-        prefix = build.build(plan_from_args(args)).prefix
-    else:
-        prefix = args.prefix or config.installed_prefix()
-    found = config.flags(prefix)
+    found = config.flags(prefix_from_args(args) or config.installed_prefix())
     wanted = [name for name in ("cflags", "libs", "pkg_config_path", "cmake_prefix_path") if getattr(args, name)]
     words = [w for name in ("cflags", "libs") if name in wanted for w in getattr(found, name)]
     lines = [" ".join(words)] if words else []
@@ -276,31 +287,16 @@ def smoke_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(variant=None)  # no --variant: the bundled library, not a build
 
 
-def _wants_build(args: argparse.Namespace) -> bool:
-    return bool(args.variant or args.lws_version or args.source or args.defines or args.unfixed
-                or args.series != "all")
-
-
 def cmd_smoke(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from . import smoke
+    from .errors import SmokeFailure
 
-    prefix = Path(args.prefix) if args.prefix else None
-    if prefix is None and _wants_build(args):
-        from . import build
-
-        args.variant = args.variant or "release"
-        prefix = build.build(plan_from_args(args)).prefix
     # An ASan library needs its runtime preloaded: smoke re-executes this very command with it.
-    report = smoke.run_smoke(args.url, prefix, args.timeout, reexec_module="lwsbuild", argv=sys.argv[1:])
-    if args.json:
-        print(json.dumps(report.to_json(), indent=2, sort_keys=True))
-    else:
-        print(report.render())
+    report = smoke.run_smoke(args.url, prefix_from_args(args), args.timeout, reexec_module="lwsbuild",
+                             argv=args.argv)
+    emit(args, report.to_json(), report.render())
     if not report.ok:
-        print(f"lwsbuild: error: smoke failed: {report.error}", file=sys.stderr)
-        return 7
+        raise SmokeFailure(f"smoke failed: {report.error}")
     return 0
 
 
@@ -323,7 +319,10 @@ def harness_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def report_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--report", metavar="DIR", help="write the JSON, the raw logs and a plot (PNG) into DIR")
+    # a command that always writes a report sets its default first (parser.set_defaults(report=...))
+    default = parser.get_default("report")
+    parser.add_argument("--report", metavar="DIR", help="write the JSON, the raw logs and a plot (PNG) into DIR"
+                        + (f" (default: ./{default})" if default else ""))
 
 
 def cmd_stress(args: argparse.Namespace) -> int:
@@ -359,10 +358,10 @@ def prove_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--variant", default="asan", help="asan (default), tsan or release")
     group.add_argument("-D", dest="defines", action="append", default=[], metavar="LWS_NAME=VALUE",
                        help="further libwebsockets CMake option, repeatable, for all three builds")
+    parser.set_defaults(report="prove-report")  # its prove.json names the runs' logs: they are kept
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
-    import tempfile
     from pathlib import Path
 
     from . import prove, stress
@@ -373,10 +372,11 @@ def cmd_prove(args: argparse.Namespace) -> int:
     builds = {"unfixed": ("all", True), "seed": ("seed", False), "all": ("all", False)}
     specs = {label: plan_from_args(argparse.Namespace(**{**vars(args), "series": series, "unfixed": unfixed}))
              for label, (series, unfixed) in builds.items()}
-    with tempfile.TemporaryDirectory(prefix="lwsbuild-prove-") as scratch:
-        directory = Path(args.report) if args.report else Path.cwd()
-        proof = prove.run(specs, profile, Path(args.report) if args.report else Path(scratch))
-        written = prove.write(directory, proof)
+    # Always a kept directory (default ./prove-report): prove.json points at the runs' logs and plots,
+    # so they live next to it; absolute, so those paths hold wherever prove.json is read from.
+    directory = Path(args.report or "prove-report").resolve()
+    proof = prove.run(specs, profile, directory)
+    written = prove.write(directory, proof)
     emit(args, {**proof.to_json(), "report": written},
          proof.table() + f"\n  written: {written['markdown']}, {written['json']}"
          + (f", {written['plot']}" if written.get("plot") else f" (plot skipped: {written.get('plot_skipped')})"))
@@ -427,6 +427,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]  # what a re-exec must repeat
     try:
         return args.handler(args)
     except LwsbuildError as exc:

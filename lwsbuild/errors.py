@@ -175,3 +175,12 @@ class KnownRacesError(LwsbuildError):
     """lwsbuild/known_races.toml lists a report the series claims to fix, or matches everything."""
 
     hint = "reports in code the fix series changes are defects: remove that entry"
+
+
+class ToolMissing(LwsbuildError):
+    """A program lwsbuild runs (git, cmake, a compiler) is not installed."""
+    exit_code = 5
+
+
+class UnknownSeriesError(UsageError):
+    pass

@@ -379,7 +379,7 @@ def asan_runtime_path(provenance: Mapping[str, Any] | None = None) -> Path:
             return Path(out).resolve()
     raise SanitizerRuntimeError(
         "this is an ASan build of lws but no libasan.so was found",
-        hint="install the compiler's ASan runtime (libasan) or record compiler.libasan in provenance.json",
+        hint="install the ASan runtime of the compiler that built it (Debian: libasan8 for gcc 12)",
     )
 
 

@@ -31,9 +31,6 @@ class Release:
         day = _dt.date.fromisoformat(self.date)
         return int(_dt.datetime(day.year, day.month, day.day, tzinfo=_dt.UTC).timestamp())
 
-    @property
-    def label(self) -> str:
-        return self.version if self.pinned else f"{self.version} UNPINNED"
 
 
 def version_key(version: str) -> tuple[int, ...]:

@@ -18,8 +18,8 @@ from functools import cache as memoize
 from importlib import resources
 from pathlib import Path
 
-from . import cache, progress
-from .errors import PatchConflict, SeriesError, UnknownVariantError
+from . import cache, progress, tools
+from .errors import PatchConflict, SeriesError, UnknownSeriesError
 from .releases import Release, check_series_supported, normalize, version_key
 from .sources import Source
 from .sources.treeid import isolated_git_env, tree_id
@@ -82,14 +82,11 @@ def _load() -> tuple[dict[str, str], tuple[Patch, ...]]:
     return dict(data.get("sets", {})), tuple(patches)
 
 
-def set_names() -> dict[str, str]:
-    return _load()[0]
-
 
 def select(name: str = ALL) -> Series:
     sets, patches = _load()
     if name not in sets:
-        raise UnknownVariantError(f"unknown series {name!r}", hint=f"use one of: {', '.join(sets)}")
+        raise UnknownSeriesError(f"unknown series {name!r}", hint=f"use one of: {', '.join(sets)}")
     chosen = patches if name == ALL else tuple(p for p in patches if name in p.sets)
     return Series(name, chosen)
 
@@ -116,7 +113,8 @@ def expected_statuses(release: Release) -> dict[str, str]:
 
 def _git_apply(tree: Path, patch: Path, *flags: str) -> subprocess.CompletedProcess:
     env = isolated_git_env({"GIT_CEILING_DIRECTORIES": str(tree.parent)})
-    return subprocess.run(["git", "apply", "--whitespace=nowarn", *flags, str(patch)],
+    git = tools.require("git", "applying the fix series")
+    return subprocess.run([git, "apply", "--whitespace=nowarn", *flags, str(patch)],
                           cwd=tree, env=env, capture_output=True, text=True)
 
 
@@ -161,11 +159,16 @@ def _classify_and_apply(tree: Path, series: Series, unfixed: bool, label: str) -
     if unfixed:
         # Undo, newest first, every fix of the whole series that the release already carries.
         for patch in reversed(select(ALL).patches):
-            if _git_apply(tree, patch.path, "--check", "-R").returncode == 0:
+            reverse = _git_apply(tree, patch.path, "--check", "-R")
+            if reverse.returncode == 0:
                 _git_apply(tree, patch.path, "-R").check_returncode()
                 results.append(PatchResult(patch, "reverted"))
-            else:
+            elif _git_apply(tree, patch.path, "--check").returncode == 0:
                 results.append(PatchResult(patch, "absent"))
+            else:
+                # Neither there nor absent: upstream fixed it differently, and the UNFIXED label
+                # would be a lie if the fix stayed in.
+                raise _conflict(patch, label, reverse.stderr)
         return sorted(results, key=lambda r: r.patch.id)
     for patch in series.patches:
         forward = _git_apply(tree, patch.path, "--check")
@@ -202,6 +205,8 @@ class PreparedTree:
 def prepare(source: Source, series: Series, unfixed: bool = False) -> PreparedTree:
     """A patched copy of the verified tree, cached by (tree id, series digest, mode)."""
     check_series_supported(source.release)
+    if unfixed:  # the series is left out: which one was asked for changes nothing
+        series = select(ALL)
     mode = "unfixed" if unfixed else "fixed"
     key = hashlib.sha256(f"{source.tree_id}\n{series.digest}\n{mode}".encode()).hexdigest()[:32]
     entry = cache.area("prepared") / key

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,6 +198,12 @@ def install_wheel(wheel: Path, root: Path) -> Venv:
     is asked) with `wheel` installed by pip from the file alone."""
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(root)], check=True, timeout=300)
     venv = Venv(root)
+    if sys.prefix != sys.base_prefix:
+        # The tests themselves run in a venv: --system-site-packages reaches only the base
+        # interpreter's packages, so point the new venv at this one's too (after its own).
+        site = next(root.glob("lib/python3*/site-packages"))
+        paths = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+        (site / "_lwsbuild_test_parent_env.pth").write_text("\n".join(sorted(paths)) + "\n")
     result = venv.run(venv.python, "-m", "pip", "install", "--no-index", "--no-deps", "--quiet", wheel)
     assert result.returncode == 0, result.stderr
     return venv

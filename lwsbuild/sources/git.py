@@ -28,7 +28,10 @@ class GitMirror:
         return cls(spec, url, ref)
 
     def materialize(self, release: Release, dest: Path) -> str | None:
-        import git
+        try:
+            import git
+        except ImportError as exc:  # gitpython refuses to import without a git executable
+            raise MirrorFailed(f"git mirror unusable: {str(exc).splitlines()[0]}") from None
 
         ref = self.ref or release.tag
         local = "://" not in self.url or self.url.startswith("file://")

@@ -127,17 +127,30 @@ def test_harness_refusing_its_arguments_is_a_usage_error(cli, asan_prefix: Path)
     assert "lws-stress refused its arguments" in result.stderr and "--mix" in result.stderr
 
 
+def _paths_under(data, directory: Path) -> list[str]:
+    """Every string in `data` (nested JSON) that names a path inside `directory`."""
+    if isinstance(data, dict):
+        return [p for value in data.values() for p in _paths_under(value, directory)]
+    if isinstance(data, list):
+        return [p for value in data for p in _paths_under(value, directory)]
+    return [data] if isinstance(data, str) and data.startswith(str(directory.resolve())) else []
+
+
 @pytest.mark.integration
 def test_prove_shows_the_bug_and_the_fix(cli, asan_prefix: Path, tmp_path: Path):
-    result = cli("prove", "--duration", "10", "--watchdog", "15", "--json", "--report", str(tmp_path))
+    # No --report: the default ./prove-report holds everything prove.json points at.
+    result = cli("prove", "--duration", "10", "--watchdog", "15", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    report = tmp_path / "prove-report"
+    report_paths = _paths_under(json.loads((report / "prove.json").read_text()), report)
+    assert report_paths and all(Path(p).exists() for p in report_paths), report_paths
     data = result.json
     assert data["proven"] and [row["build"] for row in data["rows"]] == ["unfixed", "seed", "all"]
     rows = {row["build"]: row for row in data["rows"]}
     assert rows["unfixed"]["verdict"] == "defect" and rows["unfixed"]["first_finding"]
     assert rows["all"]["verdict"] == "clean" and rows["all"]["first_finding"] is None
-    table = (tmp_path / "prove.md").read_text()
+    table = (report / "prove.md").read_text()
     assert "| unfixed |" in table and "PROVEN" in table
-    assert json.loads((tmp_path / "prove.json").read_text())["proven"]
+    assert json.loads((report / "prove.json").read_text())["proven"]
     for label in ("unfixed", "seed", "all"):
-        assert (tmp_path / label / "stress.json").exists() and (tmp_path / label / "stderr.log").exists()
+        assert (report / label / "stress.json").exists() and (report / label / "stderr.log").exists()

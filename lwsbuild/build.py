@@ -16,7 +16,7 @@ from functools import cache as memoize
 from pathlib import Path
 
 from . import __version__, cache, progress, tools
-from .errors import BuildError
+from .errors import BuildError, LwsbuildError
 from .series import PreparedTree
 from .variants import Variant
 from .wheelmeta import repair_policy
@@ -176,16 +176,20 @@ def write_spec(spec: BuildSpec, directory: Path) -> Path:
     return spec_file
 
 
-def _run(step: str, command: list[str], log: Path, env: dict[str, str]) -> None:
+def run_logged(step: str, command: list[str], log: Path, env: dict[str, str], cwd: Path | None = None,
+               error: type[LwsbuildError] = BuildError,
+               hint: str = "read the log; a -D option or compiler mismatch is the usual cause") -> None:
+    """Run one step with its output appended to `log`; on failure, one line naming the step, the
+    most telling log line and the log's path."""
     tools.require(command[0], f"the {step} step")
     with progress.step(f"{step}…"), log.open("a") as out:
         out.write(f"$ {' '.join(command)}\n")
         out.flush()
-        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     if result.returncode != 0:
-        tail = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:]
-        raise BuildError(f"{step} failed ({tail[0][:200] if tail else 'no output'}); full log: {log}",
-                         hint="read the log; a -D option or compiler mismatch is the usual cause")
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        why = next((line for line in reversed(lines) if "error" in line.lower()), lines[-1] if lines else "no output")
+        raise error(f"{step} failed ({why.strip()[:240]}); full log: {log}", hint=hint)
 
 
 def cmake_env(spec: BuildSpec) -> dict[str, str]:
@@ -210,10 +214,10 @@ def build(spec: BuildSpec, jobs: int | None = None) -> Install:
         spec_file = write_spec(spec, entry)
         env = cmake_env(spec)
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-        _run("configure", ["cmake", "-S", str(PROJECT_DIR), "-B", str(build_dir), *generator,
+        run_logged("configure", ["cmake", "-S", str(PROJECT_DIR), "-B", str(build_dir), *generator,
                            f"-DLWSBUILD_SPEC={spec_file}", f"-DCMAKE_C_COMPILER={spec.compiler.path}"], log, env)
-        _run("build", ["cmake", "--build", str(build_dir), "-j", str(jobs or os.cpu_count() or 2)], log, env)
-        _run("install", ["cmake", "--install", str(build_dir), "--prefix", str(staging)], log, env)
+        run_logged("build", ["cmake", "--build", str(build_dir), "-j", str(jobs or os.cpu_count() or 2)], log, env)
+        run_logged("install", ["cmake", "--install", str(build_dir), "--prefix", str(staging)], log, env)
     return Install(spec, prefix, build_dir, cached=False)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -89,18 +88,6 @@ def _one_wheel(directory: Path, log: Path) -> Path:
     return wheels[0]
 
 
-def _run(step: str, command: list[str], log: Path, env: dict[str, str], cwd: Path) -> None:
-    with progress.step(f"{step}…"), log.open("a") as out:
-        out.write(f"$ {' '.join(command)}\n")
-        out.flush()
-        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
-    if result.returncode != 0:
-        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
-        why = next((line for line in reversed(lines) if "error" in line.lower()), lines[-1] if lines else "no output")
-        raise WheelError(f"{step} failed ({why.strip()[:240]}); full log: {log}",
-                         hint="read the log; `lwsbuild build` with the same options shows build errors first")
-
-
 def _env(install: Install, spec_file: Path, tmp: Path, generator: str | None) -> dict[str, str]:
     # SOURCE_DATE_EPOCH (the pinned release's date) also dates every member of the zip.
     env = build.cmake_env(install.spec)
@@ -128,16 +115,19 @@ def _package(install: Install, tmp: Path, log: Path) -> Path:
     out = tmp / "raw"
     out.mkdir()
     with cache.lock(install.build_dir):  # another wheel run must not reconfigure the same directory
-        _run("packaging with scikit-build-core", [sys.executable, "-c", _BUILD_WHEEL, str(out), json.dumps(settings)],
-             log, _env(install, spec_file, tmp, generator), CHECKOUT)
+        build.run_logged("packaging with scikit-build-core",
+                         [sys.executable, "-c", _BUILD_WHEEL, str(out), json.dumps(settings)],
+                         log, _env(install, spec_file, tmp, generator), CHECKOUT, WheelError,
+                         "read the log; `lwsbuild build` with the same options shows build errors first")
     return _one_wheel(out, log)
 
 
 def _repair(raw: Path, policy: RepairPolicy, tmp: Path, log: Path, env: dict[str, str]) -> Path:
     out = tmp / "repaired"
     excludes = [arg for soname in policy.excluded for arg in ("--exclude", soname)]
-    _run("repairing with auditwheel", [sys.executable, "-m", "auditwheel", "repair", *excludes, "-w", str(out), str(raw)],
-         log, env, tmp)
+    build.run_logged("repairing with auditwheel",
+                     [sys.executable, "-m", "auditwheel", "repair", *excludes, "-w", str(out), str(raw)],
+                     log, env, tmp, WheelError, "read the log; auditwheel names the library it could not place")
     return _one_wheel(out, log)
 
 

@@ -204,7 +204,10 @@ def install_wheel(wheel: Path, root: Path) -> Venv:
         site = next(root.glob("lib/python3*/site-packages"))
         paths = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
         (site / "_lwsbuild_test_parent_env.pth").write_text("\n".join(sorted(paths)) + "\n")
-    result = venv.run(venv.python, "-m", "pip", "install", "--no-index", "--no-deps", "--quiet", wheel)
+    # --ignore-installed: the same version may already be visible from the system site (CI installs
+    # the checkout); it must land in this venv all the same.
+    result = venv.run(venv.python, "-m", "pip", "install", "--no-index", "--no-deps", "--ignore-installed",
+                      "--quiet", wheel)
     assert result.returncode == 0, result.stderr
     return venv
 

@@ -74,10 +74,12 @@ def test_report_without_matplotlib_writes_everything_else(tmp_path: Path, monkey
 
 @pytest.mark.integration
 def test_unfixed_asan_build_reproduces_the_heap_use_after_free(cli):
-    # LWS_WITH_SUL_DEBUGGING's zombie check fires first otherwise (patch 0007): without it ASan sees
-    # the use-after-free itself.
+    # The original bug's paths: connect timeouts (black hole) and connect failures (refused port).
+    # Without echo traffic the unfixed tree's other defects (deadlock, list asserts) stay out of the
+    # way: 6 of 6 runs gave heap-use-after-free here, within 1 s. LWS_WITH_SUL_DEBUGGING is off:
+    # unfixed, its zombie check misfires or deadlocks first (patch 0007).
     result = cli("stress", "--variant", "asan", "--unfixed", "-D", "LWS_WITH_SUL_DEBUGGING=OFF",
-                 "--duration", "20", "--watchdog", "10", "--json")
+                 "--mix", "refused=1,blackhole=1", "--duration", "20", "--watchdog", "10", "--json")
     assert result.returncode == 8, result.stderr
     data = result.json
     assert data["verdict"] == "defect" and data["lws_version"].endswith("UNFIXED")

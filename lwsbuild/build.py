@@ -88,6 +88,11 @@ class BuildSpec:
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
     @property
+    def extra_options(self) -> dict[str, str]:
+        """The options the user set on top of the variant's own (-D): they name wheels and reports."""
+        return {k: v for k, v in self.options.items() if self.variant.cmake.get(k) != v}
+
+    @property
     def build_hash(self) -> str:
         """e.g. lwsbuild-asan-all, lwsbuild-asan-UNFIXED: lws_get_library_version() shows it."""
         what = "UNFIXED" if self.prepared.unfixed else self.prepared.series.name
@@ -112,6 +117,7 @@ class BuildSpec:
             "variant": self.variant.name,
             "sanitizer": self.variant.sanitizer,
             "cmake_options": self.options,
+            "extra_options": self.extra_options,
             "c_flags": list(self.c_flags),
             "compiler": self.compiler.to_json(),
             "source_date_epoch": self.source_date_epoch,

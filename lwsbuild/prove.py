@@ -101,8 +101,7 @@ def run(specs: dict[str, BuildSpec], profile: stress.Profile, directory: Path) -
         report.write(directory / label, result)
         runs[label] = result
     spec = specs["all"]
-    defines = {k: v for k, v in spec.options.items() if spec.variant.cmake.get(k) != v}
-    return Proof(spec.prepared.source.release.version, spec.variant.name, profile, runs, defines)
+    return Proof(spec.prepared.source.release.version, spec.variant.name, profile, runs, spec.extra_options)
 
 
 def write(directory: Path, proof: Proof) -> dict:

@@ -55,11 +55,8 @@ class Identity:
 
     @classmethod
     def of_provenance(cls, provenance: Mapping[str, Any]) -> Identity:
-        from . import variants
-
         variant = str(provenance["variant"])
-        own = variants.get(variant).cmake
-        extra = {k: v for k, v in provenance["cmake_options"].items() if own.get(k) != v}
+        extra = provenance["extra_options"]
         digest = hashlib.sha256(json.dumps(extra, sort_keys=True).encode()).hexdigest()[:8] if extra else ""
         return cls(str(provenance["lws"]["version"]), variant, str(provenance["series"]),
                    bool(provenance["unfixed"]), bool(provenance["lws"]["unpinned"]), digest)

@@ -28,7 +28,7 @@ def _provenance(variant: str = "release", series: str = "all", unfixed: bool = F
                 **extra_options: str) -> dict:
     options = {**variants.get(variant).cmake, **extra_options}
     return {"variant": variant, "series": series, "unfixed": unfixed, "cmake_options": options,
-            "lws": {"version": LWS, "unpinned": unpinned}}
+            "extra_options": dict(extra_options), "lws": {"version": LWS, "unpinned": unpinned}}
 
 
 def _members(wheel: Path) -> dict[str, bytes]:

@@ -17,22 +17,14 @@ from pathlib import Path
 
 from . import __version__, cache, progress, tools
 from .errors import BuildError, LwsbuildError
+from .paths import PACKAGE_DIR, own_dir
 from .series import PreparedTree
 from .variants import Variant
 from .wheelmeta import repair_policy
 
-PACKAGE_DIR = Path(__file__).resolve().parent
 HARNESS_DIR = PACKAGE_DIR / "harness"  # C sources of the probe and the stress harness
-
-
-def _project_dir() -> Path:
-    """cmake/ of a source checkout, else the copy an installed wheel carries (so an installed
-    lwsbuild can build, stress and prove too)."""
-    checkout = PACKAGE_DIR.parent / "cmake"
-    return checkout if (checkout / "CMakeLists.txt").is_file() else PACKAGE_DIR / "cmake"
-
-
-PROJECT_DIR = _project_dir()
+# An installed wheel carries the project too, so an installed lwsbuild can build, stress and prove.
+PROJECT_DIR = own_dir("cmake", "CMakeLists.txt")
 
 
 @dataclass(frozen=True)

@@ -21,16 +21,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .paths import sha256_file, with_checkout_on_path
+
 _DIFFOSCOPE_TIMEOUT_S = 300
 _DIFFOSCOPE_MAX_CHARS = 20_000
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -98,7 +92,7 @@ def _diffoscope(first: Path, second: Path) -> str | None:
 
 def compare(first: Path, second: Path) -> Comparison:
     """Byte-compare two wheels; when they differ, say which members do, and how."""
-    hashes = sha256(first), sha256(second)
+    hashes = sha256_file(first), sha256_file(second)
     if hashes[0] == hashes[1]:
         return Comparison(first, second, *hashes, (), None)
     with zipfile.ZipFile(first) as a, zipfile.ZipFile(second) as b:
@@ -149,15 +143,12 @@ def check(first: Path, wheel_argv: list[str], tree_id: str, pristine: Path) -> C
 
     The second wheel is kept beside the first (`<name>.second`) when they differ, for inspection.
     """
-    from .wheel import CHECKOUT
-
     with tempfile.TemporaryDirectory(prefix="lwsbuild-repro-") as scratch:
         root = Path(scratch)
         cache_dir, cwd, out = root / "cache", root / "elsewhere", root / "out"
         cwd.mkdir()
         _seed(cache_dir, tree_id, pristine)
-        env = dict(os.environ, LWSBUILD_CACHE=str(cache_dir),
-                   PYTHONPATH=os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH", "")])))
+        env = with_checkout_on_path(dict(os.environ, LWSBUILD_CACHE=str(cache_dir)))
         result = subprocess.run([sys.executable, "-m", "lwsbuild", "wheel", *wheel_argv, "-o", str(out), "--json"],
                                 cwd=cwd, env=env, capture_output=True, text=True)
         if result.returncode != 0:

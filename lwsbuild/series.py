@@ -8,18 +8,17 @@ naming the file and hunk. `--unfixed` instead reverts what upstream carries and 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import subprocess
 import tomllib
 from dataclasses import dataclass
 from functools import cache as memoize
-from importlib import resources
 from pathlib import Path
 
 from . import cache, progress, tools
 from .errors import PatchConflict, SeriesError, UnknownSeriesError
+from .paths import own_dir
 from .releases import Release, check_series_supported, normalize, version_key
 from .sources import Source
 from .sources.treeid import isolated_git_env, tree_id
@@ -29,10 +28,7 @@ ALL = "all"
 
 def series_dir() -> Path:
     """patches/ of a source checkout, else the copy installed inside the package."""
-    checkout = Path(__file__).resolve().parent.parent / "patches"
-    if (checkout / "series.toml").is_file():
-        return checkout
-    return Path(str(resources.files(__package__).joinpath("patches")))
+    return own_dir("patches", "series.toml")
 
 
 @dataclass(frozen=True)

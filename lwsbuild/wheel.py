@@ -20,10 +20,10 @@ from pathlib import Path
 
 from . import build, cache, progress, reproducible
 from .build import Install
+from .paths import CHECKOUT, sha256_file, with_checkout_on_path
 from .errors import NotACheckout, PathInWheel, WheelError, WheelToolMissing
 from .wheelmeta import SPEC_ENV, Identity, RepairPolicy, repair_policy
 
-CHECKOUT = build.PROJECT_DIR.parent
 
 # Runs in a child process with the checkout as working directory: scikit-build-core's hooks read
 # pyproject.toml from there.
@@ -45,7 +45,7 @@ class Wheel:
                 "variant": self.install.spec.variant.name, "marks": self.install.spec.prepared.marks,
                 "platform_tag": self.platform_tag, "repair": self.policy.to_json(),
                 "source_paths": list(self.source_paths),
-                "sha256": reproducible.sha256(self.path), "build": self.install.to_json()}
+                "sha256": sha256_file(self.path), "build": self.install.to_json()}
 
 
 def _cmake_cache_value(build_dir: Path, name: str) -> str | None:
@@ -93,7 +93,7 @@ def _env(install: Install, spec_file: Path, tmp: Path, generator: str | None) ->
     env = build.cmake_env(install.spec)
     env.pop("LWSBUILD_VARIANT", None)  # the spec decides the variant, not the caller's environment
     env[SPEC_ENV] = str(spec_file)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CHECKOUT), env.get("PYTHONPATH", "")]))
+    env = with_checkout_on_path(env)
     # scikit-build-core stages the wheel in a temporary directory: keep it under ours, a path the
     # leak check knows.
     env["TMPDIR"] = str(tmp)

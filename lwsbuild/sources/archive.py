@@ -16,18 +16,11 @@ from pathlib import Path, PurePosixPath
 
 from .. import cache, progress
 from ..errors import MirrorFailed, UnsafeArchive
+from ..paths import sha256_file
 from ..releases import Release
 
 _CHUNK = 1 << 16
 _TIMEOUT_S = 30
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def download(url: str, filename: str, sha256: str | None, scratch: Path) -> Path:
@@ -171,6 +164,6 @@ class ArchiveMirror:
             archive = Path(self.location.removeprefix("file://")).expanduser()
             if not archive.is_file():
                 raise MirrorFailed(f"no archive at {archive}")
-            if self.sha256 and _sha256_of(archive) != self.sha256:
+            if self.sha256 and sha256_file(archive) != self.sha256:
                 raise MirrorFailed(f"{archive} does not have sha256 {self.sha256}")
         extract(archive, dest)

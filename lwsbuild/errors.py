@@ -131,7 +131,7 @@ class WheelToolMissing(WheelError):
 
 
 class NotACheckout(WheelError):
-    hint = "run `lwsbuild wheel` from a source checkout of lwsbuild (it packages the checkout's files)"
+    hint = "run `lwsbuild wheel` from a source checkout, or from an lwsbuild installed from a wheel lwsbuild made"
 
 
 class PathInWheel(WheelError):

@@ -1,7 +1,7 @@
 """Install → wheel: package a cached build with scikit-build-core, repair it, refuse path leaks.
 
 The wheel is made by the project's own backend (scikit-build-core, `build_wheel` run from the
-checkout) so `lwsbuild wheel` and `pip wheel .` package the same way. It is pointed at the build's
+checkout, or for an installed lwsbuild from the packaging metadata it carries: paths.stage_project) so `lwsbuild wheel` and `pip wheel .` package the same way. It is pointed at the build's
 cached build directory and at a spec written for this build (config-setting `lwsbuild.spec`), so a
 wheel after a build reconfigures but compiles nothing. Its version and Summary name the build
 (`wheelmeta.Identity`); release wheels are repaired by auditwheel, sanitizer wheels are not
@@ -20,13 +20,13 @@ from pathlib import Path
 
 from . import build, cache, progress, reproducible
 from .build import Install
-from .paths import CHECKOUT, sha256_file, with_checkout_on_path
-from .errors import NotACheckout, PathInWheel, WheelError, WheelToolMissing
+from .paths import CHECKOUT, sha256_file, stage_project, with_checkout_on_path
+from .errors import PathInWheel, WheelError, WheelToolMissing
 from .wheelmeta import SPEC_ENV, Identity, RepairPolicy, repair_policy
 
 
-# Runs in a child process with the checkout as working directory: scikit-build-core's hooks read
-# pyproject.toml from there.
+# Runs in a child process with the project (checkout or staged copy) as working directory:
+# scikit-build-core's hooks read pyproject.toml from there.
 _BUILD_WHEEL = "import json, sys; from scikit_build_core.build import build_wheel; " \
                "build_wheel(sys.argv[1], json.loads(sys.argv[2]))"
 
@@ -67,11 +67,9 @@ def _reusable(build_dir: Path) -> bool:
 
 
 def require_tools(sanitizer: str) -> None:
-    """Fail before any build if the checkout or a packaging tool the variant needs is missing."""
+    """Fail before any build if a packaging tool the variant needs is missing."""
     import importlib.util
 
-    if not (CHECKOUT / "pyproject.toml").is_file() or not build.PROJECT_DIR.is_dir():
-        raise NotACheckout(f"{CHECKOUT} is not an lwsbuild source checkout (no pyproject.toml and cmake/)")
     if importlib.util.find_spec("scikit_build_core") is None:
         raise WheelToolMissing("scikit-build-core is not installed", hint="pip install 'scikit-build-core>=1.1,<2'")
     if repair_policy(sanitizer).repair:
@@ -111,13 +109,17 @@ def _package(install: Install, tmp: Path, log: Path) -> Path:
         progress.note(f"{install.build_dir} was not configured from this checkout: building the wheel from scratch")
     build_dir = install.build_dir if reuse else tmp / "build"
     generator = _cmake_cache_value(build_dir, "CMAKE_GENERATOR") if reuse else None
-    settings = {"build-dir": str(build_dir), "cmake.define.CMAKE_C_COMPILER": install.spec.compiler.path}
+    # The CMake project is always the one `lwsbuild build` configures (absolute source dir), so its
+    # build directory is reused whether the metadata comes from a checkout or a staged copy.
+    settings = {"build-dir": str(build_dir), "cmake.source-dir": str(build.PROJECT_DIR),
+                "cmake.define.CMAKE_C_COMPILER": install.spec.compiler.path}
+    project = stage_project(tmp / "project")
     out = tmp / "raw"
     out.mkdir()
     with cache.lock(install.build_dir):  # another wheel run must not reconfigure the same directory
         build.run_logged("packaging with scikit-build-core",
                          [sys.executable, "-c", _BUILD_WHEEL, str(out), json.dumps(settings)],
-                         log, _env(install, spec_file, tmp, generator), CHECKOUT, WheelError,
+                         log, _env(install, spec_file, tmp, generator), project, WheelError,
                          "read the log; `lwsbuild build` with the same options shows build errors first")
     return _one_wheel(out, log)
 

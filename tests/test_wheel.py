@@ -184,6 +184,23 @@ def test_release_wheel_loads_from_a_fresh_venv(release_venv: Venv) -> None:
 
 
 @pytest.mark.integration
+def test_an_installed_lwsbuild_makes_the_same_wheel_outside_any_checkout(release_venv: Venv, release_wheel: Path,
+                                                                       session_cache: Path, tmp_path: Path) -> None:
+    # The README's install, then `lwsbuild wheel` from the installed copy: no checkout, no PYTHONPATH.
+    out = tmp_path / "out"
+    result = release_venv.run(release_venv.root / "bin" / "lwsbuild", "wheel", "--json", "-o", out, cwd=tmp_path,
+                              timeout=1200, LWSBUILD_CACHE=str(session_cache))
+    assert result.returncode == 0, result.stderr[-4000:]
+    made = Path(json.loads(result.stdout)["wheel"])
+    assert made.parent == out.resolve() and made.name == release_wheel.name
+    ours, theirs = _members(made), _members(release_wheel)
+    assert sorted(ours) == sorted(theirs)
+    assert ours["lwsbuild/_native/share/lwsbuild/provenance.json"] == \
+        theirs["lwsbuild/_native/share/lwsbuild/provenance.json"]
+    assert "lwsbuild/_project/pyproject.toml" in ours
+
+
+@pytest.mark.integration
 def test_asan_wheel_loads_from_a_fresh_venv_with_the_runtime_preloaded(asan_venv: Venv) -> None:
     runtime = native.asan_runtime_path()
     code = ("import ctypes, importlib.resources as r; "

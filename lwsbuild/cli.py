@@ -316,6 +316,21 @@ def harness_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--sample-ms", type=int, metavar="MS", help="progress sample interval (default 1000)")
     group.add_argument("--seed", type=int, metavar="N", help="target-mix random seed (default 1)")
     group.add_argument("--log-level", type=int, metavar="N", help="lws log level bits (default 3: errors, warnings)")
+    group.add_argument("--tsi0-initiates", type=int, choices=(0, 1), help="1: thread 0 initiates connections too")
+    group.add_argument("--initiate-in", choices=("loop", "timer"),
+                       help="connect between service calls (loop, default) or inside an lws timer callback")
+    group.add_argument("--close-by", choices=("client", "server"), help="who closes an echoed connection")
+    group.add_argument("--cancel-ms", type=int, metavar="MS", help="call lws_cancel_service() every MS ms (default never)")
+    group.add_argument("--destroy-open", type=int, choices=(0, 1), help="1: destroy the context with connections open")
+
+
+def profile_argument(parser: argparse.ArgumentParser, repeatable: bool) -> None:
+    if repeatable:
+        parser.add_argument("--profile", action="append", metavar="NAME",
+                            help="stress profile (lwsbuild/profiles.toml), repeatable; default: every profile")
+    else:
+        parser.add_argument("--profile", default="default", metavar="NAME",
+                            help="stress profile (lwsbuild/profiles.toml); harness flags given here override its values")
 
 
 def report_argument(parser: argparse.ArgumentParser) -> None:
@@ -332,13 +347,16 @@ def cmd_stress(args: argparse.Namespace) -> int:
     from . import build, report, stress
     from .errors import DefectFound
 
-    profile = stress.Profile.from_mapping(vars(args))
+    from . import profiles
+
+    named = profiles.with_overrides(args.profile, vars(args))
+    profile = named.profile
     install = build.build(plan_from_args(args))
     with tempfile.TemporaryDirectory(prefix="lwsbuild-stress-") as scratch:
         directory = Path(args.report) if args.report else Path(scratch)
         run = stress.run(install, profile, directory)
-        data = run.to_json()
-        text = stress.render(run)
+        data = {**run.to_json(), "profile_name": named.name}
+        text = f"profile {named.name}: {named.description}\n" + stress.render(run)
         if not args.report:
             del data["logs"]  # they were in a scratch directory: --report keeps them
         else:
@@ -364,28 +382,29 @@ def prove_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_prove(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from . import prove, stress
+    from . import profiles, prove
     from .errors import DefectFound, ProofFailed
 
-    # Frequent samples: an unfixed build often dies within a second, before a 1 s sample.
-    profile = stress.Profile.from_mapping({"sample_ms": 200, **{k: v for k, v in vars(args).items() if v is not None}})
     builds = {"unfixed": ("all", True), "seed": ("seed", False), "all": ("all", False)}
     specs = {label: plan_from_args(argparse.Namespace(**{**vars(args), "series": series, "unfixed": unfixed}))
              for label, (series, unfixed) in builds.items()}
+    # Frequent samples: an unfixed build often dies within a second, before a 1 s sample.
+    overrides = {"sample_ms": 200, **{k: v for k, v in vars(args).items() if v is not None}}
+    chosen = [profiles.with_overrides(name, overrides) for name in (args.profile or profiles.names())]
     # Always a kept directory (default ./prove-report): prove.json points at the runs' logs and plots,
     # so they live next to it; absolute, so those paths hold wherever prove.json is read from.
     directory = Path(args.report or "prove-report").resolve()
-    proof = prove.run(specs, profile, directory)
-    written = prove.write(directory, proof)
-    emit(args, {**proof.to_json(), "report": written},
-         proof.table() + f"\n  written: {written['markdown']}, {written['json']}"
-         + (f", {written['plot']}" if written.get("plot") else f" (plot skipped: {written.get('plot_skipped')})"))
-    if not proof.fixed:
-        first = proof.runs["all"].first_finding
-        raise DefectFound(f"the `all` build of lws {proof.version} {proof.variant} is not clean: "
-                          f"{first.kind if first else 'finding'}: {first.summary if first else ''}")
-    if not proof.reproduced:
-        raise ProofFailed(f"the unfixed build of lws {proof.version} {proof.variant} ran clean: nothing was proven")
+    proofs = prove.run_all(specs, chosen, directory)
+    written = prove.write_all(directory, proofs)
+    emit(args, {**proofs.to_json(), "report": written},
+         proofs.table() + f"\n  written: {written['markdown']}, {written['json']}")
+    if not proofs.fixed:
+        name, first = proofs.first_unclean()
+        raise DefectFound(f"the `all` build of lws {proofs.version} {proofs.variant} is not clean under profile "
+                          f"{name}: {first.kind if first else 'finding'}: {first.summary if first else ''}")
+    if not proofs.reproduced:
+        raise ProofFailed(f"the unfixed build of lws {proofs.version} {proofs.variant} ran clean under every "
+                          "profile: nothing was proven")
     return 0
 
 
@@ -419,9 +438,11 @@ def _parser() -> argparse.ArgumentParser:
     command("matrix", cmd_matrix, "print the CI build matrix (version x variant, expected fixes)",
             matrix_arguments, json_argument)
     command("stress", cmd_stress, "run the C stress harness on a build and judge it by its sanitizer reports",
-            spec_arguments, harness_arguments, report_argument, json_argument)
-    command("prove", cmd_prove, "stress the unfixed, seed and all builds with one profile and compare",
-            prove_arguments, harness_arguments, report_argument, json_argument)
+            spec_arguments, harness_arguments, lambda p: profile_argument(p, repeatable=False), report_argument,
+            json_argument)
+    command("prove", cmd_prove, "stress the unfixed, seed and all builds under every stress profile and compare",
+            prove_arguments, harness_arguments, lambda p: profile_argument(p, repeatable=True), report_argument,
+            json_argument)
     return parser
 
 

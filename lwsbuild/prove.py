@@ -1,7 +1,8 @@
-"""`lwsbuild prove`: the same stress profile against the unfixed, `seed` and `all` builds of one release.
+"""`lwsbuild prove`: every stress profile against the unfixed, `seed` and `all` builds of one release.
 
-The proof holds when the unfixed build shows a finding (the harness reproduces the bug) and the
-`all` build is clean (the series fixes it) under the same load; `seed` shows what the four original
+Per profile, the same load runs on the three builds. The proof holds when the `all` build is clean
+under every profile (the series fixes what the harness can reach) and the unfixed build shows a
+finding under at least one (the harness reproduces the bug); `seed` shows what the four original
 fixes alone are measured to do.
 """
 
@@ -16,6 +17,8 @@ from . import build, report, stress
 
 if TYPE_CHECKING:
     from .build import BuildSpec
+    from .findings import Finding
+    from .profiles import NamedProfile
 
 BUILDS = ("unfixed", "seed", "all")  # row order; a label is also the report subdirectory
 
@@ -24,9 +27,13 @@ BUILDS = ("unfixed", "seed", "all")  # row order; a label is also the report sub
 class Proof:
     version: str
     variant: str
-    profile: stress.Profile
+    named: NamedProfile
     runs: dict[str, stress.StressRun]  # label -> run, in BUILDS order
     defines: dict[str, str]  # the -D options given on top of the variant's, for all three builds
+
+    @property
+    def profile(self) -> stress.Profile:
+        return self.named.profile
 
     @property
     def reproduced(self) -> bool:
@@ -55,15 +62,15 @@ class Proof:
 
     def to_json(self) -> dict:
         return {"version": self.version, "variant": self.variant, "defines": self.defines,
-                "profile": self.profile.to_json(),
+                "profile": self.profile.to_json(), "profile_name": self.named.name,
                 "proven": self.proven, "reproduced": self.reproduced, "fixed": self.fixed, "rows": self.rows(),
                 "runs": {label: run.to_json() for label, run in self.runs.items()}}
 
     def table(self) -> str:
         """The comparison as a Markdown table (also what `prove` prints)."""
         defines = "".join(f" -D {k}={v}" for k, v in sorted(self.defines.items()))
-        lines = [f"lws {self.version}, variant {self.variant}{defines}, profile: "
-                 f"{' '.join(self.profile.argv()) or 'harness defaults'}",
+        lines = [f"profile {self.named.name} ({self.named.description}); lws {self.version}, variant "
+                 f"{self.variant}{defines}; harness flags: {' '.join(self.profile.argv()) or 'defaults'}",
                  "", "| build | connections | connections/s | verdict | first finding |",
                  "|---|---:|---:|---|---|"]
         for row, run in zip(self.rows(), self.runs.values()):
@@ -91,17 +98,88 @@ def _describe(finding) -> str:
     return f"{finding.kind}{' in ' + where if where else ''}"
 
 
-def run(specs: dict[str, BuildSpec], profile: stress.Profile, directory: Path) -> Proof:
-    """Build (cached) and stress each of `specs` (label -> spec, labels from BUILDS); each run's
-    report (JSON, logs, plot) goes to directory/<label>/."""
+def run(specs: dict[str, BuildSpec], named: NamedProfile, directory: Path) -> Proof:
+    """Build (cached) and stress each of `specs` (label -> spec, labels from BUILDS) with one profile;
+    each run's report (JSON, logs, plot) goes to directory/<label>/."""
     runs = {}
     for label in BUILDS:
         install = build.build(specs[label])
-        result = stress.run(install, profile, directory / label)
+        result = stress.run(install, named.profile, directory / label)
         report.write(directory / label, result)
         runs[label] = result
     spec = specs["all"]
-    return Proof(spec.prepared.source.release.version, spec.variant.name, profile, runs, spec.extra_options)
+    return Proof(spec.prepared.source.release.version, spec.variant.name, named, runs, spec.extra_options)
+
+
+@dataclass(frozen=True)
+class ProofSet:
+    """Every profile's proof for one release and variant."""
+
+    version: str
+    variant: str
+    proofs: tuple[Proof, ...]
+
+    @property
+    def fixed(self) -> bool:
+        return all(p.fixed for p in self.proofs)
+
+    @property
+    def reproduced(self) -> bool:
+        return any(p.reproduced for p in self.proofs)
+
+    @property
+    def proven(self) -> bool:
+        return self.fixed and self.reproduced
+
+    def first_unclean(self) -> tuple[str, Finding | None]:
+        proof = next(p for p in self.proofs if not p.fixed)
+        return proof.named.name, proof.runs["all"].first_finding
+
+    def to_json(self) -> dict:
+        return {"version": self.version, "variant": self.variant, "proven": self.proven, "fixed": self.fixed,
+                "reproduced": self.reproduced, "profiles": [p.to_json() for p in self.proofs]}
+
+    def table(self) -> str:
+        lines = [f"lws {self.version}, variant {self.variant}: {len(self.proofs)} profile(s)", "",
+                 "| profile | unfixed | seed | all |", "|---|---|---|---|"]
+        for proof in self.proofs:
+            cells = []
+            for label in BUILDS:
+                run = proof.runs[label]
+                first = run.first_finding
+                cells.append(f"{run.verdict}: {_describe(first)} at {first.t or 0:.2f} s" if first
+                             else f"{run.verdict} ({run.connections:,} conns, {run.cps:,.0f}/s)")
+            lines.append(f"| {proof.named.name} | " + " | ".join(cells) + " |")
+        lines += ["", "proof: " + ("PROVEN: the `all` build is clean under every profile and the unfixed build "
+                                   "shows the defect" if self.proven else self._why_not())]
+        return "\n".join(lines + ["", *(p.table() for p in self.proofs)])
+
+    def _why_not(self) -> str:
+        why = []
+        if not self.reproduced:
+            why.append("the unfixed build ran clean under every profile (the bug was not reproduced)")
+        unclean = [p.named.name for p in self.proofs if not p.fixed]
+        if unclean:
+            why.append(f"the `all` build has findings under {', '.join(unclean)}")
+        return "NOT PROVEN: " + "; ".join(why)
+
+
+def run_all(specs: dict[str, BuildSpec], chosen: list[NamedProfile], directory: Path) -> ProofSet:
+    proofs = tuple(run(specs, named, directory / named.name) for named in chosen)
+    spec = specs["all"]
+    return ProofSet(spec.prepared.source.release.version, spec.variant.name, proofs)
+
+
+def write_all(directory: Path, proofs: ProofSet) -> dict:
+    """prove.md and prove.json for the whole set, and each profile's own report in its directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    per_profile = {p.named.name: write(directory / p.named.name, p) for p in proofs.proofs}
+    written = {"markdown": str(directory / "prove.md"), "json": str(directory / "prove.json"),
+               "profiles": per_profile}
+    (directory / "prove.md").write_text(proofs.table() + "\n")
+    (directory / "prove.json").write_text(json.dumps({**proofs.to_json(), "report": written}, indent=2,
+                                                     sort_keys=True) + "\n")
+    return written
 
 
 def write(directory: Path, proof: Proof) -> dict:

@@ -17,12 +17,12 @@ import subprocess
 import threading
 import time
 from array import array
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from . import findings as findings_mod
-from . import known_races
+from . import known_races, stacks
 from .errors import HarnessError, UsageError
 from .findings import Finding
 
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 HARNESS = Path("bin") / "lws-stress"
 STARTUP_LIMIT_S = 120.0  # until the harness prints its start line (TSan start-up is slow)
 TEARDOWN_MARGIN_S = 60.0  # after the harness's own watchdog would have fired: drain, destroy, report
+# After its watchdog fires the harness stays as it is this long, so every thread's stack can be dumped.
+STALL_WAIT_S = stacks.DUMP_TIMEOUT_S + 30
 _MAX_KEPT_LINES = 2_000_000  # stderr lines kept in memory for parsing; the log file has them all
 
 # Sanitizer options, per runtime. Ours come first and the user's own *SAN_OPTIONS after them, so an
@@ -81,6 +83,12 @@ class Profile:
     sample_ms: int | None = None
     seed: int | None = None
     log_level: int | None = None
+    # schedules beyond the recipe (profiles.toml)
+    tsi0_initiates: int | None = None  # 1: thread 0 initiates connections too
+    initiate_in: str | None = None  # "loop" (between service calls) or "timer" (inside an lws sul callback)
+    close_by: str | None = None  # "client" or "server": who closes an echoed connection
+    cancel_ms: int | None = None  # a thread calls lws_cancel_service() every N ms
+    destroy_open: int | None = None  # 1: destroy the context with connections still open
 
     @classmethod
     def from_mapping(cls, values: dict) -> Profile:
@@ -117,7 +125,7 @@ def command(prefix: Path, sanitizer: str, profile: Profile) -> list[str]:
     if not os.access(harness, os.X_OK):
         raise HarnessError(f"{prefix} has no stress harness ({HARNESS} is missing)",
                            hint="rebuild the prefix with `lwsbuild build` (it installs bin/lws-stress)")
-    argv = [str(harness), *profile.argv()]
+    argv = [str(harness), *profile.argv(), "--stall-wait", _flag_value(STALL_WAIT_S)]
     setarch = shutil.which("setarch")
     if sanitizer == "thread" and setarch:
         # GCC 12's TSan dies with "FATAL: ThreadSanitizer: unexpected memory mapping" on kernels
@@ -141,6 +149,8 @@ class StressRun:
     wall_s: float
     log_dir: Path
     killed: bool = False  # lwsbuild's own wall-clock limit ended the run
+    stack_dump: str = ""  # the tool that dumped every thread's stack on a stall ("" = none was taken)
+    blocked: tuple[str, ...] = ()  # threads blocked on a lock at the stall, "<thread> waits for the <lock> in <fn>"
 
     @property
     def failing(self) -> list[Finding]:
@@ -210,8 +220,9 @@ class StressRun:
             "lws_version": (self.start or {}).get("lws_version"),
             "build": self.build, "profile": self.profile.to_json(), "harness": self.start,
             "command": list(self.command), "env": self.env, "wall_s": round(self.wall_s, 3),
-            "samples": list(self.samples), "logs": {"stdout": str(self.log_dir / "stdout.log"),
-                                                    "stderr": str(self.log_dir / "stderr.log")},
+            "samples": list(self.samples), "blocked": list(self.blocked), "stack_dump": self.stack_dump,
+            "logs": {"stdout": str(self.log_dir / "stdout.log"), "stderr": str(self.log_dir / "stderr.log"),
+                     **({"stacks": str(self.log_dir / "stacks.txt")} if self.stack_dump else {})},
         }
 
 
@@ -263,12 +274,17 @@ def run(install: Install, profile: Profile, log_dir: Path) -> StressRun:
     out.start()
     err.start()
     killed = False
+    dumped = ""
     try:
         while proc.poll() is None:
             time.sleep(0.2)
-            if time.monotonic() > _deadline(began, out):
+            stalled = any(event.get("type") == "watchdog" for _, event in out.events)
+            overdue = time.monotonic() > _deadline(began, out)
+            if stalled or overdue:
+                # A hang is a finding: take every thread's stack while it is still hung, then end it.
+                dumped = _dump_stacks(proc.pid, log_dir)
                 proc.kill()
-                killed = True
+                killed = overdue and not stalled
                 break
         proc.wait()
         ended = time.monotonic()
@@ -279,7 +295,13 @@ def run(install: Install, profile: Profile, log_dir: Path) -> StressRun:
     finally:
         out.join(timeout=30)
         err.join(timeout=30)
-    return _judge(install, profile, argv, san_env, proc.returncode, out, err, began, ended, log_dir, killed)
+    return _judge(install, profile, argv, san_env, proc.returncode, out, err, began, ended, log_dir, killed, dumped)
+
+
+def _dump_stacks(pid: int, log_dir: Path) -> str:
+    tool, text = stacks.dump(pid)
+    (log_dir / "stacks.txt").write_text(text)
+    return tool
 
 
 def _deadline(began: float, out: _Reader) -> float:
@@ -292,7 +314,8 @@ def _deadline(began: float, out: _Reader) -> float:
 
 
 def _judge(install: Install, profile: Profile, argv: list[str], san_env: dict[str, str], returncode: int,
-           out: _Reader, err: _Reader, began: float, ended: float, log_dir: Path, killed: bool) -> StressRun:
+           out: _Reader, err: _Reader, began: float, ended: float, log_dir: Path, killed: bool,
+           dumped: str = "") -> StressRun:
     events = out.events
     start = next(((w, e) for w, e in events if e.get("type") == "start"), None)
     t0 = start[0] if start else began
@@ -316,12 +339,17 @@ def _judge(install: Install, profile: Profile, argv: list[str], san_env: dict[st
     found = findings_mod.from_exit(found, returncode, watchdog=watchdog, summary=summary,
                                    watchdog_t=round(watchdog_at[0] - t0, 3) if watchdog_at else None,
                                    ended_t=round(ended - t0, 3))
+    blocked = tuple(b.describe() for b in stacks.blocked((log_dir / "stacks.txt").read_text())) if dumped else ()
+    if blocked:
+        # The stall's finding names the locks: that is what tells a deadlock from a slow machine.
+        found = [replace(f, summary=f"{f.summary}; blocked: {' | '.join(blocked)}", stacks=(blocked,))
+                 if f.kind.startswith("watchdog") or f.kind == "hung" else f for f in found]
     if start is None and not [f for f in found if f.tool not in ("harness", "signal")]:
         raise HarnessError(f"lws-stress failed before starting (exit {returncode}): {_last_words(err)}",
                            hint=f"see {log_dir / 'stderr.log'}")
     return StressRun(install.to_json(), profile, tuple(argv), san_env, returncode, start[1] if start else None,
                      samples, summary, watchdog, tuple(known_races.classify(found)), ended - began,
-                     log_dir, killed)
+                     log_dir, killed, dumped, blocked)
 
 
 def _last_words(reader: _Reader) -> str:

@@ -5,9 +5,14 @@
  *
  *  - one lws_context with --threads service threads (count_threads);
  *    thread 0 only services (a 100 ms periodic sul on tsi 0 keeps it cycling)
+ *    unless --tsi0-initiates 1
  *  - every service thread >= 1 initiates client connections itself, between
  *    its own lws_service_tsi() calls, so each wsi->tsi is that thread
  *    (lws_client_connect_via_info() takes it from lws_pthread_self_to_tsi())
+ *  - schedules the recipe alone does not reach (lwsbuild/profiles.toml):
+ *    --close-by server (the echo server closes after echoing), --cancel-ms
+ *    (a thread calling lws_cancel_service() every N ms), --destroy-open (the
+ *    context is destroyed with connections still open, no drain)
  *  - loopback targets, mixed by weight:
  *      refused   : a bound but not listening port (ECONNREFUSED -> failed1)
  *      blackhole : a listen(fd, 0) socket whose accept queue is pre-filled and
@@ -22,6 +27,9 @@
  * left to the caller (it reads stderr).
  */
 
+#if !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* pthread_setname_np: a stack dump names each service thread */
+#endif
 #include <libwebsockets.h>
 
 #include <arpa/inet.h>
@@ -94,6 +102,12 @@ static struct opts {
 	unsigned int	seed;
 	int		quiet;
 	int		log_level;
+	int		tsi0_initiates;
+	int		initiate_in_timer;
+	int		close_by_server;
+	int		cancel_ms;
+	int		destroy_open;
+	double		stall_wait;
 } o = {
 	.threads	= 4,
 	.cps		= 250,
@@ -110,6 +124,7 @@ static struct opts {
 	.tick_ms	= 10,
 	.seed		= 1,
 	.log_level	= LLL_ERR | LLL_WARN,
+	.stall_wait	= 0,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -135,6 +150,7 @@ struct thr {
 	long			services;	/* atomic */
 	lws_sorted_usec_list_t	sul_tick;
 	unsigned int		rng;
+	int64_t			tstart_us;
 };
 
 static struct lws_context	*cx;
@@ -287,6 +303,8 @@ callback_client(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			return -1;
 		}
 		conn_outcome(c, O_ECHOED);
+		if (o.close_by_server)
+			break; /* the server closes; CLIENT_CLOSED follows */
 		if (o.hold_ms > 0) {
 			lws_sul_schedule(lws_get_context(wsi), lws_get_tsi(wsi),
 					 &c->sul_hold, hold_expired,
@@ -326,6 +344,7 @@ callback_client(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 struct pss_echo {
 	size_t		len;
 	int		pending;
+	int		close_after;
 	unsigned char	buf[LWS_PRE + MSG_MAX];
 };
 
@@ -346,6 +365,10 @@ callback_echo(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		break;
 
 	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (pss && pss->close_after && !pss->pending) {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+			return -1;
+		}
 		if (!pss || !pss->pending)
 			break;
 		pss->pending = 0;
@@ -353,6 +376,11 @@ callback_echo(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			      LWS_WRITE_TEXT) < (int)pss->len)
 			return -1;
 		A_ADD(&g_server_echoes, 1);
+		if (o.close_by_server) {
+			/* the peer closes: the client sees the close first */
+			pss->close_after = 1;
+			lws_callback_on_writable(wsi);
+		}
 		break;
 
 	default:
@@ -443,10 +471,20 @@ tsi0_periodic(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(cx, 0, sul, tsi0_periodic, 100 * LWS_US_PER_MS);
 }
 
+static void initiate_due(struct thr *t, int64_t now);
+
 static void
 tick_cb(lws_sorted_usec_list_t *sul)
 {
 	struct thr *t = lws_container_of(sul, struct thr, sul_tick);
+
+	/*
+	 * --initiate-in timer: connect from inside lws's own timer callback, as
+	 * applications do, instead of between service calls
+	 */
+	if (o.initiate_in_timer && !A_LOAD(&stop_initiating) &&
+	    (t->tsi || o.tsi0_initiates))
+		initiate_due(t, now_us());
 
 	/* wakes the thread's poll so it initiates between service calls */
 	if (!A_LOAD(&stop_service))
@@ -560,21 +598,47 @@ initiate_one(struct thr *t)
 	c->wsi = w;
 }
 
+/* rate control: initiate what is due since this thread's first initiation */
+static void
+initiate_due(struct thr *t, int64_t now)
+{
+	long due, burst = o.cps / 20 + 1;
+
+	if (!t->tstart_us)
+		t->tstart_us = now;
+	due = (long)((double)(now - t->tstart_us) * o.cps / 1e6) -
+	      A_LOAD(&t->initiated) - A_LOAD(&t->skipped_cap);
+	if (due > burst)
+		due = burst;
+	A_STORE(&t->state, TS_INITIATING);
+	while (due-- > 0 && !A_LOAD(&stop_initiating)) {
+		if (o.total) {
+			if (A_LOAD(&g_initiated) >= o.total) {
+				A_STORE(&stop_initiating, 1);
+				break;
+			}
+		}
+		if (A_LOAD(&g_concurrent) >= o.max_concurrent) {
+			A_ADD(&t->skipped_cap, 1);
+			continue;
+		}
+		initiate_one(t);
+		A_STORE(&t->last_progress_us, now_us());
+	}
+}
+
 static void *
 service_thread(void *arg)
 {
 	struct thr *t = (struct thr *)arg;
-	int64_t tstart = 0, now;
-	long due, burst;
+	int64_t now;
 
 	/* the first service call makes lws know this pthread is tsi t->tsi */
-	if (t->tsi == 0)
+	if (t->tsi == 0 && !o.tsi0_initiates)
 		lws_sul_schedule(cx, 0, &sul_tsi0, tsi0_periodic,
 				 100 * LWS_US_PER_MS);
 	else
 		lws_sul_schedule(cx, t->tsi, &t->sul_tick, tick_cb, tick_us);
-
-	burst = o.cps / 20 + 1;
 
 	while (!A_LOAD(&stop_service)) {
 		A_STORE(&t->state, TS_SERVICE);
@@ -584,34 +648,29 @@ service_thread(void *arg)
 		now = now_us();
 		A_STORE(&t->last_progress_us, now);
 
-		if (t->tsi == 0 || A_LOAD(&stop_initiating))
+		if ((t->tsi == 0 && !o.tsi0_initiates) ||
+		    A_LOAD(&stop_initiating))
 			continue;
 
-		/* rate control: initiate what is due since our start */
-		if (!tstart)
-			tstart = now;
-		due = (long)((double)(now - tstart) * o.cps / 1e6) -
-		      A_LOAD(&t->initiated) - A_LOAD(&t->skipped_cap);
-		if (due > burst)
-			due = burst;
-		A_STORE(&t->state, TS_INITIATING);
-		while (due-- > 0 && !A_LOAD(&stop_initiating)) {
-			if (o.total) {
-				if (A_LOAD(&g_initiated) >= o.total) {
-					A_STORE(&stop_initiating, 1);
-					break;
-				}
-			}
-			if (A_LOAD(&g_concurrent) >= o.max_concurrent) {
-				A_ADD(&t->skipped_cap, 1);
-				continue;
-			}
-			initiate_one(t);
-			A_STORE(&t->last_progress_us, now_us());
-		}
+		if (!o.initiate_in_timer)
+			initiate_due(t, now);
 	}
 
 	A_STORE(&t->state, TS_EXITED);
+
+	return NULL;
+}
+
+/* a thread outside lws waking every service thread: lws_cancel_service() */
+static void *
+cancel_thread(void *arg)
+{
+	(void)arg;
+	while (!A_LOAD(&stop_service)) {
+		usleep((useconds_t)o.cancel_ms * 1000u);
+		if (!A_LOAD(&stop_service))
+			lws_cancel_service(cx);
+	}
 
 	return NULL;
 }
@@ -675,6 +734,12 @@ watchdog_thread(void *arg)
 		fflush(stdout);
 		fprintf(stderr, "lws-stress: watchdog fired (%s)\n",
 			fire == 2 ? "overrun" : "stall");
+		/*
+		 * --stall-wait: stay stopped as we are for a while, so the caller
+		 * can attach a debugger and dump every thread's stack.
+		 */
+		if (o.stall_wait > 0)
+			usleep((useconds_t)(o.stall_wait * 1e6));
 		_exit(3);
 	}
 
@@ -825,7 +890,10 @@ usage(void)
 "   [--mix refused=W,blackhole=W,echo=W] [--hold-ms MS]\n"
 "   [--echo internal|ws://127.0.0.1:PORT/PATH] [--echo-protocol NAME]\n"
 "   [--timeout-secs N] [--max-concurrent N] [--nofile N] [--watchdog S]\n"
-"   [--sample-ms MS] [--tick-ms MS] [--seed N] [--log-level N] [--quiet]\n");
+"   [--sample-ms MS] [--tick-ms MS] [--seed N] [--log-level N] [--quiet]\n"
+"   [--tsi0-initiates 0|1] [--initiate-in loop|timer]\n"
+"   [--close-by client|server] [--cancel-ms MS]\n"
+"   [--destroy-open 0|1] [--stall-wait S]\n");
 }
 
 static void
@@ -885,6 +953,22 @@ parse_args(int argc, char **argv)
 			o.seed = (unsigned int)parse_long(a, v, 0, 0xffffffffL);
 		else if (!strcmp(a, "--log-level"))
 			o.log_level = (int)parse_long(a, v, 0, 0xffffff);
+		else if (!strcmp(a, "--tsi0-initiates"))
+			o.tsi0_initiates = (int)parse_long(a, v, 0, 1);
+		else if (!strcmp(a, "--initiate-in")) {
+			if (!v || (strcmp(v, "loop") && strcmp(v, "timer")))
+				bad_arg(a, "loop or timer");
+			o.initiate_in_timer = !strcmp(v, "timer");
+		} else if (!strcmp(a, "--close-by")) {
+			if (!v || (strcmp(v, "client") && strcmp(v, "server")))
+				bad_arg(a, "client or server");
+			o.close_by_server = !strcmp(v, "server");
+		} else if (!strcmp(a, "--cancel-ms"))
+			o.cancel_ms = (int)parse_long(a, v, 0, 60000);
+		else if (!strcmp(a, "--destroy-open"))
+			o.destroy_open = (int)parse_long(a, v, 0, 1);
+		else if (!strcmp(a, "--stall-wait"))
+			o.stall_wait = parse_double(a, v, 0, 600);
 		else if (!strcmp(a, "--quiet"))
 			o.quiet = 1;
 		else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -898,7 +982,7 @@ parse_args(int argc, char **argv)
 	}
 
 	if (o.threads < 2)
-		bad_arg("--threads", "need at least 2 (thread 0 only services)");
+		bad_arg("--threads", "need at least 2");
 	if (!o.watchdog_set)
 		o.watchdog = o.duration + 30;
 	if (o.echo_internal) {
@@ -944,11 +1028,12 @@ print_summary(double dur)
 		p += (size_t)snprintf(line + p, sizeof(line) - p, "}");
 	}
 	p += (size_t)snprintf(line + p, sizeof(line) - p, "},\"per_thread\":[");
-	for (i = 1; i < o.threads; i++)
+	first = o.tsi0_initiates ? 0 : 1;
+	for (i = first; i < o.threads; i++)
 		p += (size_t)snprintf(line + p, sizeof(line) - p,
 			"%s{\"tsi\":%d,\"initiated\":%ld,\"connect_null\":%ld,"
 			"\"skipped_cap\":%ld,\"service_calls\":%ld}",
-			i > 1 ? "," : "", i, A_LOAD(&thr[i].initiated),
+			i > first ? "," : "", i, A_LOAD(&thr[i].initiated),
 			A_LOAD(&thr[i].connect_null), A_LOAD(&thr[i].skipped_cap),
 			A_LOAD(&thr[i].services));
 	snprintf(line + p, sizeof(line) - p,
@@ -1062,15 +1147,21 @@ main(int argc, char **argv)
 		 "\"echo_protocol\":\"%s\",\"timeout_secs\":%d,"
 		 "\"max_concurrent\":%ld,\"nofile\":%ld,\"nofile_clamped\":%s,"
 		 "\"watchdog\":%.3f,\"sample_ms\":%d,\"tick_ms\":%d,\"seed\":%u,"
+		 "\"tsi0_initiates\":%s,\"initiate_in\":\"%s\","
+		 "\"close_by\":\"%s\",\"cancel_ms\":%d,"
+		 "\"destroy_open\":%s,"
 		 "\"log_level\":%d,\"ports\":{\"refused\":%d,\"blackhole\":%d,"
 		 "\"echo\":%d},\"pid\":%d,\"lws_version\":\"%s\"}",
-		 o.threads, o.threads - 1, o.cps, o.duration, o.total,
+		 o.threads, o.threads - (o.tsi0_initiates ? 0 : 1), o.cps, o.duration, o.total,
 		 o.w[0], o.w[1], o.w[2], o.hold_ms,
 		 o.echo_internal ? "internal" : "external",
 		 o.echo_host, port_echo, o.echo_path, o.echo_protocol,
 		 o.timeout_secs, o.max_concurrent, nofile_eff,
 		 clamped ? "true" : "false", o.watchdog, o.sample_ms, o.tick_ms, o.seed,
-		 o.log_level, port_refused, port_blackhole, port_echo,
+		 o.tsi0_initiates ? "true" : "false",
+		 o.initiate_in_timer ? "timer" : "loop",
+		 o.close_by_server ? "server" : "client", o.cancel_ms,
+		 o.destroy_open ? "true" : "false", o.log_level, port_refused, port_blackhole, port_echo,
 		 (int)getpid(), lws_get_library_version());
 
 	tn = now_us();
@@ -1087,11 +1178,25 @@ main(int argc, char **argv)
 		return 1;
 	}
 	pthread_detach(wd);
-	for (i = 0; i < o.threads; i++)
+	if (o.cancel_ms > 0) {
+		pthread_t ct;
+
+		if (pthread_create(&ct, NULL, cancel_thread, NULL)) {
+			fprintf(stderr, "lws-stress: pthread_create failed\n");
+			return 1;
+		}
+		pthread_detach(ct);
+	}
+	for (i = 0; i < o.threads; i++) {
+		char name[16];
+
 		if (pthread_create(&thr[i].tid, NULL, service_thread, &thr[i])) {
 			fprintf(stderr, "lws-stress: pthread_create failed\n");
 			return 1;
 		}
+		snprintf(name, sizeof(name), "lws-svc-%d", i);
+		pthread_setname_np(thr[i].tid, name);
+	}
 	A_STORE(&main_state, 1);
 
 	end_us = t0_us + (int64_t)(o.duration * 1e6);
@@ -1124,7 +1229,9 @@ main(int argc, char **argv)
 	A_STORE(&main_state, 2);
 	drain_end_us = now_us() + (int64_t)o.timeout_secs * 1000000 +
 		       (int64_t)o.hold_ms * 1000 + 3000000;
-	while (A_LOAD(&g_concurrent) > 0 && now_us() < drain_end_us)
+	/* --destroy-open: no drain, lws_context_destroy() meets open connections */
+	while (!o.destroy_open && A_LOAD(&g_concurrent) > 0 &&
+	       now_us() < drain_end_us)
 		usleep(10000);
 
 	A_STORE(&main_state, 3);

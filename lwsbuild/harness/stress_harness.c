@@ -1188,13 +1188,14 @@ main(int argc, char **argv)
 		pthread_detach(ct);
 	}
 	for (i = 0; i < o.threads; i++) {
-		char name[16];
+		char name[32]; /* the kernel keeps 15 characters */
 
 		if (pthread_create(&thr[i].tid, NULL, service_thread, &thr[i])) {
 			fprintf(stderr, "lws-stress: pthread_create failed\n");
 			return 1;
 		}
 		snprintf(name, sizeof(name), "lws-svc-%d", i);
+		name[15] = '\0';
 		pthread_setname_np(thr[i].tid, name);
 	}
 	A_STORE(&main_state, 1);

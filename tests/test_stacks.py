@@ -1,0 +1,45 @@
+"""A hang is a finding with a cause: every thread's stack is dumped and the locks are named."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lwsbuild import stacks
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def deadlocked(tmp_path: Path):
+    """A real process stuck in an ABBA deadlock between two named threads."""
+    binary = tmp_path / "abba"
+    subprocess.run(["cc", "-g", "-O0", "-pthread", str(DATA / "abba_deadlock.c"), "-o", str(binary)], check=True)
+    proc = subprocess.Popen([str(binary)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb is not installed (.ci/run installs it)")
+def test_a_deadlock_dump_names_each_thread_the_lock_it_waits_for_and_where(deadlocked) -> None:
+    tool, text = stacks.dump(deadlocked.pid)
+    assert tool == "gdb" and "lws-svc-1" in text
+    blocked = {b.thread: b for b in stacks.blocked(text)}
+    assert blocked["lws-svc-1"].lock == "pt lock" and blocked["lws-svc-1"].waiter == "connect_timeout"
+    assert blocked["lws-svc-2"].lock == "context lock" and blocked["lws-svc-2"].waiter == "free_wsi"
+    assert "abba_deadlock.c:" in blocked["lws-svc-2"].where
+    assert blocked["lws-svc-2"].describe().startswith("lws-svc-2 waits for the context lock in free_wsi")
+
+
+def test_threads_not_waiting_on_a_lock_are_not_reported() -> None:
+    text = ('Thread 2 (Thread 0x7f (LWP 11) "lws-svc-1"):\n'
+            "#0  0x00007f in __GI___poll (fds=0x1, nfds=2) at poll.c:29\n"
+            "#1  0x00007f in _lws_plat_service_tsi (context=0x1) at unix-service.c:140\n")
+    assert stacks.blocked(text) == []

@@ -140,20 +140,48 @@ def _paths_under(data, directory: Path) -> list[str]:
 
 
 @pytest.mark.integration
-def test_prove_shows_the_bug_and_the_fix(cli, asan_prefix: Path, tmp_path: Path):
-    # No --report: the default ./prove-report holds everything prove.json points at.
-    result = cli("prove", "--duration", "10", "--watchdog", "15", "--json", cwd=tmp_path)
+def test_prove_shows_the_bug_and_the_fix_under_each_profile(cli, asan_prefix: Path, tmp_path: Path):
+    # No --report: the default ./prove-report holds everything prove.json points at. Two profiles
+    # keep CI short; a bare `lwsbuild prove` runs every profile of profiles.toml the same way.
+    result = cli("prove", "--profile", "default", "--profile", "tsi0-timeouts", "--duration", "10",
+                 "--watchdog", "15", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     report = tmp_path / "prove-report"
     report_paths = _paths_under(json.loads((report / "prove.json").read_text()), report)
     assert report_paths and all(Path(p).exists() for p in report_paths), report_paths
     data = result.json
-    assert data["proven"] and [row["build"] for row in data["rows"]] == ["unfixed", "seed", "all"]
-    rows = {row["build"]: row for row in data["rows"]}
-    assert rows["unfixed"]["verdict"] == "defect" and rows["unfixed"]["first_finding"]
-    assert rows["all"]["verdict"] == "clean" and rows["all"]["first_finding"] is None
+    assert data["proven"] and data["fixed"] and data["reproduced"]
+    assert [p["profile_name"] for p in data["profiles"]] == ["default", "tsi0-timeouts"]
+    for proof in data["profiles"]:
+        assert [row["build"] for row in proof["rows"]] == ["unfixed", "seed", "all"]
+        rows = {row["build"]: row for row in proof["rows"]}
+        assert rows["all"]["verdict"] == "clean" and rows["all"]["first_finding"] is None
+        for label in ("unfixed", "seed", "all"):
+            run_dir = report / proof["profile_name"] / label
+            assert (run_dir / "stress.json").exists() and (run_dir / "stderr.log").exists()
+    assert any(p["rows"][0]["verdict"] == "defect" for p in data["profiles"])
     table = (report / "prove.md").read_text()
-    assert "| unfixed |" in table and "PROVEN" in table
+    assert "| default |" in table and "| tsi0-timeouts |" in table and "PROVEN" in table
     assert json.loads((report / "prove.json").read_text())["proven"]
-    for label in ("unfixed", "seed", "all"):
-        assert (report / label / "stress.json").exists() and (report / label / "stderr.log").exists()
+
+
+def test_every_profile_of_the_catalogue_is_a_valid_harness_command_line():
+    from lwsbuild import profiles
+
+    names = profiles.names()
+    assert names[0] == "default" and len(names) >= 8
+    for name in names:
+        named = profiles.get(name)
+        assert named.description and named.explores
+        args = cli._parser().parse_args(["stress", "--profile", name, "--duration", "5"])
+        merged = profiles.with_overrides(args.profile, vars(args)).profile
+        assert merged.duration == 5 and {k: v for k, v in merged.to_json().items() if k != "duration"} == \
+            named.profile.to_json()
+
+
+def test_an_unknown_profile_is_a_usage_error(tmp_path: Path):
+    from conftest import run_cli
+
+    result = run_cli("stress", "--profile", "nope", cache=tmp_path)
+    assert result.returncode == 2 and "unknown stress profile 'nope'" in result.stderr
+    assert "default" in result.stderr and "Traceback" not in result.stderr

@@ -94,6 +94,30 @@ class Profile:
     def from_mapping(cls, values: dict) -> Profile:
         return cls(**{f.name: values[f.name] for f in fields(cls) if values.get(f.name) is not None})
 
+    def with_caps(self) -> Profile:
+        """This profile with --max-concurrent and --nofile following its load when not given: the
+        connections it keeps open are rate x how long each kind stays open, so a 5 s connect timeout
+        with a third of black-hole targets needs thousands of descriptors (issue: a fixed cap of 4000
+        silently throttled such profiles). Twice the estimate, at least the harness's defaults."""
+        if self.max_concurrent is not None and self.nofile is not None:
+            return self
+        cap = self.max_concurrent if self.max_concurrent is not None else max(
+            HARNESS_DEFAULTS["max_concurrent"], int(2 * self.expected_open()) + 100)
+        # each echo connection is two descriptors (client and the in-process server), plus lws's own
+        nofile = self.nofile if self.nofile is not None else max(HARNESS_DEFAULTS["nofile"], 2 * cap + 1024)
+        return replace(self, max_concurrent=cap, nofile=nofile)
+
+    def expected_open(self) -> float:
+        """Connections open at once in the steady state, from the profile's rate and mix."""
+        get = lambda name: getattr(self, name) if getattr(self, name) is not None else HARNESS_DEFAULTS[name]  # noqa: E731
+        weights = _mix_weights(self.mix)
+        total = sum(weights.values()) or 1
+        initiating = get("threads") - (0 if get("tsi0_initiates") else 1)
+        rate = initiating * get("cps")
+        seconds = {"refused": 0.01, "blackhole": float(get("timeout_secs")),
+                   "echo": 0.05 + get("hold_ms") / 1000}
+        return rate * sum(weights[kind] / total * seconds[kind] for kind in weights)
+
     def argv(self) -> list[str]:
         args = []
         for f in fields(self):
@@ -104,6 +128,23 @@ class Profile:
 
     def to_json(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+# The harness's own defaults (stress_harness.c `o`), for what a profile leaves unset.
+HARNESS_DEFAULTS: dict[str, int] = {"threads": 4, "cps": 250, "timeout_secs": 1, "hold_ms": 0, "tsi0_initiates": 0,
+                                    "max_concurrent": 4000, "nofile": 8192}
+_DEFAULT_MIX = {"refused": 1, "blackhole": 1, "echo": 2}
+
+
+def _mix_weights(mix: str | None) -> dict[str, int]:
+    if not mix:
+        return dict(_DEFAULT_MIX)
+    weights = {}
+    for item in mix.split(","):
+        name, _, weight = item.partition("=")
+        if name.strip() in _DEFAULT_MIX and weight.strip().isascii() and weight.strip().isdigit():
+            weights[name.strip()] = int(weight)
+    return weights  # a malformed mix is the harness's to refuse, with its own message
 
 
 def _flag_value(value: object) -> str:
@@ -202,6 +243,17 @@ class StressRun:
         return max((int(s.get("concurrent", 0)) for s in self.samples), default=0)
 
     @property
+    def capped(self) -> dict | None:
+        """How much a cap throttled the run: initiations skipped at --max-concurrent, a clamped
+        RLIMIT_NOFILE. None when no cap bound (the profile ran as asked)."""
+        skipped = sum(int(t.get("skipped_cap", 0)) for t in (self.summary or {}).get("per_thread", []))
+        clamped = bool((self.start or {}).get("nofile_clamped"))
+        if not skipped and not clamped:
+            return None
+        return {"skipped_at_max_concurrent": skipped, "max_concurrent": (self.start or {}).get("max_concurrent"),
+                "nofile": (self.start or {}).get("nofile"), "nofile_clamped": clamped}
+
+    @property
     def label(self) -> str:
         b = self.build
         what = "UNFIXED" if b.get("unfixed") else f"series {b.get('series')}"
@@ -213,6 +265,7 @@ class StressRun:
             "verdict": self.verdict,
             "connections": self.connections, "cps": round(self.cps, 1), "max_concurrent": self.max_concurrent,
             "duration_s": round(self.duration_s, 3), "outcomes": (self.summary or {}).get("outcomes", {}),
+            "capped": self.capped,
             "sanitizer_reports": [f.to_json() for f in self.findings],
             "defects": len(self.failing), "known_reports": len(self.findings) - len(self.failing),
             "first_finding": first.to_json() if first else None,
@@ -259,6 +312,7 @@ class _Reader(threading.Thread):
 def run(install: Install, profile: Profile, log_dir: Path) -> StressRun:
     """Run the harness of `install` with `profile`; logs go to `log_dir` (stdout.log, stderr.log)."""
     sanitizer = install.spec.variant.sanitizer
+    profile = profile.with_caps()
     argv = command(install.prefix, sanitizer, profile)
     san_env = sanitizer_env(sanitizer)
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -372,6 +426,12 @@ def render(run: StressRun) -> str:
         ids = sorted({f.known for f in known})
         lines.append(f"  known upstream reports (not failing): {sum(f.count for f in known)} in {len(known)} "
                      f"signatures ({', '.join(ids)}; see lwsbuild/known_races.toml)")
+    capped = run.capped
+    if capped:
+        lines.append(f"  CAPPED: {capped['skipped_at_max_concurrent']:,} initiations skipped at --max-concurrent "
+                     f"{capped['max_concurrent']}" + (f"; RLIMIT_NOFILE clamped to {capped['nofile']}"
+                                                       if capped["nofile_clamped"] else "")
+                     + " (the rate above is not the profile's)")
     outcomes = (run.summary or {}).get("outcomes", {})
     if outcomes:
         lines.append("  outcomes: " + "; ".join(f"{target} " + ", ".join(f"{k} {v:,}" for k, v in counts.items())

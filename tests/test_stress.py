@@ -208,3 +208,27 @@ def test_an_unknown_profile_is_a_usage_error(tmp_path: Path):
     result = run_cli("stress", "--profile", "nope", cache=tmp_path)
     assert result.returncode == 2 and "unknown stress profile 'nope'" in result.stderr
     assert "default" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_caps_follow_the_profile_so_a_long_timeout_is_not_silently_throttled():
+    # 3 initiating threads x 2,000/s, a third black holes held 5 s: ~10,000 open at once
+    heavy = stress.Profile(cps=2000, mix="refused=1,blackhole=1,echo=1", timeout_secs=5)
+    assert heavy.expected_open() == pytest.approx(3 * 2000 * (0.01 + 5 + 0.05) / 3, rel=0.01)
+    capped = heavy.with_caps()
+    assert capped.max_concurrent >= 2 * heavy.expected_open() and capped.nofile > 2 * capped.max_concurrent
+    assert stress.Profile().with_caps().max_concurrent == 4000  # light profiles keep the harness default
+    given = stress.Profile(max_concurrent=10, nofile=100, cps=2000, timeout_secs=5).with_caps()
+    assert (given.max_concurrent, given.nofile) == (10, 100)  # what the user asks for is kept
+
+
+def test_a_binding_cap_is_reported_not_hidden(tmp_path: Path):
+    run = _stored_run(tmp_path)
+    assert run.capped is None
+    summary = {"connections": 10, "cps": 1.0, "max_concurrent": 10, "duration_s": 10.0,
+               "per_thread": [{"tsi": 1, "skipped_cap": 7}, {"tsi": 2, "skipped_cap": 5}], "outcomes": {}}
+    throttled = stress.StressRun(run.build, run.profile, run.command, {}, 0, {"max_concurrent": 10, "nofile": 8192},
+                                 (), summary, None, (), 10.0, tmp_path)
+    assert throttled.capped == {"skipped_at_max_concurrent": 12, "max_concurrent": 10, "nofile": 8192,
+                                "nofile_clamped": False}
+    assert "CAPPED: 12 initiations skipped at --max-concurrent 10" in stress.render(throttled)
+    assert throttled.to_json()["capped"]["skipped_at_max_concurrent"] == 12

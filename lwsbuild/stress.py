@@ -393,10 +393,16 @@ def _judge(install: Install, profile: Profile, argv: list[str], san_env: dict[st
     found = findings_mod.from_exit(found, returncode, watchdog=watchdog, summary=summary,
                                    watchdog_t=round(watchdog_at[0] - t0, 3) if watchdog_at else None,
                                    ended_t=round(ended - t0, 3))
-    blocked = tuple(b.describe() for b in stacks.blocked((log_dir / "stacks.txt").read_text())) if dumped else ()
+    waits = stacks.blocked((log_dir / "stacks.txt").read_text()) if dumped else []
+    blocked = tuple(b.describe() for b in waits)
     if blocked:
-        # The stall's finding names the locks: that is what tells a deadlock from a slow machine.
-        found = [replace(f, summary=f"{f.summary}; blocked: {' | '.join(blocked)}", stacks=(blocked,))
+        # The stall's finding names the locks and, when the waits close, the cycle: that is what
+        # tells a deadlock from a slow machine.
+        ring = stacks.cycle(waits)
+        kind = "deadlock" if ring else None
+        why = f"deadlock between {' and '.join(ring)}; " if ring else ""
+        found = [replace(f, kind=kind or f.kind, summary=f"{why}{f.summary}; blocked: {' | '.join(blocked)}",
+                         stacks=(blocked,))
                  if f.kind.startswith("watchdog") or f.kind == "hung" else f for f in found]
     if start is None and not [f for f in found if f.tool not in ("harness", "signal")]:
         raise HarnessError(f"lws-stress failed before starting (exit {returncode}): {_last_words(err)}",

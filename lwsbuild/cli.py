@@ -291,6 +291,7 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     from . import smoke
     from .errors import SmokeFailure
 
+    smoke.check_timeout(args.timeout)  # before any build
     # An ASan library needs its runtime preloaded: smoke re-executes this very command with it.
     report = smoke.run_smoke(args.url, prefix_from_args(args), args.timeout, reexec_module="lwsbuild",
                              argv=args.argv)
@@ -391,14 +392,30 @@ def cmd_prove(args: argparse.Namespace) -> int:
 
 # --- parser -------------------------------------------------------------------------------------
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with lwsbuild's one-line error (argparse's own is the usage text plus a line)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"lwsbuild: error: {self.prog}: {' '.join(message.split())} (fix: see `{self.prog} --help`)",
+              file=sys.stderr)
+        raise SystemExit(2)
+
+
+_DEBUG_HELP = "on an error, print the Python traceback too (for reporting a bug in lwsbuild)"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lwsbuild", description="A reproducible, verifiably fixed libwebsockets.")
+    parser = _Parser(prog="lwsbuild", description="A reproducible, verifiably fixed libwebsockets.")
     parser.add_argument("--version", action="version", version=f"lwsbuild {__version__}")
+    parser.add_argument("--debug-traceback", action="store_true", help=_DEBUG_HELP)
+    # Accepted after the command too; SUPPRESS keeps a subcommand from resetting it to False.
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug-traceback", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, handler: Callable[[argparse.Namespace], int], help_text: str,
                 *groups: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[debug])
         for group in groups:
             group(p)
         p.set_defaults(handler=handler)
@@ -425,20 +442,44 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(error: LwsbuildError, debug: bool) -> int:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    # backslashreplace: a message quoting bad input (non-UTF-8 argv) must still print
+    print(f"lwsbuild: error: {error.one_line()}".encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)
+    return error.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]  # what a re-exec must repeat
+    debug = bool(getattr(args, "debug_traceback", False))
     try:
         return args.handler(args)
     except LwsbuildError as exc:
-        print(f"lwsbuild: error: {exc.one_line()}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(exc, debug)
     except KeyboardInterrupt:
         print("lwsbuild: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `lwsbuild versions | head`: the reader has all it wanted
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a read-only, immutable or full cache, wherever the write was made
+        from . import cache
+        from .errors import InternalError
+
+        return _fail(cache.unwritable(exc) or InternalError(_describe(exc)), debug)
+    except Exception as exc:
+        from .errors import InternalError
+
+        return _fail(InternalError(_describe(exc)), debug)
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"unexpected {type(exc).__name__}" + (f": {text[:300]}" if text else "")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 import threading
@@ -28,6 +29,10 @@ from lwsbuild.errors import LwsbuildError, SmokeFailure, UsageError
 
 DEFAULT_SUBPROTOCOL = "lwsbuild-smoke"
 LARGE_MESSAGE_SIZE = 196_613  # > 48 x lws's default 4 KiB rx buffer, not a round number
+# The most the client buffers of one message: far above the largest smoke message, small enough that
+# a hostile or broken peer (announcing a 2^63-byte frame and streaming) cannot exhaust memory.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_TIMEOUT_S = 3600.0  # --timeout's upper bound: an hour is far beyond any round trip
 _POLL_KICK_S = 0.05  # how often the watchdog wakes lws_service() up
 
 
@@ -280,6 +285,14 @@ class _Session:
                 return -1
             if self.rx_chunks == 0:
                 self.rx_binary = bool(cdll.lws_frame_is_binary(wsi))
+            # What this frame still announces counts too: refuse before buffering, not after.
+            announced = len(self.rx) + length + int(cdll.lws_remaining_packet_payload(wsi))
+            if announced > MAX_MESSAGE_BYTES:
+                name = self.messages[self.index][0]
+                self.fail(f"the echo of the {name} message is over the {MAX_MESSAGE_BYTES // (1024 * 1024)} MiB "
+                          f"the smoke client buffers (at least {announced} bytes announced, "
+                          f"{len(self.messages[self.index][2])} sent): not an echo")
+                return -1
             if in_ and length:
                 self.rx += ctypes.string_at(in_, length)
             self.rx_chunks += 1
@@ -433,6 +446,14 @@ def _drive(native: Any, url: str, timeout: float, subprotocol: str | None, deadl
     return session
 
 
+def check_timeout(timeout: float) -> float:
+    """A finite number of seconds in (0, MAX_TIMEOUT_S]: nan, inf and 1e10 are refused, not run."""
+    if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT_S):
+        raise UsageError(f"--timeout {timeout:g} is not a time limit: it must be more than 0 and at most "
+                         f"{MAX_TIMEOUT_S:g} seconds", hint="pass seconds, e.g. --timeout 10 (the default)")
+    return timeout
+
+
 def _timeout_message(s: _Session, timeout: float) -> str:
     where = f"{s.host}:{s.port}"
     if s.stage == "connecting":
@@ -459,8 +480,7 @@ def run_smoke(
     """
     from lwsbuild import native as native_mod
 
-    if timeout <= 0:
-        raise UsageError(f"timeout must be positive, got {timeout}")
+    check_timeout(timeout)
     if url is not None:
         _parse_url(url)
     start = time.monotonic()
@@ -524,10 +544,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _arg_parser().parse_args(args_list)
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
-    if args.timeout <= 0:
-        print("lwsbuild smoke: error: --timeout must be positive", file=sys.stderr)
-        return 2
     try:
+        check_timeout(args.timeout)
         rep = run_smoke(
             args.url, args.prefix, args.timeout, subprotocol=args.subprotocol or None,
             reexec_module="lwsbuild.smoke", argv=args_list,

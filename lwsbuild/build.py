@@ -235,6 +235,9 @@ def build(spec: BuildSpec, jobs: int | None = None) -> Install:
     with cache.publishing(prefix) as staging:
         if staging is None:  # another process finished it while we waited for the lock
             return Install(spec, prefix, build_dir, cached=True)
+        # A build directory without a published prefix is a failed, killed or broken build's: start
+        # from scratch (one configured from another checkout's project, same key, refuses to reconfigure).
+        cache.discard(build_dir)
         log = entry / "build.log"
         log.write_text("")
         spec_file = write_spec(spec, entry)

@@ -131,6 +131,32 @@ def test_printable_values_reach_cmake_byte_for_byte(value: str, tmp_path: Path) 
     assert result.stderr == f"<{value}>\n"
 
 
+def test_spec_file_reads_back_whatever_the_paths_and_values_hold(tmp_path: Path) -> None:
+    """The generated LWSBUILD_SPEC, with a hostile directory name and -D value: CMake reads back every
+    value exactly, and the wheel backend still finds the provenance it names."""
+    from lwsbuild import build, releases, series, wheelmeta
+    from lwsbuild.sources import Source
+
+    odd = tmp_path / 'x]==]y "q" ${HOME}'
+    release = releases.get("4.3.5")
+    source = Source(release, release.tree_id, "dir:x", odd / "trees" / release.tree_id, False, True)
+    prepared = series.PreparedTree(source, series.select("all"), False, odd / "prepared", "f" * 40, ())
+    variant = variants.get("release")
+    options = variants.options_for(variant, variants.parse_defines(["LWS_X=a]==]b]=]\\c\"d"]))
+    spec = build.BuildSpec(prepared, variant, options, variant.c_flags, build.Compiler("/usr/bin/cc", "cc (x) 12"))
+    spec_file = build.write_spec(spec, odd / "spec")
+    assert wheelmeta.spec_provenance(spec_file)["build_key"] == spec.key
+    probe = tmp_path / "probe.cmake"
+    probe.write_text(f"include({cmake_bracket(str(spec_file))})\n"
+                     "foreach(name LWSBUILD_LWS_SOURCE LWSBUILD_PROVENANCE LWS_X LWS_MAX_SMP)\n"
+                     "  message(\"${name}=<${${name}}>\")\nendforeach()\n")
+    result = subprocess.run(["cmake", "-P", str(probe)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [f"LWSBUILD_LWS_SOURCE=<{odd / 'prepared'}>",
+                                          f"LWSBUILD_PROVENANCE=<{odd / 'spec' / 'provenance.json'}>",
+                                          'LWS_X=<a]==]b]=]\\c"d>', "LWS_MAX_SMP=<8>"]
+
+
 # --- 2. smoke --timeout ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e10", "-1", "0", "3601"])
@@ -315,7 +341,7 @@ def test_smoke_refuses_an_oversized_frame_at_once(release_prefix: Path) -> None:
         began = time.monotonic()
         result = run_cli("smoke", "--prefix", str(release_prefix), "--url", peer.url, "--timeout", "20")
         took = time.monotonic() - began
-    assert peer.announced, peer.error
+    assert peer.announced, (peer.error, result.stderr)
     assert result.returncode == 7, result.stderr
     line = error_line(result)
     assert "over the 16 MiB the smoke client buffers" in line and "(fix: " in line

@@ -291,7 +291,9 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     from . import smoke
     from .errors import SmokeFailure
 
-    smoke.check_timeout(args.timeout)  # before any build
+    smoke.check_timeout(args.timeout)  # both before any build
+    if args.url is not None:
+        smoke.parse_url(args.url)
     # An ASan library needs its runtime preloaded: smoke re-executes this very command with it.
     report = smoke.run_smoke(args.url, prefix_from_args(args), args.timeout, reexec_module="lwsbuild",
                              argv=args.argv)

@@ -369,16 +369,26 @@ class _Session:
         return f"WebSocket handshake with {where} failed: {detail or 'unknown error'}"
 
 
-def _parse_url(url: str) -> tuple[bool, str, int, str]:
+_URL_HINT = "pass --url ws://HOST[:PORT]/PATH (or wss://), e.g. ws://127.0.0.1:8080/echo"
+
+
+def parse_url(url: str) -> tuple[bool, str, int, str]:
+    try:
+        url.encode("utf-8")  # non-UTF-8 argv bytes arrive as surrogate escapes; lws takes C strings
+    except UnicodeEncodeError:
+        shown = url.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+        raise UsageError(f"URL {shown} is not valid UTF-8", hint=_URL_HINT) from None
+    if "\0" in url:
+        raise UsageError(f"URL {url!r} holds a NUL byte", hint=_URL_HINT)
     parts = urlsplit(url)
     if parts.scheme not in ("ws", "wss"):
-        raise UsageError(f"unsupported URL {url!r}: expected ws://HOST[:PORT]/PATH or wss://...")
+        raise UsageError(f"unsupported URL {url!r}: expected ws://HOST[:PORT]/PATH or wss://...", hint=_URL_HINT)
     if not parts.hostname:
-        raise UsageError(f"URL {url!r} has no host")
+        raise UsageError(f"URL {url!r} has no host", hint=_URL_HINT)
     try:
         port = parts.port or (443 if parts.scheme == "wss" else 80)
     except ValueError:
-        raise UsageError(f"URL {url!r} has an invalid port") from None
+        raise UsageError(f"URL {url!r} has an invalid port", hint=_URL_HINT) from None
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -401,7 +411,7 @@ def _provenance_summary(prov: dict[str, Any]) -> dict[str, Any]:
 
 
 def _drive(native: Any, url: str, timeout: float, subprotocol: str | None, deadline: float) -> _Session:
-    secure, host, port, path = _parse_url(url)
+    secure, host, port, path = parse_url(url)
     c = native.layout.constants
     session = _Session(native, host, port, subprotocol, _messages())
     if secure and not native.with_tls:
@@ -482,7 +492,7 @@ def run_smoke(
 
     check_timeout(timeout)
     if url is not None:
-        _parse_url(url)
+        parse_url(url)
     start = time.monotonic()
     t0 = time.perf_counter()
     if argv is None and reexec_module is None:

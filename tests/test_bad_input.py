@@ -175,6 +175,28 @@ def test_smoke_timeout_is_checked_before_a_build(tmp_path: Path) -> None:
     assert "--timeout nan" in error_line(result)
 
 
+def test_smoke_url_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    result = run_cli("smoke", "--url", os.fsdecode(b"ws://127.0.0.1:1/\xff"), "--prefix", str(tmp_path),
+                     cache=tmp_path / "cache")
+    assert result.returncode == 2, result.stderr
+    assert "URL ws://127.0.0.1:1/\\xff is not valid UTF-8" in error_line(result)
+    before_build = run_cli("smoke", "--url", "http://x/", "--variant", "release", *missing_source(tmp_path),
+                           cache=tmp_path / "cache")
+    assert before_build.returncode == 2 and "unsupported URL" in error_line(before_build)
+
+
+def test_readme_states_the_exit_codes_errors_py_uses() -> None:
+    paragraph = (REPO / "README.md").read_text().split("Errors are one line", 1)[1].split("\n\n", 1)[0]
+    paragraph = " ".join(paragraph.split())
+    for cls, words in [(errors.UsageError, "usage"), (errors.SourceError, "source"),
+                       (errors.PatchError, "patch series"), (errors.BuildError, "build"),
+                       (errors.WheelError, "wheel"), (errors.SmokeFailure, "smoke"),
+                       (errors.DefectFound, "defect found"), (errors.CacheError, "cache"),
+                       (errors.InternalError, "a check"), (errors.ProofFailed, "a check")]:
+        assert f"{cls.exit_code} {words}" in paragraph, (cls.__name__, paragraph)
+    assert "--debug-traceback" in paragraph
+
+
 def test_smoke_timeout_api_refuses_non_finite() -> None:
     for bad in (math.nan, math.inf, 1e10, 0.0, -1.0):
         with pytest.raises(errors.UsageError):

@@ -318,7 +318,10 @@ def test_debug_traceback_shows_an_lwsbuild_error_too(capsys: pytest.CaptureFixtu
     assert "Traceback (most recent call last)" in err and err.splitlines()[-1].startswith("lwsbuild: error: --timeout")
 
 
-@pytest.mark.parametrize("argv", [["smoke", "--timeout", "soon"], ["build", "--bogus"], [], ["frobnicate"]])
+@pytest.mark.parametrize("argv", [["smoke", "--timeout", "soon"], ["build", "--bogus"], [], ["frobnicate"],
+                                  # nan passes the harness's C range checks (every comparison is false)
+                                  ["stress", "--duration", "nan"], ["prove", "--watchdog", "inf"],
+                                  ["stress", "--duration", "soon"]])
 def test_argument_errors_are_one_line_exit_2(argv: list[str], tmp_path: Path) -> None:
     result = run_cli(*argv, cache=tmp_path)
     assert result.returncode == 2

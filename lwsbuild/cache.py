@@ -13,6 +13,7 @@ nothing a later run could mistake for complete.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -24,21 +25,53 @@ from pathlib import Path
 from .errors import CacheError
 
 _TMP_MARK = ".tmp-"
+# errnos that mean "this directory cannot be written to" (read-only, immutable, no permission, full)
+_UNWRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
+
+
+def location() -> Path:
+    """Where the cache is (nothing is created)."""
+    override = os.environ.get("LWSBUILD_CACHE")
+    if override:
+        return Path(override).expanduser().resolve()
+    import platformdirs
+
+    return platformdirs.user_cache_path("lwsbuild")
 
 
 def root() -> Path:
-    override = os.environ.get("LWSBUILD_CACHE")
-    if override:
-        path = Path(override).expanduser().resolve()
-    else:
-        import platformdirs
-
-        path = platformdirs.user_cache_path("lwsbuild")
+    path = location()
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # it is written into CMake files and JSON: text, not arbitrary bytes
+        raise CacheError(f"the cache directory {str(path).encode('utf-8', 'surrogateescape')!r} is not a UTF-8 path",
+                         hint="point LWSBUILD_CACHE at a directory whose path is UTF-8 text") from None
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CacheError(f"cannot create the cache directory {path}: {exc.strerror}") from None
     return path
+
+
+def unwritable(exc: OSError) -> CacheError | None:
+    """The CacheError for an OSError on a path inside the cache (read-only, immutable, full), else None.
+
+    The CLI's last resort: every write into the cache goes through here when it fails, wherever it
+    was made, so the user learns which directory and what to do instead of reading a traceback."""
+    if exc.errno not in _UNWRITABLE:
+        return None
+    where = location()
+    for name in (exc.filename, exc.filename2):
+        if name is None:
+            continue
+        path = Path(os.fsdecode(name))
+        if path == where or where in path.parents:
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            directory = path if path.is_dir() else path.parent  # the one that refused (temporaries come and go)
+            return CacheError(f"cannot write in the cache directory {directory} ({path.name}: {exc.strerror or exc})",
+                              hint=f"free space on {where}'s file system, or point LWSBUILD_CACHE at another "
+                                   "directory" if full else None)
+    return None
 
 
 def area(name: str) -> Path:
@@ -50,11 +83,22 @@ def area(name: str) -> Path:
     return path
 
 
-def lock(entry: Path):
+@contextmanager
+def lock(entry: Path) -> Iterator[None]:
+    """Hold `entry`'s file lock (a read-only cache cannot hold one: a CacheError says where)."""
     from filelock import FileLock
 
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(entry.parent / f".{entry.name}.lock"))
+    path = entry.parent / f".{entry.name}.lock"
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        held = FileLock(str(path))
+        held.acquire()
+    except OSError as exc:
+        raise CacheError(f"cannot take the lock {path}: {exc.strerror or exc}") from None
+    try:
+        yield
+    finally:
+        held.release()
 
 
 def _remove(path: Path) -> None:
@@ -82,10 +126,27 @@ def publishing(entry: Path) -> Iterator[Path | None]:
             yield tmp
             if not tmp.exists():
                 raise CacheError(f"nothing was produced for cache entry {entry}")
-            os.replace(tmp, entry)
+            try:
+                os.replace(tmp, entry)
+            except OSError as exc:
+                raise CacheError(f"cannot publish {entry}: {exc.strerror or exc}") from None
         finally:
             if tmp.exists():
                 _remove(tmp)
+
+
+def discard(entry: Path) -> None:
+    """Take a broken entry out of use: renamed aside under its lock (atomic for readers), then removed."""
+    with lock(entry):
+        if not entry.exists():
+            return
+        aside = Path(tempfile.mktemp(prefix=f".{entry.name}{_TMP_MARK}broken-", dir=entry.parent))
+        try:
+            os.replace(entry, aside)
+        except OSError as exc:
+            raise CacheError(f"cannot remove the broken cache entry {entry}: {exc.strerror or exc}",
+                             hint=f"remove {entry} by hand, or point LWSBUILD_CACHE at a writable directory") from None
+        _remove(aside)
 
 
 def write_json_atomic(path: Path, data: object) -> None:

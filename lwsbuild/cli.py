@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -291,6 +292,9 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     from . import smoke
     from .errors import SmokeFailure
 
+    smoke.check_timeout(args.timeout)  # both before any build
+    if args.url is not None:
+        smoke.parse_url(args.url)
     # An ASan library needs its runtime preloaded: smoke re-executes this very command with it.
     report = smoke.run_smoke(args.url, prefix_from_args(args), args.timeout, reexec_module="lwsbuild",
                              argv=args.argv)
@@ -300,11 +304,22 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finite(text: str) -> float:
+    """A float argument that is a number: nan passes every range check in C (comparisons are false)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of seconds")
+    return value
+
+
 def harness_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("stress harness (bin/lws-stress; unset = the harness's default)")
     group.add_argument("--threads", type=int, metavar="N", help="service threads; thread 0 only services (default 4)")
     group.add_argument("--cps", type=int, metavar="N", help="connections/s per initiating thread (default 250)")
-    group.add_argument("--duration", type=float, metavar="S", help="seconds of initiating connections (default 10)")
+    group.add_argument("--duration", type=_finite, metavar="S", help="seconds of initiating connections (default 10)")
     group.add_argument("--total", type=int, metavar="N", help="stop after N connections (default: no limit)")
     group.add_argument("--mix", metavar="refused=W,blackhole=W,echo=W", help="target weights (default 1,1,2)")
     group.add_argument("--hold-ms", type=int, metavar="MS", help="keep each echoed connection open MS ms (default 0)")
@@ -312,7 +327,7 @@ def harness_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--timeout-secs", type=int, metavar="N", help="lws connect/idle timeout (default 1)")
     group.add_argument("--max-concurrent", type=int, metavar="N", help="cap on open connections (default 4000)")
     group.add_argument("--nofile", type=int, metavar="N", help="RLIMIT_NOFILE to ask for (default 8192)")
-    group.add_argument("--watchdog", type=float, metavar="S", help="stall limit in seconds (default duration+30)")
+    group.add_argument("--watchdog", type=_finite, metavar="S", help="stall limit in seconds (default duration+30)")
     group.add_argument("--sample-ms", type=int, metavar="MS", help="progress sample interval (default 1000)")
     group.add_argument("--seed", type=int, metavar="N", help="target-mix random seed (default 1)")
     group.add_argument("--log-level", type=int, metavar="N", help="lws log level bits (default 3: errors, warnings)")
@@ -410,14 +425,30 @@ def cmd_prove(args: argparse.Namespace) -> int:
 
 # --- parser -------------------------------------------------------------------------------------
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with lwsbuild's one-line error (argparse's own is the usage text plus a line)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"lwsbuild: error: {self.prog}: {' '.join(message.split())} (fix: see `{self.prog} --help`)",
+              file=sys.stderr)
+        raise SystemExit(2)
+
+
+_DEBUG_HELP = "on an error, print the Python traceback too (for reporting a bug in lwsbuild)"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lwsbuild", description="A reproducible, verifiably fixed libwebsockets.")
+    parser = _Parser(prog="lwsbuild", description="A reproducible, verifiably fixed libwebsockets.")
     parser.add_argument("--version", action="version", version=f"lwsbuild {__version__}")
+    parser.add_argument("--debug-traceback", action="store_true", help=_DEBUG_HELP)
+    # Accepted after the command too; SUPPRESS keeps a subcommand from resetting it to False.
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug-traceback", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, handler: Callable[[argparse.Namespace], int], help_text: str,
                 *groups: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[debug])
         for group in groups:
             group(p)
         p.set_defaults(handler=handler)
@@ -446,20 +477,44 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(error: LwsbuildError, debug: bool) -> int:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    # backslashreplace: a message quoting bad input (non-UTF-8 argv) must still print
+    print(f"lwsbuild: error: {error.one_line()}".encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)
+    return error.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]  # what a re-exec must repeat
+    debug = bool(getattr(args, "debug_traceback", False))
     try:
         return args.handler(args)
     except LwsbuildError as exc:
-        print(f"lwsbuild: error: {exc.one_line()}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(exc, debug)
     except KeyboardInterrupt:
         print("lwsbuild: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `lwsbuild versions | head`: the reader has all it wanted
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a read-only, immutable or full cache, wherever the write was made
+        from . import cache
+        from .errors import InternalError
+
+        return _fail(cache.unwritable(exc) or InternalError(_describe(exc)), debug)
+    except Exception as exc:
+        from .errors import InternalError
+
+        return _fail(InternalError(_describe(exc)), debug)
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"unexpected {type(exc).__name__}" + (f": {text[:300]}" if text else "")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Every way lwsbuild can fail, one class each, with its exit code and a one-line fix hint.
 
 The CLI prints `lwsbuild: error: <message> (fix: <hint>)` on one line and exits with `exit_code`.
-Exit codes: 1 generic / a check failed, 2 usage, 3 source/verification, 4 patch series,
+Exit codes: 1 a check failed (or a bug in lwsbuild), 2 usage, 3 source/verification, 4 patch series,
 5 build, 6 wheel, 7 smoke, 8 stress found a defect, 9 cache/lock.
+Every class has a default hint (tests/test_bad_input.py checks it): the README promises a fix on
+every error line, and a raise that knows better passes its own.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 class LwsbuildError(Exception):
     exit_code: int = 1
-    hint: str = ""
+    hint: str = "see `lwsbuild COMMAND --help`"
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -22,8 +24,15 @@ class LwsbuildError(Exception):
         return f"{text} (fix: {self.hint})" if self.hint else text
 
 
+class InternalError(LwsbuildError):
+    """An exception lwsbuild did not foresee: a bug. One line, and the way to see the traceback."""
+
+    hint = "this is a bug in lwsbuild: rerun with --debug-traceback for the traceback, and report it"
+
+
 class UsageError(LwsbuildError):
     exit_code = 2
+    hint = "see `lwsbuild COMMAND --help`"
 
 
 class UnknownVersionError(UsageError):
@@ -31,7 +40,7 @@ class UnknownVersionError(UsageError):
 
 
 class UnsupportedVersionError(UsageError):
-    pass
+    hint = "pick a version inside the fix series' range: `lwsbuild versions` lists them"
 
 
 class UnknownVariantError(UsageError):
@@ -44,6 +53,7 @@ class BadDefineError(UsageError):
 
 class SourceError(LwsbuildError):
     exit_code = 3
+    hint = "use another --source mirror, or --source dir:PATH / archive:PATH with a local copy"
 
 
 class MirrorFailed(SourceError):
@@ -64,6 +74,7 @@ class UnsafeArchive(SourceError):
 
 class PatchError(LwsbuildError):
     exit_code = 4
+    hint = "check patches/series.toml and the patch named above against this release"
 
 
 class PatchConflict(PatchError):
@@ -76,15 +87,17 @@ class SeriesError(PatchError):
 
 class BuildError(LwsbuildError):
     exit_code = 5
+    hint = "read the build log; a -D option or compiler mismatch is the usual cause"
 
 
 class WheelError(LwsbuildError):
     exit_code = 6
+    hint = "read the log named above; `lwsbuild build` with the same options shows whether the build itself works"
 
 
 class CacheError(LwsbuildError):
     exit_code = 9
-    hint = "check LWSBUILD_CACHE points to a writable directory"
+    hint = "make that directory writable, or set LWSBUILD_CACHE to a writable directory: LWSBUILD_CACHE=DIR lwsbuild ..."
 
 
 # native / smoke
@@ -100,7 +113,7 @@ class NativeLibraryError(LwsbuildError):
 class SanitizerRuntimeError(NativeLibraryError):
     """A sanitizer build needs its runtime loaded first (or cannot be loaded at all)."""
 
-    hint = ""
+    hint = "use `lwsbuild smoke` (it preloads the ASan runtime itself), or `lwsbuild stress` for a TSan build"
 
 
 class LayoutMismatchError(NativeLibraryError):
@@ -113,7 +126,7 @@ class SmokeFailure(LwsbuildError):
     """The lws client smoke round trip did not succeed."""
 
     exit_code = 7
-    hint = ""
+    hint = "check that the --url peer is a WebSocket echo server that answers within --timeout"
 
 
 # wheel / reproducibility / C consumers
@@ -179,8 +192,10 @@ class KnownRacesError(LwsbuildError):
 
 class ToolMissing(LwsbuildError):
     """A program lwsbuild runs (git, cmake, a compiler) is not installed."""
+
     exit_code = 5
+    hint = "install it (the README's apt-get line lists every program lwsbuild runs)"
 
 
 class UnknownSeriesError(UsageError):
-    pass
+    hint = "use --series all or --series seed"

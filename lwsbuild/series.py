@@ -193,8 +193,11 @@ class PreparedTree:
         return [m for m, on in (("UNPINNED", self.source.unpinned), ("UNFIXED", self.unfixed)) if on]
 
     def to_json(self) -> dict:
-        return {**self.source.to_json(), "series": self.series.name, "unfixed": self.unfixed,
-                "prepared_path": str(self.path), "prepared_tree_id": self.tree_id,
+        # `path` is the patched tree (what a user asking `patch` wants); the pristine one it was made
+        # from is `source_path`, and `tree_id` stays the pristine tree's (the pin's) identity.
+        pristine = self.source.to_json()
+        return {**pristine, "path": str(self.path), "source_path": pristine["path"],
+                "series": self.series.name, "unfixed": self.unfixed, "prepared_tree_id": self.tree_id,
                 "patches": [r.to_json() for r in self.results], "marks": self.marks}
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 import threading
@@ -28,6 +29,10 @@ from lwsbuild.errors import LwsbuildError, SmokeFailure, UsageError
 
 DEFAULT_SUBPROTOCOL = "lwsbuild-smoke"
 LARGE_MESSAGE_SIZE = 196_613  # > 48 x lws's default 4 KiB rx buffer, not a round number
+# The most the client buffers of one message: far above the largest smoke message, small enough that
+# a hostile or broken peer (announcing a 2^63-byte frame and streaming) cannot exhaust memory.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MAX_TIMEOUT_S = 3600.0  # --timeout's upper bound: an hour is far beyond any round trip
 _POLL_KICK_S = 0.05  # how often the watchdog wakes lws_service() up
 
 
@@ -280,6 +285,14 @@ class _Session:
                 return -1
             if self.rx_chunks == 0:
                 self.rx_binary = bool(cdll.lws_frame_is_binary(wsi))
+            # What this frame still announces counts too: refuse before buffering, not after.
+            announced = len(self.rx) + length + int(cdll.lws_remaining_packet_payload(wsi))
+            if announced > MAX_MESSAGE_BYTES:
+                name = self.messages[self.index][0]
+                self.fail(f"the echo of the {name} message is over the {MAX_MESSAGE_BYTES // (1024 * 1024)} MiB "
+                          f"the smoke client buffers (at least {announced} bytes announced, "
+                          f"{len(self.messages[self.index][2])} sent): not an echo")
+                return -1
             if in_ and length:
                 self.rx += ctypes.string_at(in_, length)
             self.rx_chunks += 1
@@ -356,16 +369,26 @@ class _Session:
         return f"WebSocket handshake with {where} failed: {detail or 'unknown error'}"
 
 
-def _parse_url(url: str) -> tuple[bool, str, int, str]:
+_URL_HINT = "pass --url ws://HOST[:PORT]/PATH (or wss://), e.g. ws://127.0.0.1:8080/echo"
+
+
+def parse_url(url: str) -> tuple[bool, str, int, str]:
+    try:
+        url.encode("utf-8")  # non-UTF-8 argv bytes arrive as surrogate escapes; lws takes C strings
+    except UnicodeEncodeError:
+        shown = url.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+        raise UsageError(f"URL {shown} is not valid UTF-8", hint=_URL_HINT) from None
+    if "\0" in url:
+        raise UsageError(f"URL {url!r} holds a NUL byte", hint=_URL_HINT)
     parts = urlsplit(url)
     if parts.scheme not in ("ws", "wss"):
-        raise UsageError(f"unsupported URL {url!r}: expected ws://HOST[:PORT]/PATH or wss://...")
+        raise UsageError(f"unsupported URL {url!r}: expected ws://HOST[:PORT]/PATH or wss://...", hint=_URL_HINT)
     if not parts.hostname:
-        raise UsageError(f"URL {url!r} has no host")
+        raise UsageError(f"URL {url!r} has no host", hint=_URL_HINT)
     try:
         port = parts.port or (443 if parts.scheme == "wss" else 80)
     except ValueError:
-        raise UsageError(f"URL {url!r} has an invalid port") from None
+        raise UsageError(f"URL {url!r} has an invalid port", hint=_URL_HINT) from None
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -388,7 +411,7 @@ def _provenance_summary(prov: dict[str, Any]) -> dict[str, Any]:
 
 
 def _drive(native: Any, url: str, timeout: float, subprotocol: str | None, deadline: float) -> _Session:
-    secure, host, port, path = _parse_url(url)
+    secure, host, port, path = parse_url(url)
     c = native.layout.constants
     session = _Session(native, host, port, subprotocol, _messages())
     if secure and not native.with_tls:
@@ -433,6 +456,14 @@ def _drive(native: Any, url: str, timeout: float, subprotocol: str | None, deadl
     return session
 
 
+def check_timeout(timeout: float) -> float:
+    """A finite number of seconds in (0, MAX_TIMEOUT_S]: nan, inf and 1e10 are refused, not run."""
+    if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT_S):
+        raise UsageError(f"--timeout {timeout:g} is not a time limit: it must be more than 0 and at most "
+                         f"{MAX_TIMEOUT_S:g} seconds", hint="pass seconds, e.g. --timeout 10 (the default)")
+    return timeout
+
+
 def _timeout_message(s: _Session, timeout: float) -> str:
     where = f"{s.host}:{s.port}"
     if s.stage == "connecting":
@@ -459,10 +490,9 @@ def run_smoke(
     """
     from lwsbuild import native as native_mod
 
-    if timeout <= 0:
-        raise UsageError(f"timeout must be positive, got {timeout}")
+    check_timeout(timeout)
     if url is not None:
-        _parse_url(url)
+        parse_url(url)
     start = time.monotonic()
     t0 = time.perf_counter()
     if argv is None and reexec_module is None:
@@ -524,10 +554,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _arg_parser().parse_args(args_list)
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
-    if args.timeout <= 0:
-        print("lwsbuild smoke: error: --timeout must be positive", file=sys.stderr)
-        return 2
     try:
+        check_timeout(args.timeout)
         rep = run_smoke(
             args.url, args.prefix, args.timeout, subprotocol=args.subprotocol or None,
             reexec_module="lwsbuild.smoke", argv=args_list,

@@ -36,7 +36,8 @@ SPEC_ENV = "LWSBUILD_SPEC"
 SUMMARY = ("A reproducible, verifiably fixed libwebsockets: pinned sources, the SMP client fix series, "
            "sanitizer builds, wheels and a stress proof.")
 
-_SPEC_PROVENANCE = re.compile(r"^set\(LWSBUILD_PROVENANCE \[==\[(.*)\]==\]\)$", re.M)
+# build.cmake_bracket picks the bracket's "=" count so the value cannot end it early: any count.
+_SPEC_PROVENANCE = re.compile(r"^set\(LWSBUILD_PROVENANCE \[(=+)\[(.*)\]\1\]\)$", re.M)
 
 
 def _segment(text: str) -> str:
@@ -151,7 +152,7 @@ def spec_provenance(spec_file: Path) -> dict:
     match = _SPEC_PROVENANCE.search(spec_file.read_text())
     if match is None:
         raise ValueError(f"{spec_file} names no LWSBUILD_PROVENANCE: not a spec written by lwsbuild")
-    return json.loads(Path(match.group(1)).read_text())
+    return json.loads(Path(match.group(2)).read_text())
 
 
 def _identity(settings: Mapping[str, Any]) -> Identity:

@@ -74,8 +74,9 @@ def test_patch_on_4_3_5_reports_upstream_fixes_and_applies_the_rest(fixed: tuple
         "0001": "upstream", "0002": "upstream", "0003": "upstream", "0004": "applied"}
     # Whatever the series grows beyond the seed four is not in 4.3.5 yet: applied.
     assert all(status == "applied" for pid, status in found.items() if pid > "0004")
-    tree = Path(data["prepared_path"])
-    assert data["prepared_tree_id"] != PIN_435 and tree != Path(data["path"])
+    tree = Path(data["path"])  # the patched tree; the pristine one is source_path
+    assert data["prepared_tree_id"] != PIN_435 and tree != Path(data["source_path"])
+    assert Path(data["source_path"]).name == PIN_435
     connect3 = (tree / CONNECT3).read_text()
     assert connect3.count(SCHEDULE_ON_WSI_TSI) == 2 and SCHEDULE_ON_TSI0 not in connect3
     assert CANCEL in failed1_region(connect3)
@@ -90,11 +91,11 @@ def test_patch_on_4_3_5_reports_upstream_fixes_and_applies_the_rest(fixed: tuple
 
 def test_repeat_patch_reuses_the_prepared_tree(fixed: tuple[CliResult, CliResult], debian_cache: Path) -> None:
     first = fixed[0].json
-    inode = Path(first["prepared_path"]).stat().st_ino
+    inode = Path(first["path"]).stat().st_ino
     again = run_cli("patch", "--json", cache=debian_cache)
     assert again.returncode == 0, again.stderr
-    assert (again.json["prepared_path"], again.json["prepared_tree_id"]) == (first["prepared_path"], first["prepared_tree_id"])
-    assert Path(first["prepared_path"]).stat().st_ino == inode
+    assert (again.json["path"], again.json["prepared_tree_id"]) == (first["path"], first["prepared_tree_id"])
+    assert Path(first["path"]).stat().st_ino == inode
 
 
 def test_seed_series_is_the_original_four(debian_cache: Path, lws_tree: Path) -> None:
@@ -112,7 +113,7 @@ def test_unfixed_puts_the_bug_back_and_says_so_loudly(unfixed: tuple[CliResult, 
     found = statuses(data)
     assert {pid: found[pid] for pid in ("0001", "0002", "0003", "0004")} == {
         "0001": "reverted", "0002": "reverted", "0003": "reverted", "0004": "absent"}
-    tree = Path(data["prepared_path"])
+    tree = Path(data["path"])
     connect3 = (tree / CONNECT3).read_text()
     # Both connect-timeout sites schedule on service thread 0, and failed1: frees with it pending.
     assert connect3.count(SCHEDULE_ON_TSI0) == 2 and SCHEDULE_ON_WSI_TSI not in connect3
@@ -130,7 +131,7 @@ def test_unfixed_puts_the_bug_back_and_says_so_loudly(unfixed: tuple[CliResult, 
 
 def test_fixed_and_unfixed_trees_are_different_entries(fixed: tuple[CliResult, CliResult],
                                                        unfixed: tuple[CliResult, CliResult]) -> None:
-    assert fixed[0].json["prepared_path"] != unfixed[0].json["prepared_path"]
+    assert fixed[0].json["path"] != unfixed[0].json["path"]
     assert fixed[0].json["prepared_tree_id"] != unfixed[0].json["prepared_tree_id"]
 
 
@@ -164,7 +165,7 @@ def test_patch_never_modifies_the_users_dir(lws_tree: Path, tmp_path: Path) -> N
     assert (result.json["tree_id"], statuses(result.json)["0004"]) == (PIN_435, "applied")
     assert cachestate.snapshot(mine) == before
     assert "lws_context_lock" not in function_body((mine / LOGS).read_text(), "__lws_lc_tag")
-    prepared = Path(result.json["prepared_path"])
+    prepared = Path(result.json["path"])
     assert "lws_context_lock(" in function_body((prepared / LOGS).read_text(), "__lws_lc_tag")
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import cache
-from ..errors import MirrorFailed
+from ..errors import DebianMirrorFailed as MirrorFailed
 from ..releases import Release
 from .archive import download, extract
 

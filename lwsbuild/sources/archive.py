@@ -141,6 +141,9 @@ def download(url: str, filename: str, sha256: str | None, scratch: Path) -> Path
                         digest.update(chunk)
                         out.write(chunk)
                         bar.advance(len(chunk))
+                    if deadline.expired:  # a cut connection looks like the end of the body
+                        raise DownloadDeadline(f"download of {shown(url)} took longer than {limit:g} s "
+                                               f"({received} bytes received)")
                     if total is not None and received != total:
                         raise DownloadFailed(f"download of {shown(url)} ended after {received} of {total} bytes")
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
@@ -152,8 +155,6 @@ def download(url: str, filename: str, sha256: str | None, scratch: Path) -> Path
             if isinstance(exc, http.client.HTTPException):  # a garbage status line, a bad chunk size
                 text = f"the server's answer is not valid HTTP ({type(exc).__name__}{': ' + text if text != type(exc).__name__ else ''})"
             raise DownloadFailed(f"download of {shown(url)} failed: {text}") from None
-        if deadline.expired:  # a cut connection can look like the end of a body without a length
-            raise DownloadDeadline(f"download of {shown(url)} took longer than {limit:g} s ({received} bytes received)")
     actual = digest.hexdigest()
     if sha256 is None:
         return partial

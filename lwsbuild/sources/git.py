@@ -83,14 +83,14 @@ class GitMirror:
                 fetched = self._git(scratch, "fetch", "-q", "--no-tags", *depth, "--", self.url,
                                     f"+{_refspec(ref)}:refs/lwsbuild/want", timeout=deadline)
                 if fetched.returncode != 0:
-                    raise GitFetchFailed(f"git fetch of {shown(ref)} from {shown(self.url)}: {_reason(fetched.stderr)}")
+                    raise GitFetchFailed(f"git fetch of {shown(ref, quote=False)} from {shown(self.url, quote=False)}: {_reason(fetched.stderr)}")
                 resolved = self._git(scratch, "rev-parse", "--verify", "-q", "refs/lwsbuild/want^{commit}", timeout=60)
                 commit = resolved.stdout.decode().strip()
                 if resolved.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40}", commit):
-                    raise GitFetchFailed(f"{shown(ref)} from {shown(self.url)} is not a commit")
+                    raise GitFetchFailed(f"{shown(ref, quote=False)} from {shown(self.url, quote=False)} is not a commit")
                 self._unpack(scratch, commit, dest, ref)
             except subprocess.TimeoutExpired:
-                raise GitFetchFailed(f"git fetch of {shown(ref)} from {shown(self.url)} took longer than {deadline:g} s",
+                raise GitFetchFailed(f"git fetch of {shown(ref, quote=False)} from {shown(self.url, quote=False)} took longer than {deadline:g} s",
                                      hint="the mirror is too slow or stalled: use another one, or set "
                                           "LWSBUILD_DOWNLOAD_TIMEOUT (seconds)") from None
             except subprocess.CalledProcessError as exc:
@@ -109,10 +109,10 @@ class GitMirror:
                                     stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL, env=_git_env())
             try:
                 with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-                    feed_tar(tar, TreeWriter(dest, f"{shown(self.url)} {shown(ref)}"))
+                    feed_tar(tar, TreeWriter(dest, f"{shown(self.url, quote=False)} {shown(ref, quote=False)}"))
                 returncode = proc.wait(timeout=60)
             except (tarfile.TarError, OSError) as exc:
-                raise GitFetchFailed(f"unpacking {shown(ref)} from {shown(self.url)} failed: {exc}") from None
+                raise GitFetchFailed(f"unpacking {shown(ref, quote=False)} from {shown(self.url, quote=False)} failed: {exc}") from None
             finally:
                 if proc.poll() is None:
                     proc.kill()
@@ -120,7 +120,7 @@ class GitMirror:
                 proc.stdout.close()
             if returncode != 0:
                 errors.seek(0)
-                raise GitFetchFailed(f"unpacking {shown(ref)} from {shown(self.url)} failed: {_reason(errors.read())}")
+                raise GitFetchFailed(f"unpacking {shown(ref, quote=False)} from {shown(self.url, quote=False)} failed: {_reason(errors.read())}")
 
 
 def _git_program() -> str:

@@ -117,8 +117,9 @@ class TreeWriter:
         if not self.dry:
             os.mkdir(path, 0o755)
 
-    def file(self, name: str, size: int, data: BinaryIO | None, executable: bool) -> None:
-        """A regular file of `size` bytes read from `data` (None when dry)."""
+    def file(self, name: str, size: int, data: BinaryIO | None, executable: bool, mtime: float | None = None) -> None:
+        """A regular file of `size` bytes read from `data` (None when dry), with the mtime the
+        mirror gave (as tar and copytree kept it)."""
         parts = self.parts(name)
         if not parts:
             raise self.refuse("has a file where the tree's top directory should be")
@@ -136,6 +137,9 @@ class TreeWriter:
                 if written > size:
                     raise self.refuse(f"has a member longer than it declares: {shown(name)}")
                 out.write(chunk)
+            if mtime is not None:
+                out.flush()
+                os.utime(out.fileno(), (mtime, mtime))
         if written != size:
             raise self.refuse(f"has a member shorter than it declares: {shown(name)}")
 
@@ -235,7 +239,7 @@ def copy_in(source: Path, writer: TreeWriter, *, skip_top_git: bool = False) -> 
                 now = os.fstat(data.fileno())
                 if not stat.S_ISREG(now.st_mode):
                     raise writer.refuse(f"has a {_special(now.st_mode)}, which no source tree holds: {shown(name)}")
-                writer.file(name, now.st_size, data, executable)
+                writer.file(name, now.st_size, data, executable, now.st_mtime)
         else:
             raise writer.refuse(f"has a {_special(st.st_mode)}, which no source tree holds: {shown(name)}")
     writer.finish()

@@ -12,6 +12,7 @@ import socket
 import stat
 import tarfile
 import threading
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -24,13 +25,14 @@ from ..errors import (DownloadDeadline, DownloadFailed, SourceNotFound, Unreadab
                       UsageError)
 from ..paths import sha256_file
 from ..releases import Release
-from .admission import MAX_TREE_BYTES, MAX_TREE_MEMBERS, TreeWriter, shown
+from . import admission
+from .admission import TreeWriter, shown
 
 _CHUNK = 1 << 16
 READ_TIMEOUT_S = 30  # one stalled read (connect, headers, a body chunk)
 DOWNLOAD_DEADLINE_S = 300.0  # one whole download, however the server trickles; env overrides
 DOWNLOAD_DEADLINE_ENV = "LWSBUILD_DOWNLOAD_TIMEOUT"
-MAX_DOWNLOAD_BYTES = MAX_TREE_BYTES  # an archive is smaller than the tree it expands to
+MAX_DOWNLOAD_BYTES = admission.MAX_TREE_BYTES  # an archive is smaller than the tree it expands to
 
 
 def download_deadline_s() -> float:
@@ -175,7 +177,7 @@ def feed_tar(tar: tarfile.TarFile, writer: TreeWriter) -> None:
         if member.isdir():
             writer.directory(member.name)
         elif member.isreg() and not member.issparse():
-            writer.file(member.name, member.size, tar.extractfile(member), bool(member.mode & 0o100))
+            writer.file(member.name, member.size, tar.extractfile(member), bool(member.mode & 0o100), member.mtime)
         elif member.issym():
             writer.symlink(member.name, member.linkname)
         elif member.islnk():
@@ -205,8 +207,9 @@ def _extract_zip(archive: Path, dest: Path) -> None:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
             # The central directory declares every size up front: a bomb is refused before a byte.
-            if len(infos) > MAX_TREE_MEMBERS or sum(i.file_size for i in infos) > MAX_TREE_BYTES:
-                raise writer.refuse(f"declares more than {MAX_TREE_MEMBERS} members or {MAX_TREE_BYTES >> 20} MiB, "
+            if len(infos) > admission.MAX_TREE_MEMBERS or sum(i.file_size for i in infos) > admission.MAX_TREE_BYTES:
+                raise writer.refuse(f"declares more than {admission.MAX_TREE_MEMBERS} members or "
+                                    f"{admission.MAX_TREE_BYTES >> 20} MiB, "
                                     "the limits for a source tree")
             for info in infos:
                 mode = info.external_attr >> 16 if info.create_system == 3 else 0
@@ -219,7 +222,8 @@ def _extract_zip(archive: Path, dest: Path) -> None:
                     writer.directory(info.filename)
                 elif kind in (0, stat.S_IFREG):
                     with zf.open(info) as data:  # zipfile checks each member's CRC at its end
-                        writer.file(info.filename, info.file_size, data, bool(mode & 0o100))
+                        writer.file(info.filename, info.file_size, data, bool(mode & 0o100),
+                                    time.mktime((*info.date_time, 0, 0, -1)))
                 else:
                     raise writer.refuse(f"has a device, fifo or other special member: {shown(info.filename)}")
             writer.finish()

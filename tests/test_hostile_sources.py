@@ -253,7 +253,7 @@ def test_trickled_download_stops_at_the_deadline(tmp_path: Path) -> None:
         elapsed = time.monotonic() - started
     line = _assert_refused(result)
     assert "took longer than 2 s" in line and "LWSBUILD_DOWNLOAD_TIMEOUT" in line
-    assert elapsed < 10, elapsed
+    assert elapsed < 20, elapsed  # the whole body would take minutes; 2 s + start-up on a loaded machine
     _assert_cache_clean(tmp_path / "c")
 
 
@@ -265,7 +265,7 @@ def test_trickled_headers_stop_at_the_deadline(tmp_path: Path) -> None:
                          env={"LWSBUILD_DOWNLOAD_TIMEOUT": "2"}, timeout=60)
         elapsed = time.monotonic() - started
     assert "took longer than 2 s" in _assert_refused(result)
-    assert elapsed < 10, elapsed
+    assert elapsed < 20, elapsed  # the whole body would take minutes; 2 s + start-up on a loaded machine
 
 
 @pytest.mark.parametrize("value", ["soon", "0", "-1", "nan", "inf"])

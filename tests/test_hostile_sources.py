@@ -402,7 +402,7 @@ def test_broken_http_mirror_is_one_line_and_the_next_mirror_is_tried(reply: byte
     assert both.returncode == 0, both.stderr
     assert both.json["mirror"] == f"archive:{good}"
     assert "Traceback" not in both.stderr
-    assert [line for line in both.stderr.splitlines() if "failed:" in line][0].startswith(
+    assert next(line for line in both.stderr.splitlines() if "failed:" in line).startswith(
         f"lwsbuild: mirror archive:{bad_url} failed: download of")
 
 

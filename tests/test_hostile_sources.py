@@ -268,6 +268,18 @@ def test_trickled_headers_stop_at_the_deadline(tmp_path: Path) -> None:
     assert elapsed < 20, elapsed  # the whole body would take minutes; 2 s + start-up on a loaded machine
 
 
+def test_stalled_git_fetch_stops_at_the_deadline(tmp_path: Path) -> None:
+    # A git:// server answering one byte a second: git's own reads never time out.
+    with RawServer(b"0" * 100, pause=1.0) as server:
+        started = time.monotonic()
+        result = run_cli("fetch", "--source", f"git+git://127.0.0.1:{server.port}/lws.git@v4.3.5", *UNPINNED,
+                         cache=tmp_path / "c", env={"LWSBUILD_DOWNLOAD_TIMEOUT": "2"}, timeout=60)
+        elapsed = time.monotonic() - started
+    assert "took longer than 2 s" in _assert_refused(result)
+    assert elapsed < 20, elapsed
+    _assert_cache_clean(tmp_path / "c")
+
+
 @pytest.mark.parametrize("value", ["soon", "0", "-1", "nan", "inf"])
 def test_bad_download_timeout_is_a_usage_error(value: str, tmp_path: Path) -> None:
     with LoopbackServer({}) as server:

@@ -9,7 +9,9 @@ an archive's members: a repository holding a `.git` path, a link out or a bomb i
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import tarfile
 import tempfile
@@ -66,9 +68,18 @@ class GitMirror:
         return cls(spec, url, ref or None)
 
     def _git(self, scratch: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
-        git = _git_program()
-        return subprocess.run([git, *_SAFE_CONFIG, "--git-dir", scratch, *args], capture_output=True,
-                              env=_git_env(), timeout=timeout, stdin=subprocess.DEVNULL)
+        """git in its own process group: at the deadline the group is killed, so a transport helper
+        (git-remote-https) cannot hold the pipes open past it."""
+        command = [_git_program(), *_SAFE_CONFIG, "--git-dir", scratch, *args]
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                              env=_git_env(), start_new_session=True) as proc:
+            try:
+                stdout, stderr = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                raise
+        return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
 
     def materialize(self, release: Release, dest: Path) -> str | None:
         _git_program()  # a machine without git: this mirror fails, the next one is tried

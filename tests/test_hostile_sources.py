@@ -174,9 +174,11 @@ def test_git_spec_cannot_inject_an_option_or_a_command(template: str, tmp_path: 
     _assert_cache_clean(cache)
 
 
-def test_git_transport_outside_the_allowed_protocols_is_refused(tmp_path: Path) -> None:
-    result = run_cli("fetch", "--source", "git+http://127.0.0.1:9/x.git", *UNPINNED, cache=tmp_path, timeout=60)
-    assert "http:// transport is not allowed" in _assert_refused(result, exit_code=2)
+@pytest.mark.parametrize("spec, message", [("git+http://127.0.0.1:9/x.git", "http:// transport is not allowed"),
+                                           ("archive:ftp://127.0.0.1:9/x.tar.gz", "ftp:// archives are not supported")])
+def test_transports_outside_the_allowed_ones_are_refused(spec: str, message: str, tmp_path: Path) -> None:
+    result = run_cli("fetch", "--source", spec, *UNPINNED, cache=tmp_path, timeout=60)
+    assert message in _assert_refused(result, exit_code=2)
 
 
 def test_git_missing_repository_says_so_in_one_sentence(tmp_path: Path) -> None:

@@ -257,6 +257,10 @@ class ArchiveMirror:
     @classmethod
     def parse(cls, spec: str) -> ArchiveMirror:
         location, _, fragment = spec.removeprefix("archive:").partition("#sha256=")
+        scheme = location.split("://", 1)[0].lower() if "://" in location else "file"
+        if scheme not in ("http", "https", "file"):  # the download deadline covers these
+            raise UsageError(f"--source {shown(spec)}: {scheme}:// archives are not supported",
+                             hint="use archive: with an http://, https:// or file:// URL, or a local path")
         return cls(spec, location, fragment or None)
 
     def materialize(self, release: Release, dest: Path) -> None:

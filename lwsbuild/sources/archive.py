@@ -229,8 +229,8 @@ def _extract_zip(archive: Path, dest: Path) -> None:
             writer.finish()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error, NotImplementedError) as exc:
         raise UnreadableArchive(f"{archive.name} is not a readable archive: {' '.join(str(exc).split())[:200]}") from None
-    except UnicodeDecodeError:
-        raise UnsafeArchive(f"{archive.name} has a link whose target is not text") from None
+    except UnicodeError:
+        raise UnsafeArchive(f"{archive.name} has a member name or link target that is not text") from None
 
 
 def extract(archive: Path, dest: Path) -> None:

@@ -33,6 +33,8 @@ def source_arguments(parser: argparse.ArgumentParser) -> None:
                             "dir:PATH, debian (default: the pin's mirror list)")
     group.add_argument("--allow-unpinned", action="store_true",
                        help="accept a version or tree outside the pins (marked UNPINNED everywhere)")
+    group.add_argument("--refresh", action="store_true",
+                       help="ask the mirrors and verify what they deliver even when the pinned tree is cached")
 
 
 def series_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +73,7 @@ def source_from_args(args: argparse.Namespace) -> Source:
     from . import releases, sources
 
     release = releases.get(args.lws_version or releases.default_version(), args.allow_unpinned)
-    return sources.fetch(release, args.source, args.allow_unpinned)
+    return sources.fetch(release, args.source, args.allow_unpinned, refresh=getattr(args, "refresh", False))
 
 
 def prepare_from_args(args: argparse.Namespace) -> PreparedTree:

@@ -72,6 +72,42 @@ class UnsafeArchive(SourceError):
     hint = "the archive is malformed or malicious: fetch it from a trusted mirror"
 
 
+class UnsafeSource(SourceError):
+    """A tree holds what no release tree holds (.git, a device, a link out, a bomb): refused whole."""
+
+    hint = "the source is malformed or malicious: use a trusted mirror (for dir:PATH, remove the named entry)"
+
+
+class MirrorUnusable(MirrorFailed):
+    """A mirror failed for a reason of its own; the next one is tried."""
+
+    hint = "use another mirror (--source), e.g. a local copy as archive:PATH or dir:PATH"
+
+
+class SourceNotFound(MirrorFailed):
+    hint = "check the path or URL given to --source"
+
+
+class UnreadableArchive(MirrorFailed):
+    hint = "the archive is corrupt or truncated: fetch it again, or from another mirror"
+
+
+class DownloadFailed(MirrorFailed):
+    hint = "check the URL and the network, or use another mirror (--source archive:PATH with a local copy)"
+
+
+class DownloadDeadline(DownloadFailed):
+    hint = "the mirror is too slow or stalled: use another one, or set LWSBUILD_DOWNLOAD_TIMEOUT (seconds)"
+
+
+class GitFetchFailed(MirrorFailed):
+    hint = "check the repository and the ref (git+URL@REF: a tag, a branch or a full commit id), or use another mirror"
+
+
+class DebianMirrorFailed(MirrorFailed):
+    hint = "check this machine's apt configuration (a deb line for Debian) and network, or use another --source"
+
+
 class PatchError(LwsbuildError):
     exit_code = 4
     hint = "check patches/series.toml and the patch named above against this release"

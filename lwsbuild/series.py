@@ -11,6 +11,7 @@ import hashlib
 import re
 import shutil
 import subprocess
+import tempfile
 import tomllib
 from dataclasses import dataclass
 from functools import cache as memoize
@@ -108,10 +109,24 @@ def expected_statuses(release: Release) -> dict[str, str]:
 # --- classification -------------------------------------------------------------------------
 
 def _git_apply(tree: Path, patch: Path, *flags: str) -> subprocess.CompletedProcess:
-    env = isolated_git_env({"GIT_CEILING_DIRECTORIES": str(tree.parent)})
+    """`git apply` in `tree`, where git can discover no repository, config or attributes of the
+    tree's or anyone's: its repository is an empty private one (GIT_DIR), discovery stops at the
+    tree, system/global config and attributes are off, and no hook or fsmonitor can run. A `.git`
+    inside a tree could otherwise name a clean/smudge filter that git runs on each file it reads."""
     git = tools.require("git", "applying the fix series")
-    return subprocess.run([git, "apply", "--whitespace=nowarn", *flags, str(patch)],
-                          cwd=tree, env=env, capture_output=True, text=True)
+    with tempfile.TemporaryDirectory(prefix="lwsbuild-apply-") as private:
+        git_dir = Path(private) / "empty.git"
+        env = isolated_git_env({"GIT_DIR": str(git_dir), "GIT_WORK_TREE": str(tree),
+                                "GIT_CEILING_DIRECTORIES": f"{tree}:{tree.parent}", "GIT_ATTR_NOSYSTEM": "1",
+                                "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"})
+        subprocess.run([git, "init", "-q", "--bare", "--template=", str(git_dir)], env=isolated_git_env(),
+                       capture_output=True, check=True)
+        return subprocess.run([git, *_APPLY_CONFIG, "apply", "--whitespace=nowarn", *flags, str(patch)],
+                              cwd=tree, env=env, capture_output=True, text=True)
+
+
+_APPLY_CONFIG = ("-c", "core.attributesFile=/dev/null", "-c", "core.hooksPath=/dev/null",
+                 "-c", "core.fsmonitor=false")
 
 
 def _hunks(patch: Path) -> dict[str, list[tuple[int, str]]]:

@@ -107,7 +107,14 @@ def test_repeat_fetch_is_served_from_cache_without_mirrors(debian_fetch: CliResu
             assert result.returncode == 0, result.stderr
             assert result.json["cached"] is True and result.json["tree_id"] == PIN_435
             assert result.json["path"] == str(entry)
-            assert result.stderr == ""  # no mirror was tried: the default list would report git failing
+            assert result.json["from_cache"] is True
+            # No mirror was tried (the default list would report git failing); a named one is not
+            # silently ignored: one note says the cache answered, and how to verify the mirror.
+            if not sources:
+                assert result.stderr == ""
+            else:
+                assert result.stderr.count("\n") == 1 and "served from the cache" in result.stderr
+                assert "--refresh" in result.stderr
         assert server.requests == []
     # No staging directory was made (trees/ unchanged) and the entry is the very same directory.
     after = (entry.stat().st_ino, (debian_cache / "trees").stat().st_mtime_ns, cachestate.entries(debian_cache))
@@ -408,3 +415,37 @@ def test_sigkill_mid_download_then_a_clean_rerun(tar_gz: Path, tmp_path: Path) -
         assert (rerun.json["tree_id"], rerun.json["cached"]) == (PIN_435, False)
     assert cachestate.entries(tmp_path) == {f"trees/{PIN_435}", f"trees/{PIN_435}.json"}
     assert cachestate.leftovers(tmp_path) == set()  # the killed run's staging directory was swept
+
+
+# --- the cache answers openly (issue 9) ---------------------------------------------------------
+
+def test_tampered_named_source_is_verified_with_refresh(lws_tree: Path, bad_archives: dict[str, Path],
+                                                        tmp_path: Path) -> None:
+    cache = cachestate.seed(tmp_path / "cache", lws_tree)
+    tampered = f"archive:{bad_archives['changed-line']}"
+    answered = run_cli("fetch", "--source", tampered, "--json", cache=cache)
+    assert answered.returncode == 0, answered.stderr
+    assert (answered.json["from_cache"], answered.json["tree_id"]) == (True, PIN_435)
+    assert "served from the cache" in answered.stderr and "--refresh" in answered.stderr
+    refreshed = run_cli("fetch", "--source", tampered, "--refresh", "--json", cache=cache)
+    assert refreshed.returncode == 3
+    assert f"is pinned to tree {PIN_435}" in error_line(refreshed)
+    again = run_cli("fetch", "--source", f"dir:{lws_tree}", "--refresh", "--json", cache=cache)
+    assert again.returncode == 0, again.stderr
+    assert (again.json["from_cache"], again.json["unpinned"], again.json["tree_id"]) == (False, False, PIN_435)
+
+
+def test_unpinned_git_delivery_is_not_later_served_as_pinned(lws_repo: Path, lws_tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    spec = f"git+{lws_repo}@v4.3.5"
+    unpinned = run_cli("fetch", "--source", spec, "--allow-unpinned", "--json", cache=cache)
+    assert unpinned.returncode == 0, unpinned.stderr
+    assert (unpinned.json["tree_id"], unpinned.json["unpinned"]) == (PIN_435, True)
+    # The same tree id is cached, but only as that git mirror's unpinned delivery: not the pin.
+    refused = run_cli("fetch", "--source", "dir:/nonexistent/libwebsockets", "--json", cache=cache)
+    assert refused.returncode == 3, refused.stdout
+    pinned = run_cli("fetch", "--source", f"dir:{lws_tree}", "--json", cache=cache)
+    assert pinned.returncode == 0, pinned.stderr
+    assert (pinned.json["unpinned"], pinned.json["mirror"], pinned.json["from_cache"]) == (False, f"dir:{lws_tree}", False)
+    later = run_cli("fetch", "--json", cache=cache)
+    assert (later.json["unpinned"], later.json["mirror"], later.json["from_cache"]) == (False, f"dir:{lws_tree}", True)

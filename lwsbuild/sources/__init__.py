@@ -11,9 +11,13 @@ from pathlib import Path
 from typing import Protocol
 
 from .. import cache, progress
-from ..errors import AllMirrorsFailed, LwsbuildError, MirrorFailed, TreeIdMismatch, UsageError
+from ..errors import (AllMirrorsFailed, LwsbuildError, MirrorFailed, MirrorUnusable, TreeIdMismatch, UnsafeArchive,
+                      UnsafeSource, UsageError)
 from ..releases import Release
+from .admission import audit, shown
 from .treeid import tree_id
+
+MAX_SPEC_BYTES = 4096  # PATH_MAX: no longer path or URL can name a source
 
 
 class Mirror(Protocol):
@@ -40,7 +44,8 @@ class Source:
 
     def to_json(self) -> dict:
         return {"version": self.release.version, "tree_id": self.tree_id, "mirror": self.mirror,
-                "path": str(self.path), "unpinned": self.unpinned, "cached": self.cached}
+                "path": str(self.path), "unpinned": self.unpinned, "cached": self.cached,
+                "from_cache": self.cached}
 
 
 def parse_spec(spec: str) -> Mirror:
@@ -51,6 +56,9 @@ def parse_spec(spec: str) -> Mirror:
 
     kinds = {"git+": GitMirror, "archive:": ArchiveMirror, "dir:": DirMirror}
     hint = "use git+URL[@REF], archive:URL|PATH[#sha256=HEX], dir:PATH or debian"
+    if len(os.fsencode(spec)) > MAX_SPEC_BYTES:
+        raise UsageError(f"--source {shown(spec)} is longer than any path or URL can be ({MAX_SPEC_BYTES} bytes)",
+                         hint=hint)
     if spec == "debian":
         return DebianMirror.parse(spec)
     for prefix, kind in kinds.items():
@@ -59,9 +67,9 @@ def parse_spec(spec: str) -> Mirror:
             mirror = kind.parse(spec)
             sha256 = getattr(mirror, "sha256", None)
             if sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", sha256):
-                raise UsageError(f"--source {spec!r} has a malformed sha256 (64 lowercase hex digits)", hint=hint)
+                raise UsageError(f"--source {shown(spec)} has a malformed sha256 (64 lowercase hex digits)", hint=hint)
             return mirror
-    raise UsageError(f"--source {spec!r} is not a source spec", hint=hint)
+    raise UsageError(f"--source {shown(spec)} is not a source spec", hint=hint)
 
 
 def _tree_entry(tree: str) -> Path:
@@ -78,20 +86,39 @@ def _staging_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix=f".staging-{os.getpid()}-", dir=trees))
 
 
+# trees/<tree id>.json records, per tree, which mirror first delivered it as the pinned release
+# ("pinned") and which first delivered it otherwise ("unpinned": --allow-unpinned, another commit or
+# version): a tree some mirror gave only as unpinned is never served, or reported, as the pin.
+def _record(tree: str) -> dict[str, dict[str, str]]:
+    meta = cache.read_json(_tree_entry(tree).with_suffix(".json")) or {}
+    record = {kind: meta[kind] for kind in ("pinned", "unpinned") if isinstance(meta.get(kind), dict)}
+    legacy = meta.get("mirror")
+    if isinstance(legacy, str) and not record:
+        # Before the split only a git mirror could deliver a pinned tree id unpinned (another commit).
+        record["unpinned" if legacy.startswith("git+") else "pinned"] = {"mirror": legacy}
+    return record
+
+
 def _from_cache(release: Release) -> Source | None:
     if not release.pinned or not _tree_entry(release.tree_id).is_dir():
         return None
-    meta = cache.read_json(_tree_entry(release.tree_id).with_suffix(".json")) or {}
-    return Source(release, release.tree_id, meta.get("mirror", "cache"), _tree_entry(release.tree_id),
+    pinned = _record(release.tree_id).get("pinned")
+    if pinned is None:
+        return None
+    return Source(release, release.tree_id, pinned.get("mirror", "cache"), _tree_entry(release.tree_id),
                   unpinned=False, cached=True)
 
 
-def _publish(staged: Path, tree: str, mirror: str) -> Path:
+def _publish(staged: Path, tree: str, mirror: str, unpinned: bool) -> Path:
     entry = _tree_entry(tree)
-    with cache.publishing(entry) as tmp:
+    kind = "unpinned" if unpinned else "pinned"
+    with cache.publishing(entry) as tmp:  # holds the entry's lock: the record is updated under it
+        record = {} if tmp is not None else _record(tree)
+        if kind not in record:
+            record[kind] = {"mirror": mirror}
+            cache.write_json_atomic(entry.with_suffix(".json"), record)
         if tmp is not None:
             os.replace(staged, tmp)
-            cache.write_json_atomic(entry.with_suffix(".json"), {"mirror": mirror})
     return entry
 
 
@@ -100,8 +127,13 @@ def _try(mirror: Mirror, release: Release, allow_unpinned: bool) -> Source:
     try:
         staged = scratch / "tree"
         with progress.step(f"fetching libwebsockets {release.version} from {mirror.spec}"):
-            objection = mirror.materialize(release, staged)
+            try:
+                objection = mirror.materialize(release, staged)
+            except OSError as exc:  # a path too long, unreadable, a full disk: one line, next mirror
+                raise MirrorUnusable(f"{shown(mirror.spec, quote=False)}: {exc.strerror or exc}") from None
         with progress.step("verifying the git tree id"):
+            # Every mirror kind wrote through admission's checks; this re-check makes sure of it.
+            audit(staged, shown(mirror.spec, quote=False))
             actual = tree_id(staged)
         if release.pinned and actual != release.tree_id:
             objection = (f"{mirror.spec} delivered tree {actual}, "
@@ -112,30 +144,38 @@ def _try(mirror: Mirror, release: Release, allow_unpinned: bool) -> Source:
         if unpinned:
             progress.note(f"UNPINNED: libwebsockets {release.version} from {mirror.spec} is tree {actual}"
                           + (f" ({objection})" if objection else ""))
-        return Source(release, actual, mirror.spec, _publish(staged, actual, mirror.spec), unpinned, False)
+        return Source(release, actual, mirror.spec, _publish(staged, actual, mirror.spec, unpinned), unpinned, False)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def fetch(release: Release, specs: list[str] | None = None, allow_unpinned: bool = False) -> Source:
-    """The verified source tree of `release`, from the cache or the first mirror that delivers."""
+def fetch(release: Release, specs: list[str] | None = None, allow_unpinned: bool = False,
+          refresh: bool = False) -> Source:
+    """The verified source tree of `release`, from the cache or the first mirror that delivers.
+
+    `refresh` asks the mirrors even when the pinned tree is cached: a mirror is verified, not trusted
+    because some other mirror delivered the right bytes once.
+    """
     mirrors = [parse_spec(spec) for spec in (specs or release.mirrors)]
     # Without --allow-unpinned a mirror can only ever deliver the pinned tree, which the cache holds.
     # Sources the user names under --allow-unpinned may deliver other bytes: they are always asked.
-    cached = None if specs and allow_unpinned else _from_cache(release)
+    cached = None if refresh or (specs and allow_unpinned) else _from_cache(release)
     if cached is not None:
+        if specs:  # the user named mirrors that were not asked: say so, and how to ask them
+            progress.note(f"libwebsockets {release.version} (tree {cached.tree_id[:12]}) is served from the cache, "
+                          f"first delivered by {cached.mirror}; --source was not asked (pass --refresh to verify it)")
         return cached
     failures: list[LwsbuildError] = []
     for mirror in mirrors:
         try:
             return _try(mirror, release, allow_unpinned)
-        except (MirrorFailed, TreeIdMismatch) as exc:
+        except (MirrorFailed, TreeIdMismatch, UnsafeSource, UnsafeArchive) as exc:
             failures.append(exc)
             if len(mirrors) > 1:  # a lone mirror's failure is the error line itself
-                progress.note(f"mirror {mirror.spec} failed: {exc.one_line()}")
-    mismatches = [f for f in failures if isinstance(f, TreeIdMismatch)]
-    if mismatches:
-        raise mismatches[0]
+                progress.note(f"mirror {shown(mirror.spec, quote=False)} failed: {exc.one_line()}")
+    refusals = [f for f in failures if isinstance(f, (TreeIdMismatch, UnsafeSource, UnsafeArchive))]
+    if refusals:
+        raise refusals[0]
     if len(failures) == 1:
         raise failures[0]
     raise AllMirrorsFailed(f"no mirror delivered libwebsockets {release.version}: "

@@ -3,24 +3,113 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
+import lzma
+import math
 import os
 import shutil
+import socket
 import stat
 import tarfile
+import threading
+import time
 import urllib.error
 import urllib.request
 import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .. import cache, progress
-from ..errors import MirrorFailed, UnsafeArchive
+from ..errors import (DownloadDeadline, DownloadFailed, SourceNotFound, UnreadableArchive, UnsafeArchive,
+                      UsageError)
 from ..paths import sha256_file
 from ..releases import Release
+from . import admission
+from .admission import TreeWriter, shown
 
 _CHUNK = 1 << 16
-_TIMEOUT_S = 30
+READ_TIMEOUT_S = 30  # one stalled read (connect, headers, a body chunk)
+DOWNLOAD_DEADLINE_S = 300.0  # one whole download, however the server trickles; env overrides
+DOWNLOAD_DEADLINE_ENV = "LWSBUILD_DOWNLOAD_TIMEOUT"
+MAX_DOWNLOAD_BYTES = admission.MAX_TREE_BYTES  # an archive is smaller than the tree it expands to
+
+
+def download_deadline_s() -> float:
+    """Seconds one download (or git fetch) may take in total: $LWSBUILD_DOWNLOAD_TIMEOUT or 300."""
+    text = os.environ.get(DOWNLOAD_DEADLINE_ENV, "").strip()
+    if not text:
+        return DOWNLOAD_DEADLINE_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise UsageError(f"{DOWNLOAD_DEADLINE_ENV}={shown(text)} is not a number of seconds above 0",
+                         hint=f"set {DOWNLOAD_DEADLINE_ENV} to seconds (e.g. 300), or unset it")
+    return value
+
+
+class _Deadline:
+    """Shuts down every socket of one download when its total time is up, so no phase (connect, TLS,
+    headers, a body trickled a byte at a time) can outlast it: a per-read timeout alone cannot."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def track(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                self._shut(sock)
+        return sock
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                self._shut(sock)
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
+    """urllib's opener (proxies, redirects, TLS as usual) whose connections `deadline` can cut."""
+    def tracked(connection: type[http.client.HTTPConnection]) -> type[http.client.HTTPConnection]:
+        class Tracked(connection):  # type: ignore[valid-type, misc]
+            def __init__(self, *args, **kwargs) -> None:
+                super().__init__(*args, **kwargs)
+                self._create_connection = lambda *a, **k: deadline.track(socket.create_connection(*a, **k))
+        return Tracked
+
+    http_connection, https_connection = tracked(http.client.HTTPConnection), tracked(http.client.HTTPSConnection)
+
+    class Http(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(http_connection, req)
+
+    class Https(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(https_connection, req, context=self._context)
+
+    return urllib.request.build_opener(Http, Https)
 
 
 def download(url: str, filename: str, sha256: str | None, scratch: Path) -> Path:
@@ -29,7 +118,8 @@ def download(url: str, filename: str, sha256: str | None, scratch: Path) -> Path
     Only a download whose sha256 was known beforehand (Debian's signed index, a #sha256= spec) becomes
     a cache entry, and such an entry is reused; any other download stays in `scratch`, which the
     caller removes: bytes nobody vouched for never enter the cache. The partial file lives in
-    `scratch` too, so a killed run leaves nothing under downloads/.
+    `scratch` too, so a killed run leaves nothing under downloads/. The whole download has one
+    deadline (download_deadline_s) and a size limit.
     """
     downloads = cache.area("downloads")
     if sha256 and (downloads / sha256 / filename).is_file():
@@ -37,22 +127,42 @@ def download(url: str, filename: str, sha256: str | None, scratch: Path) -> Path
     partial = scratch / "download" / filename
     partial.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    try:
-        with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response, partial.open("wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with progress.download_bar(f"download {filename}", total) as bar:
-                while chunk := response.read(_CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    bar.advance(len(chunk))
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise MirrorFailed(f"download of {url} failed: {reason}") from None
+    limit = download_deadline_s()
+    received = 0
+    with _Deadline(limit) as deadline:
+        try:
+            with _opener(deadline).open(url, timeout=min(READ_TIMEOUT_S, limit)) as response, \
+                    partial.open("wb") as out:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                with progress.download_bar(f"download {filename}", total) as bar:
+                    while chunk := response.read1(_CHUNK):
+                        received += len(chunk)
+                        if received > MAX_DOWNLOAD_BYTES:
+                            raise DownloadFailed(f"download of {shown(url)} exceeds {MAX_DOWNLOAD_BYTES >> 20} MiB, "
+                                                 "the limit for a source archive")
+                        digest.update(chunk)
+                        out.write(chunk)
+                        bar.advance(len(chunk))
+                    if deadline.expired:  # a cut connection looks like the end of the body
+                        raise DownloadDeadline(f"download of {shown(url)} took longer than {limit:g} s "
+                                               f"({received} bytes received)")
+                    if total is not None and received != total:
+                        raise DownloadFailed(f"download of {shown(url)} ended after {received} of {total} bytes")
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+            if deadline.expired:
+                raise DownloadDeadline(f"download of {shown(url)} took longer than {limit:g} s "
+                                       f"({received} bytes received)") from None
+            reason = getattr(exc, "reason", None) or exc
+            text = " ".join(str(reason).split())[:200] or type(reason).__name__
+            if isinstance(exc, http.client.HTTPException):  # a garbage status line, a bad chunk size
+                text = f"the server's answer is not valid HTTP ({type(exc).__name__}{': ' + text if text != type(exc).__name__ else ''})"
+            raise DownloadFailed(f"download of {shown(url)} failed: {text}") from None
     actual = digest.hexdigest()
     if sha256 is None:
         return partial
     if actual != sha256:
-        raise MirrorFailed(f"{filename} from {url} has sha256 {actual}, expected {sha256}")
+        raise DownloadFailed(f"{filename} from {shown(url)} has sha256 {actual}, expected {sha256}",
+                             hint="the mirror serves other bytes than the ones vouched for: use another mirror")
     entry = downloads / actual / filename
     with cache.publishing(entry.parent) as tmp:
         if tmp is not None:
@@ -61,85 +171,78 @@ def download(url: str, filename: str, sha256: str | None, scratch: Path) -> Path
     return entry
 
 
-def _check_member(name: str, archive: Path) -> PurePosixPath:
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts:
-        raise UnsafeArchive(f"{archive.name} has a member that escapes the tree: {name!r}")
-    return path
+def feed_tar(tar: tarfile.TarFile, writer: TreeWriter) -> None:
+    """Every member of `tar`, in order, through `writer` (which checks and bounds each)."""
+    for member in tar:
+        if member.isdir():
+            writer.directory(member.name)
+        elif member.isreg() and not member.issparse():
+            writer.file(member.name, member.size, tar.extractfile(member), bool(member.mode & 0o100), member.mtime)
+        elif member.issym():
+            writer.symlink(member.name, member.linkname)
+        elif member.islnk():
+            writer.hardlink(member.name, member.linkname)
+        else:
+            raise writer.refuse(f"has a device, fifo or other special member: {shown(member.name)}")
+    writer.finish()
 
 
 def _extract_tar(archive: Path, dest: Path) -> None:
+    writer = TreeWriter(dest, archive.name, UnsafeArchive)
     try:
+        # Random access (not a stream): gzip's and xz's own readers check the stream's checksums.
         with tarfile.open(archive) as tar:
-            for member in tar.getmembers():
-                _check_member(member.name, archive)
+            feed_tar(tar, writer)
             # tarfile stops at the end-of-archive blocks, before gzip's/xz's checksum trailer: read
             # on to the end so a corrupt stream fails here rather than extract as other bytes.
             while tar.fileobj.read(_CHUNK):
                 pass
-            # The 'data' filter refuses links leaving the tree, device files and odd modes.
-            tar.extractall(dest, filter="data")
-    except tarfile.FilterError as exc:
-        raise UnsafeArchive(f"{archive.name}: {exc}") from None
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise MirrorFailed(f"{archive.name} is not a readable archive: {exc}") from None
-
-
-def _inside(path: str, top: Path) -> bool:
-    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(top))
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, UnicodeError) as exc:
+        raise UnreadableArchive(f"{archive.name} is not a readable archive: {' '.join(str(exc).split())[:200]}") from None
 
 
 def _extract_zip(archive: Path, dest: Path) -> None:
+    writer = TreeWriter(dest, archive.name, UnsafeArchive)
     try:
         with zipfile.ZipFile(archive) as zf:
-            links = []
-            for info in zf.infolist():
-                _check_member(info.filename, archive)
-                mode = info.external_attr >> 16
+            infos = zf.infolist()
+            # The central directory declares every size up front: a bomb is refused before a byte.
+            if len(infos) > admission.MAX_TREE_MEMBERS or sum(i.file_size for i in infos) > admission.MAX_TREE_BYTES:
+                raise writer.refuse(f"declares more than {admission.MAX_TREE_MEMBERS} members or "
+                                    f"{admission.MAX_TREE_BYTES >> 20} MiB, "
+                                    "the limits for a source tree")
+            for info in infos:
+                mode = info.external_attr >> 16 if info.create_system == 3 else 0
+                kind = stat.S_IFMT(mode)
                 if stat.S_ISLNK(mode):
-                    links.append(info)
-                elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-                    raise UnsafeArchive(f"{archive.name} has a device member: {info.filename!r}")
-            bad = zf.testzip()
-            if bad:
-                raise MirrorFailed(f"{archive.name} is corrupt at member {bad!r}")
-            for info in zf.infolist():
-                if info in links:
-                    continue
-                target = Path(zf.extract(info, dest))
-                mode = info.external_attr >> 16
-                if not info.is_dir() and mode & 0o111:
-                    target.chmod(0o755)
-            # Links come last, so no member is ever written through one; each must stay in the tree
-            # (upstream's zip archives carry symlinks, like `git archive --format=zip`).
-            for info in links:
-                link = dest / info.filename.rstrip("/")
-                target_text = zf.read(info).decode()
-                if not _inside(str(link.parent), dest) or os.path.isabs(target_text) \
-                        or not _inside(os.path.join(link.parent, target_text), dest):
-                    raise UnsafeArchive(f"{archive.name} has a link leaving the tree: {info.filename!r} -> {target_text!r}")
-                link.parent.mkdir(parents=True, exist_ok=True)
-                os.symlink(target_text, link)
-            for info in links:  # a later link may have redirected an earlier one's path
-                if not _inside(str(dest / info.filename.rstrip("/")), dest):
-                    raise UnsafeArchive(f"{archive.name} has a link leaving the tree: {info.filename!r}")
-    except zipfile.BadZipFile as exc:
-        raise MirrorFailed(f"{archive.name} is not a readable archive: {exc}") from None
-    except UnicodeDecodeError:
-        raise UnsafeArchive(f"{archive.name} has a link whose target is not text") from None
+                    if info.file_size > 4096:
+                        raise writer.refuse(f"has a link with an unusable target: {shown(info.filename)}")
+                    writer.symlink(info.filename, zf.read(info).decode())
+                elif info.is_dir() or stat.S_ISDIR(mode):
+                    writer.directory(info.filename)
+                elif kind in (0, stat.S_IFREG):
+                    with zf.open(info) as data:  # zipfile checks each member's CRC at its end
+                        writer.file(info.filename, info.file_size, data, bool(mode & 0o100),
+                                    time.mktime((*info.date_time, 0, 0, -1)))
+                else:
+                    raise writer.refuse(f"has a device, fifo or other special member: {shown(info.filename)}")
+            writer.finish()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error, NotImplementedError) as exc:
+        raise UnreadableArchive(f"{archive.name} is not a readable archive: {' '.join(str(exc).split())[:200]}") from None
+    except UnicodeError:
+        raise UnsafeArchive(f"{archive.name} has a member name or link target that is not text") from None
 
 
 def extract(archive: Path, dest: Path) -> None:
     """Extract into `dest` (created), lifting the single top-level directory archives carry."""
     raw = dest.with_name(dest.name + ".raw")
-    raw.mkdir()
     try:
         if zipfile.is_zipfile(archive):
             _extract_zip(archive, raw)
         else:
             _extract_tar(archive, raw)
         entries = list(raw.iterdir())
-        top = entries[0] if len(entries) == 1 and entries[0].is_dir() else raw
+        top = entries[0] if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink() else raw
         os.replace(top, dest)
     finally:
         shutil.rmtree(raw, ignore_errors=True)
@@ -154,16 +257,23 @@ class ArchiveMirror:
     @classmethod
     def parse(cls, spec: str) -> ArchiveMirror:
         location, _, fragment = spec.removeprefix("archive:").partition("#sha256=")
+        scheme = location.split("://", 1)[0].lower() if "://" in location else "file"
+        if scheme not in ("http", "https", "file"):  # the download deadline covers these
+            raise UsageError(f"--source {shown(spec)}: {scheme}:// archives are not supported",
+                             hint="use archive: with an http://, https:// or file:// URL, or a local path")
         return cls(spec, location, fragment or None)
 
     def materialize(self, release: Release, dest: Path) -> None:
         if "://" in self.location and not self.location.startswith("file://"):
-            filename = Path(urllib.request.url2pathname(self.location.rsplit("/", 1)[-1])).name
-            archive = download(self.location, filename or "source.tar.gz", self.sha256, dest.parent)
+            filename = Path(urllib.request.url2pathname(self.location.rsplit("/", 1)[-1].split("?")[0])).name
+            if filename in ("", ".", "..") or len(os.fsencode(filename)) > 200:
+                filename = "source.tar.gz"  # a name only for the scratch file: the content decides the format
+            archive = download(self.location, filename, self.sha256, dest.parent)
         else:
             archive = Path(self.location.removeprefix("file://")).expanduser()
             if not archive.is_file():
-                raise MirrorFailed(f"no archive at {archive}")
+                raise SourceNotFound(f"no archive at {shown(str(archive))}")
             if self.sha256 and sha256_file(archive) != self.sha256:
-                raise MirrorFailed(f"{archive} does not have sha256 {self.sha256}")
+                raise UnreadableArchive(f"{shown(str(archive))} does not have sha256 {self.sha256}",
+                                        hint="the file is not the archive vouched for: use another copy or mirror")
         extract(archive, dest)

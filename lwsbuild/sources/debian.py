@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import cache
-from ..errors import MirrorFailed
+from ..errors import DebianMirrorFailed
 from ..releases import Release
 from .archive import download, extract
 
@@ -75,7 +75,7 @@ def debian_archive() -> AptEntry:
     for entry in candidates:
         if (entry.signed_by and "debian-archive-keyring" in entry.signed_by) or entry.uri.rstrip("/").endswith("/debian"):
             return entry
-    raise MirrorFailed("no Debian archive in this machine's apt sources (/etc/apt/sources.list*)")
+    raise DebianMirrorFailed("no Debian archive in this machine's apt sources (/etc/apt/sources.list*)")
 
 
 class _PrivateApt:
@@ -106,12 +106,12 @@ class _PrivateApt:
         try:
             result = subprocess.run([tool, *self._options(), *args], capture_output=True, text=True, timeout=300)
         except FileNotFoundError:
-            raise MirrorFailed(f"{tool} is not installed: the debian mirror needs apt") from None
+            raise DebianMirrorFailed(f"{tool} is not installed: the debian mirror needs apt") from None
         except subprocess.TimeoutExpired:
-            raise MirrorFailed(f"{tool} {args[0]} timed out") from None
+            raise DebianMirrorFailed(f"{tool} {args[0]} timed out") from None
         if result.returncode != 0:
             last = (result.stderr.strip().splitlines() or ["failed"])[-1]
-            raise MirrorFailed(f"{tool} {args[0]}: {last}")
+            raise DebianMirrorFailed(f"{tool} {args[0]}: {last}")
         return result.stdout
 
 
@@ -126,19 +126,21 @@ class DebianMirror:
     def locate(self, release: Release) -> tuple[str, str, str]:
         """(uri, filename, sha256) of the release's .orig.tar.gz in Debian's archive."""
         if not release.debian_suites:
-            raise MirrorFailed(f"Debian carries no libwebsockets {release.version}")
+            raise DebianMirrorFailed(f"Debian carries no libwebsockets {release.version}",
+                                     hint="use another mirror: --source git+URL@TAG, archive:URL|PATH or dir:PATH")
         with cache.lock(cache.area("apt") / "-".join(release.debian_suites)):
             apt = _PrivateApt(release.debian_suites)
             apt.run("apt-get", "update", "-q")
             versions = re.findall(r"^Version: (\S+)$", apt.run("apt-cache", "showsrc", _PACKAGE), re.M)
             matching = [v for v in versions if re.sub(r"^\d+:", "", v).split("-")[0] == release.version]
             if not matching:
-                raise MirrorFailed(f"Debian's {'/'.join(release.debian_suites)} has no libwebsockets {release.version}")
+                raise DebianMirrorFailed(f"Debian's {'/'.join(release.debian_suites)} has no libwebsockets {release.version}",
+                                     hint="use another mirror: --source git+URL@TAG, archive:URL|PATH or dir:PATH")
             listing = apt.run("apt-get", "source", "--print-uris", "-q", f"{_PACKAGE}={matching[0]}")
         for uri, filename, _size, checksum in re.findall(r"^'(\S+)' (\S+) (\d+) (\S+)$", listing, re.M):
             if filename.endswith((".orig.tar.gz", ".orig.tar.xz")) and checksum.startswith("SHA256:"):
                 return uri, filename, checksum.removeprefix("SHA256:")
-        raise MirrorFailed(f"Debian lists no upstream tarball with a SHA256 for libwebsockets {release.version}")
+        raise DebianMirrorFailed(f"Debian lists no upstream tarball with a SHA256 for libwebsockets {release.version}")
 
     def materialize(self, release: Release, dest: Path) -> None:
         uri, filename, sha256 = self.locate(release)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import MirrorFailed
+from ..errors import SourceNotFound
 from ..releases import Release
+from .admission import TreeWriter, copy_in, shown
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class DirMirror:
 
     def materialize(self, release: Release, dest: Path) -> None:
         if not (self.path / "CMakeLists.txt").is_file():
-            raise MirrorFailed(f"{self.path} is not a libwebsockets source tree (no CMakeLists.txt)")
-        # A checkout's .git is metadata, not source: it is not part of the release's tree.
-        shutil.copytree(self.path, dest, symlinks=True, ignore=lambda d, names:
-                        [".git"] if Path(d) == self.path and ".git" in names else [])
+            raise SourceNotFound(f"{shown(str(self.path))} is not a libwebsockets source tree (no CMakeLists.txt)")
+        # Copied through the same checks as an archive's members (no .git, fifo, device or link
+        # out), except that a checkout's own top-level .git is metadata, not source: it is left out.
+        copy_in(self.path, TreeWriter(dest, f"dir:{shown(str(self.path))}"), skip_top_git=True)

@@ -99,3 +99,78 @@ def edited(tree: Path, rel: str, old: str, new: str) -> None:
     assert text.count(old) == 1, f"{old!r} does not occur exactly once in {rel}"
     path.unlink()
     path.write_text(text.replace(old, new))
+
+
+# --- small hostile inputs: no libwebsockets tree needed ------------------------------------------
+
+FAKE_FILES = {
+    "CMakeLists.txt": b"project(libwebsockets C)\n",
+    "README.md": b"a small stand-in for a libwebsockets tree\n",
+    "lib/core-net/client/connect3.c": b"int connect3(void) { return 0; }\n",
+}
+
+
+def fake_tree(root: Path, extra: dict[str, bytes] | None = None) -> Path:
+    """A tiny tree shaped like libwebsockets' top (CMakeLists.txt, the file patch 0001 touches)."""
+    for rel, data in {**FAKE_FILES, **(extra or {})}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return root
+
+
+def evil_git_dir(marker: Path) -> dict[str, bytes]:
+    """The files of a `.git` directory git accepts as a repository, whose config defines a clean
+    filter (touching `marker`) and whose info/attributes applies it to every file."""
+    return {
+        "HEAD": b"ref: refs/heads/main\n",
+        "config": (f"[core]\n\trepositoryformatversion = 0\n\tbare = false\n"
+                   f"[filter \"x\"]\n\tclean = sh -c 'touch {marker}; cat'\n\tsmudge = sh -c 'touch {marker}; cat'\n"
+                   f"\trequired = true\n").encode(),
+        "info/attributes": b"* filter=x\n",
+        "objects/info/.keep": b"",
+        "refs/heads/.keep": b"",
+    }
+
+
+def tar_of(out: Path, entries: list[tuple[str, str, bytes | str]], *, prefix: str = PREFIX) -> Path:
+    """A tar of raw entries (kind, name under `prefix`/, data or link target), kind in
+    file | dir | symlink | hardlink | fifo; '' as prefix puts names at the top."""
+    with tarfile.open(out, "w:gz" if out.name.endswith(".gz") else "w") as tar:
+        if prefix:
+            top = tarfile.TarInfo(prefix)
+            top.type, top.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(top)
+        for kind, name, data in entries:
+            info = tarfile.TarInfo(f"{prefix}/{name}" if prefix else name)
+            info.mode = 0o755 if kind == "dir" else 0o644
+            if kind == "file":
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+                continue
+            info.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE,
+                         "fifo": tarfile.FIFOTYPE}[kind]
+            if kind in ("symlink", "hardlink"):
+                info.linkname = data if isinstance(data, str) else data.decode()
+            tar.addfile(info)
+    return out
+
+
+def zip_of(out: Path, entries: list[tuple[str, str, bytes | str]], *, prefix: str = PREFIX) -> Path:
+    """A zip of raw entries (kind file | dir | symlink, name under `prefix`/, data or link target)."""
+    with zipfile.ZipFile(out, "w") as zf:
+        for kind, name, data in entries:
+            info = zipfile.ZipInfo(f"{prefix}/{name}" + ("/" if kind == "dir" else ""))
+            info.create_system = 3
+            info.external_attr = {"file": stat.S_IFREG | 0o644, "dir": stat.S_IFDIR | 0o755,
+                                  "symlink": stat.S_IFLNK | 0o777}[kind] << 16
+            zf.writestr(info, data.encode() if isinstance(data, str) else data)
+    return out
+
+
+def tree_entries(tree: Path) -> list[tuple[str, str, bytes | str]]:
+    """`tree` as tar_of/zip_of entries (files and directories)."""
+    found: list[tuple[str, str, bytes | str]] = []
+    for path in _walk(tree):
+        rel = path.relative_to(tree).as_posix()
+        found.append(("dir", rel, b"") if path.is_dir() else ("file", rel, path.read_bytes()))
+    return found

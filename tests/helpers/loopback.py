@@ -111,3 +111,57 @@ class LoopbackServer:
                     pass  # the client went away (killed, or done with us)
 
         return Handler
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 answering every connection with fixed bytes (no HTTP parsing: a
+    garbage status line, a bad chunk size), optionally one byte per `pause` seconds. Each answer
+    ends after its bytes, or when the server stops; the server stops within a second of __exit__."""
+
+    def __init__(self, reply: bytes, pause: float = 0.0) -> None:
+        self.reply, self.pause = reply, pause
+        self.connections = 0
+        self._stopping = threading.Event()
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.1)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._sock.getsockname()[1]
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.recv(65536)  # the request (one read is enough for urllib's small GET)
+                step = 1 if self.pause else len(self.reply)
+                for offset in range(0, len(self.reply), step):
+                    if self._stopping.is_set():
+                        return
+                    conn.sendall(self.reply[offset:offset + step])
+                    if self.pause:
+                        self._stopping.wait(self.pause)
+            except OSError:
+                pass
+
+    def __enter__(self) -> RawServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        self._sock.close()

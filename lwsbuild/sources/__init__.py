@@ -13,7 +13,7 @@ from typing import Protocol
 from .. import cache, progress
 from ..errors import AllMirrorsFailed, LwsbuildError, MirrorFailed, TreeIdMismatch, UsageError
 from ..releases import Release
-from .treeid import tree_id
+from .treeid import tree_id_with_gitlinks
 
 
 class Mirror(Protocol):
@@ -102,7 +102,8 @@ def _try(mirror: Mirror, release: Release, allow_unpinned: bool) -> Source:
         with progress.step(f"fetching libwebsockets {release.version} from {mirror.spec}"):
             objection = mirror.materialize(release, staged)
         with progress.step("verifying the git tree id"):
-            actual = tree_id(staged)
+            # The pin's submodule links count as present: no archive or directory can carry them.
+            actual = tree_id_with_gitlinks(staged, release.gitlinks)
         if release.pinned and actual != release.tree_id:
             objection = (f"{mirror.spec} delivered tree {actual}, "
                          f"but libwebsockets {release.version} is pinned to tree {release.tree_id}")

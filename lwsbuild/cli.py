@@ -83,10 +83,11 @@ def prepare_from_args(args: argparse.Namespace) -> PreparedTree:
 
 
 def plan_from_args(args: argparse.Namespace) -> BuildSpec:
-    from . import build, variants
+    from . import build, releases, variants
 
     variant = variants.get(args.variant)
-    options = variants.options_for(variant, variants.parse_defines(args.defines))  # fails before any download
+    version = releases.normalize(args.lws_version or releases.default_version())
+    options = variants.options_for(variant, variants.parse_defines(args.defines), version)  # fails before any download
     return build.plan(prepare_from_args(args), variant, options)
 
 

@@ -162,7 +162,8 @@ def cmd_versions(args: argparse.Namespace) -> int:
                      f"{'supported' if row['series_supported'] else 'outside':9} {_fix_groups(row['fixes'])}"
                      + (" (default)" if row["default"] else "")
                      + (f" (debian: {', '.join(row['debian_suites'])})" if row["debian_suites"] else ""))
-    emit(args, {"versions": rows}, "\n".join(lines))
+    covers = series.covered_ranges(series.select(series.ALL).fixes)
+    emit(args, {"versions": rows, "series_covers": covers}, "\n".join(lines))
     return 0
 
 

@@ -44,6 +44,8 @@ def line_for(fix: dict, version: str) -> dict | None:
 def versions() -> dict[str, dict]:
     result = run_cli("versions", "--json")
     assert result.returncode == 0, result.stderr
+    supported = [row["version"] for row in result.json["versions"] if row["series_supported"]]
+    assert result.json["series_covers"].startswith(supported[0]) and result.json["series_covers"].endswith(supported[-1])
     return {row["version"]: row for row in result.json["versions"]}
 
 

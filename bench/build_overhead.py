@@ -65,7 +65,7 @@ def _by_hand(root: Path, cache: Path, variant: str) -> float:
 
     release = releases.get(releases.default_version())
     prepared = series.prepare(sources.fetch(release), series.select(series.ALL))
-    spec = build.plan(prepared, variants.get(variant), variants.options_for(variants.get(variant), {}))
+    spec = build.plan(prepared, variants.get(variant), variants.options_for(variants.get(variant), {}, release.version))
     work = Path(tempfile.mkdtemp(prefix="by-hand-", dir=root))
     spec_file = build.write_spec(spec, work)
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []

@@ -75,13 +75,21 @@ string(JSON _v ERROR_VARIABLE _err GET "${_json}" lws_version_string)
 if(_err)
   message(FATAL_ERROR "lws-layout-probe produced invalid JSON in ${IN}: ${_err}")
 endif()
+# The library's SONAME differs per release line (4.3: .so.19, 4.4: .so.20, 4.5: .so.21, 5.0:
+# .so.22): record the one this build made, so nothing on the Python side guesses it.
+if(NOT SONAME MATCHES "^libwebsockets\\.so\\.[0-9]+$")
+  message(FATAL_ERROR "lwsbuild probe.cmake: unexpected SONAME '${SONAME}' of the lws library")
+endif()
+string(JSON _json SET "${_json}" soname "\"${SONAME}\"")
 foreach(_s lws_context_creation_info lws_protocols lws_client_connect_info)
   string(JSON _n ERROR_VARIABLE _err GET "${_json}" structs ${_s} size)
   if(_err OR NOT _n GREATER 0)
     message(FATAL_ERROR "lws-layout-probe output ${IN} lacks structs.${_s}.size")
   endif()
 endforeach()
-file(RENAME "${IN}" "${OUT}")
+file(WRITE "${OUT}.new" "${_json}\n")
+file(REMOVE "${IN}")
+file(RENAME "${OUT}.new" "${OUT}")
 ]=])
 
 add_custom_command(
@@ -91,8 +99,9 @@ add_custom_command(
           "LSAN_OPTIONS=detect_leaks=0"
           "$<TARGET_FILE:lws-layout-probe>" "${CMAKE_CURRENT_BINARY_DIR}/layout.json.tmp"
   COMMAND "${CMAKE_COMMAND}" "-DIN=${CMAKE_CURRENT_BINARY_DIR}/layout.json.tmp"
-          "-DOUT=${CMAKE_CURRENT_BINARY_DIR}/layout.json" -P "${_lwsbuild_validate}"
-  DEPENDS lws-layout-probe "${LWSBUILD_PROBE_SOURCE}" "${_lwsbuild_lws_bin}/lws_config.h"
+          "-DOUT=${CMAKE_CURRENT_BINARY_DIR}/layout.json"
+          "-DSONAME=$<TARGET_SONAME_FILE_NAME:${LWSBUILD_LWS_TARGET}>" -P "${_lwsbuild_validate}"
+  DEPENDS lws-layout-probe ${LWSBUILD_LWS_TARGET} "${LWSBUILD_PROBE_SOURCE}" "${_lwsbuild_lws_bin}/lws_config.h"
   COMMENT "lwsbuild: probing lws struct layout -> layout.json"
   VERBATIM)
 add_custom_target(lws-layout ALL DEPENDS "${CMAKE_CURRENT_BINARY_DIR}/layout.json")

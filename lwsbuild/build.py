@@ -19,7 +19,7 @@ from . import __version__, cache, progress, tools
 from .errors import BuildError, CacheError, LwsbuildError
 from .paths import PACKAGE_DIR, own_dir
 from .series import PreparedTree
-from .variants import Variant
+from .variants import LineOptions, Variant, line_options
 from .wheelmeta import repair_policy
 
 HARNESS_DIR = PACKAGE_DIR / "harness"  # C sources of the probe and the stress harness
@@ -72,6 +72,8 @@ class BuildSpec:
     options: dict[str, str]  # every -D given to the lws configure
     c_flags: tuple[str, ...]
     compiler: Compiler = field(default_factory=compiler)
+    # What the release line and the tools in use add (variants.toml [[line]] / [[tool]]), as planned.
+    line_options: tuple[LineOptions, ...] = ()
 
     @property
     def key(self) -> str:
@@ -85,8 +87,10 @@ class BuildSpec:
 
     @property
     def extra_options(self) -> dict[str, str]:
-        """The options the user set on top of the variant's own (-D): they name wheels and reports."""
-        return {k: v for k, v in self.options.items() if self.variant.cmake.get(k) != v}
+        """The options the user set on top of the variant's and the release line's (-D): they name
+        wheels and reports."""
+        base = {**self.variant.cmake, **{k: v for entry in self.line_options for k, v in entry.cmake.items()}}
+        return {k: v for k, v in self.options.items() if base.get(k) != v}
 
     @property
     def build_hash(self) -> str:
@@ -114,6 +118,7 @@ class BuildSpec:
             "sanitizer": self.variant.sanitizer,
             "cmake_options": self.options,
             "extra_options": self.extra_options,
+            "line_options": [entry.to_json() for entry in self.line_options],
             "c_flags": list(self.c_flags),
             "compiler": self.compiler.to_json(),
             "source_date_epoch": self.source_date_epoch,
@@ -154,7 +159,8 @@ def cmake_bracket(text: str) -> str:
 
 def plan(prepared: PreparedTree, variant: Variant, options: dict[str, str]) -> BuildSpec:
     """`options`: what variants.options_for() gave (validated once, warnings said once)."""
-    return BuildSpec(prepared, variant, options, variant.c_flags)
+    return BuildSpec(prepared, variant, options, variant.c_flags,
+                     line_options=line_options(prepared.source.release.version))
 
 
 @dataclass(frozen=True)

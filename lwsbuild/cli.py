@@ -39,7 +39,7 @@ def source_arguments(parser: argparse.ArgumentParser) -> None:
 
 def series_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("fix series")
-    group.add_argument("--series", default="all", help="named patch set: all (default) or seed (the original four)")
+    group.add_argument("--series", default="all", help="named fix set: all (default), seed (the original four) or none (no patch: hand checks)")
     group.add_argument("--unfixed", action="store_true",
                        help="build the bug: apply nothing and revert the fixes upstream already carries (marked UNFIXED)")
 
@@ -80,15 +80,17 @@ def prepare_from_args(args: argparse.Namespace) -> PreparedTree:
     from . import releases, series
 
     selected = series.select(args.series)  # a bad --series or version fails before any download
-    releases.check_series_supported(releases.get(args.lws_version or releases.default_version(), args.allow_unpinned))
+    release = releases.get(args.lws_version or releases.default_version(), args.allow_unpinned)
+    series.check_supported(release, selected, args.unfixed)
     return series.prepare(source_from_args(args), selected, args.unfixed)
 
 
 def plan_from_args(args: argparse.Namespace) -> BuildSpec:
-    from . import build, variants
+    from . import build, releases, variants
 
     variant = variants.get(args.variant)
-    options = variants.options_for(variant, variants.parse_defines(args.defines))  # fails before any download
+    version = releases.normalize(args.lws_version or releases.default_version())
+    options = variants.options_for(variant, variants.parse_defines(args.defines), version)  # fails before any download
     return build.plan(prepare_from_args(args), variant, options)
 
 
@@ -127,30 +129,44 @@ def _marks(marks: list[str]) -> str:
 
 # --- commands -----------------------------------------------------------------------------------
 
+def _fix_state(line) -> dict:
+    """One fix on one release, from series.toml alone: ours | upstream | not-needed | uncovered."""
+    if line is None:
+        return {"status": "uncovered", "versions": None, "upstream": None, "patch": None, "reason": None}
+    return {"status": line.form, "versions": line.versions, "upstream": line.upstream or None,
+            "patch": line.patch or None, "reason": line.not_needed or None}
+
+
+def _fix_groups(fixes: dict[str, dict]) -> str:
+    """"ours 0004 0005; upstream bd8f69e43 0001 0002": fixes grouped by what they are there."""
+    groups: dict[str, list[str]] = {}
+    for pid, state in fixes.items():
+        label = f"upstream {state['upstream']}" if state["status"] == "upstream" else state["status"]
+        groups.setdefault(label, []).append(pid)
+    return "; ".join(f"{label} {' '.join(ids)}" for label, ids in groups.items())
+
+
 def cmd_versions(args: argparse.Namespace) -> int:
     from . import releases, series
 
     rows = []
     for release in releases.all_releases():
-        try:
-            releases.check_series_supported(release)
-            supported = True
-        except LwsbuildError:
-            supported = False
-        expected = series.expected_statuses(release)
+        fixes = {pid: _fix_state(line) for pid, line in series.forms(release).items()}
+        supported = series.supported(release)
         rows.append({"version": release.version, "tag": release.tag, "date": release.date,
-                     "commit": release.commit, "tree_id": release.tree_id, "expected": expected,
-                     "needs": [pid for pid, status in expected.items() if status == "missing"] if supported else [],
+                     "commit": release.commit, "tree_id": release.tree_id, "fixes": fixes,
+                     "needs": [pid for pid, f in fixes.items() if f["status"] == "ours"] if supported else [],
                      "series_supported": supported, "mirrors": list(release.mirrors),
-                     "debian_suites": list(release.debian_suites),
+                     "gitlinks": dict(release.gitlinks), "debian_suites": list(release.debian_suites),
                      "default": release.version == releases.default_version()})
-    lines = [f"{'version':9} {'date':10} {'tree id':12} needs"]
+    lines = [f"{'version':9} {'date':10} {'tree id':12} {'series':9} fixes (from patches/series.toml)"]
     for row in rows:
-        needs = ", ".join(row["needs"]) if row["series_supported"] else "(outside the series' range)"
-        lines.append(f"{row['version']:9} {row['date']:10} {row['tree_id'][:12]} {needs}"
+        lines.append(f"{row['version']:9} {row['date']:10} {row['tree_id'][:12]} "
+                     f"{'supported' if row['series_supported'] else 'outside':9} {_fix_groups(row['fixes'])}"
                      + (" (default)" if row["default"] else "")
                      + (f" (debian: {', '.join(row['debian_suites'])})" if row["debian_suites"] else ""))
-    emit(args, {"versions": rows}, "\n".join(lines))
+    covers = series.covered_ranges(series.select(series.ALL).fixes)
+    emit(args, {"versions": rows, "series_covers": covers}, "\n".join(lines))
     return 0
 
 
@@ -176,7 +192,11 @@ def cmd_patch(args: argparse.Namespace) -> int:
     prepared = prepare_from_args(args)
     lines = [f"libwebsockets {prepared.source.release.version}{_marks(prepared.marks)}, series "
              f"'{prepared.series.name}': {prepared.path}"]
-    lines += [f"  {r.patch.id} {r.status:9} {r.patch.title}" for r in prepared.results]
+    lines += [f"  {r.fix.id} {r.status:10} {r.fix.title}  [{r.line.versions}"
+              + (f"; upstream {r.line.upstream}" if r.line.upstream else "")
+              + (f"; {r.line.not_needed}" if r.line.not_needed else "")
+              + ("; UNEXPECTED: our patch is already there" if r.unexpected else "") + "]"
+              for r in prepared.results]
     if prepared.unfixed:
         lines.append("  UNFIXED: this tree carries the multi-threaded client heap-use-after-free on purpose")
     emit(args, prepared.to_json(), "\n".join(lines))
@@ -456,7 +476,8 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    command("versions", cmd_versions, "list the pinned releases and the fixes each needs", json_argument)
+    command("versions", cmd_versions, "list the pinned releases, whether the fix series covers each, and what each fix is there",
+            json_argument)
     command("variants", cmd_variants, "list the build variants", json_argument)
     command("fetch", cmd_fetch, "fetch and verify a release's source tree", source_arguments, json_argument)
     command("patch", cmd_patch, "classify and apply the fix series to a verified tree",

@@ -1,9 +1,13 @@
 """The CI build matrix: pinned version × variant, each cell with its mirror chain and expected fixes.
 
+`expected` is what `lwsbuild patch` must report per fix on that release (applied / upstream /
+not-needed), read from the series' lines like `lwsbuild versions`; `forms` says what each fix is
+there (ours / upstream / not-needed) with the upstream commit.
+
 The JSON form is what GitHub Actions' `strategy.matrix` takes through `fromJSON`:
 `{"include": [{"lws-version": "4.3.5", "variant": "asan", ...}, ...]}`.
 
-Versions outside the range the fix series supports are left out of `all`, and naming one
+Versions outside the fix series (some fix has no line for them) are left out of `all`, and naming one
 explicitly is a usage error, as it is for every other command: such a cell could only fail, so the
 matrix refuses to plan it rather than hand CI a job that is red by construction.
 """
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 from . import releases, series, variants
 from .errors import UnknownVersionError, UnsupportedVersionError, UsageError
 from .releases import Release
+from .series import Line
 from .variants import Variant
 
 ALL = "all"
@@ -27,7 +32,11 @@ GITHUB_MAX_JOBS = 256
 class Cell:
     release: Release
     variant: Variant
-    expected: dict[str, str]
+    forms: dict[str, Line]  # fix id -> its line on this release (every fix covers a planned release)
+
+    @property
+    def expected(self) -> dict[str, str]:
+        return {pid: series.expected_status(line) for pid, line in self.forms.items()}
 
     @property
     def stress(self) -> bool:
@@ -48,7 +57,8 @@ class Cell:
             "mirrors": list(self.release.mirrors),
             "debian-suites": list(self.release.debian_suites),
             "expected": self.expected,
-            "needs": [pid for pid, status in self.expected.items() if status == "missing"],
+            "forms": {pid: f"upstream {line.upstream}" if line.upstream else line.form for pid, line in self.forms.items()},
+            "needs": [pid for pid, line in self.forms.items() if line.form == "ours"],
             "sanitizer": self.variant.sanitizer,
             "smoke": self.smoke,
             "stress": self.stress,
@@ -65,12 +75,12 @@ class Matrix:
 
     def render(self) -> str:
         ids = list(self.cells[0].expected) if self.cells else []
-        header = f"{'version':9} {'variant':8} {'smoke':5} {'stress':6} " + " ".join(f"{i:8}" for i in ids) + " mirrors"
+        header = f"{'version':9} {'variant':8} {'smoke':5} {'stress':6} " + " ".join(f"{i:10}" for i in ids) + " mirrors"
         lines = [header]
         for cell in self.cells:
             chain = " > ".join(m.split("+", 1)[0].split(":", 1)[0] for m in cell.release.mirrors)
             lines.append(f"{cell.release.version:9} {cell.variant.name:8} {_yes(cell.smoke):5} {_yes(cell.stress):6} "
-                         + " ".join(f"{cell.expected[i]:8}" for i in ids) + f" {chain}")
+                         + " ".join(f"{cell.expected[i]:10}" for i in ids) + f" {chain}")
         return "\n".join(lines)
 
 
@@ -110,7 +120,7 @@ def _pinned_and_supported(name: str) -> Release:
     except UnknownVersionError as exc:
         raise UnknownVersionError(str(exc), hint="the matrix builds pins only: `lwsbuild versions` lists them") from None
     try:
-        releases.check_series_supported(release)
+        series.check_supported(release, series.select(series.ALL))
     except UnsupportedVersionError as exc:
         raise UnsupportedVersionError(str(exc), hint="drop it from --versions; `--versions all` lists every "
                                                      "supported pin") from None
@@ -118,11 +128,7 @@ def _pinned_and_supported(name: str) -> Release:
 
 
 def _supported(release: Release) -> bool:
-    try:
-        releases.check_series_supported(release)
-    except UnsupportedVersionError:
-        return False
-    return True
+    return series.supported(release)
 
 
 def select_variants(values: list[str] | None) -> list[Variant]:
@@ -137,7 +143,7 @@ def select_variants(values: list[str] | None) -> list[Variant]:
 
 def build_matrix(versions: list[str] | None = None, variant_names: list[str] | None = None) -> Matrix:
     chosen_variants = select_variants(variant_names)
-    cells = tuple(Cell(release, variant, series.expected_statuses(release))
+    cells = tuple(Cell(release, variant, series.forms(release))
                   for release in select_versions(versions) for variant in chosen_variants)
     if len(cells) > GITHUB_MAX_JOBS:
         raise UsageError(f"the matrix has {len(cells)} cells, more than the {GITHUB_MAX_JOBS} jobs GitHub Actions runs",

@@ -30,7 +30,6 @@ from typing import Any, Callable, Mapping, Sequence
 
 from lwsbuild.errors import LayoutMismatchError, NativeLibraryError, SanitizerRuntimeError
 
-SONAME = "libwebsockets.so.19"
 LAYOUT_RELPATH = "share/lwsbuild/layout.json"
 PROVENANCE_RELPATH = "share/lwsbuild/provenance.json"
 LAYOUT_SCHEMA_VERSION = 1
@@ -119,6 +118,30 @@ LWS_LOG_EMIT = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p)
 # locating
 
 
+def soname(prefix: Path) -> str:
+    """The library's SONAME as this build recorded it (layout.json's `soname`, written by the CMake
+    project from the lws target): 4.3 ships .so.19, 4.4 .so.20, 4.5 .so.21, 5.0 .so.22.
+
+    A prefix from before that field: the one versioned ELF file in lib/ (the linker script
+    libwebsockets.so is not one)."""
+    try:
+        recorded = json.loads((Path(prefix) / LAYOUT_RELPATH).read_text(encoding="utf-8")).get("soname")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if isinstance(recorded, str) and recorded.startswith("libwebsockets.so."):
+        return recorded
+    found = sorted(p.name for p in (Path(prefix) / "lib").glob("libwebsockets.so.*")
+                   if p.name.removeprefix("libwebsockets.so.").isdigit())
+    if len(found) != 1:
+        raise NativeLibraryError(f"{prefix} is not an lws install prefix: no recorded SONAME and "
+                                 f"{len(found)} lib/libwebsockets.so.N files ({', '.join(found) or 'none'})")
+    return found[0]
+
+
+def library_path(prefix: Path) -> Path:
+    return Path(prefix) / "lib" / soname(prefix)
+
+
 def find_prefix(prefix: Path | str | None = None) -> Path:
     """Return the install prefix to load from.
 
@@ -133,17 +156,22 @@ def find_prefix(prefix: Path | str | None = None) -> Path:
         except Exception as exc:  # pragma: no cover - broken installs
             raise NativeLibraryError(f"cannot locate the lwsbuild package data: {exc}") from exc
         candidate = Path(str(root))
-        if not (candidate / "lib" / SONAME).is_file():
+        try:
+            present = library_path(candidate).is_file()
+        except NativeLibraryError:
+            present = False
+        if not present:
             raise NativeLibraryError(
-                f"this lwsbuild installation has no native part ({candidate} has no lib/{SONAME})",
+                f"this lwsbuild installation has no native part ({candidate} has no lib/libwebsockets.so.N)",
                 hint="install a wheel built with `lwsbuild wheel`, or pass --variant release (builds one) or --prefix DIR",
             )
         return candidate
     candidate = Path(prefix).expanduser()
     if not candidate.is_dir():
         raise NativeLibraryError(f"install prefix {candidate} does not exist")
-    if not (candidate / "lib" / SONAME).is_file():
-        raise NativeLibraryError(f"{candidate} is not an lws install prefix: lib/{SONAME} is missing")
+    library = library_path(candidate)
+    if not library.is_file():
+        raise NativeLibraryError(f"{candidate} is not an lws install prefix: lib/{library.name} is missing")
     return candidate.resolve()
 
 
@@ -334,8 +362,8 @@ def detect_sanitizer(prefix: Path, provenance: Mapping[str, Any]) -> str | None:
     if variant in ("asan", "tsan"):
         return variant
     try:
-        blob = (Path(prefix) / "lib" / SONAME).read_bytes()
-    except OSError:
+        blob = library_path(prefix).read_bytes()
+    except (OSError, NativeLibraryError):
         return None
     if b"libtsan.so" in blob:
         return "tsan"
@@ -662,7 +690,7 @@ def load(
     layout = read_layout(root)
     prepare_process(root, provenance, reexec_module=reexec_module, argv=argv)
 
-    lib_path = root / "lib" / SONAME
+    lib_path = root / "lib" / soname(root)
     try:
         cdll = ctypes.CDLL(str(lib_path), mode=getattr(os, "RTLD_LOCAL", 0) | getattr(os, "RTLD_NOW", 2))
     except OSError as exc:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from .errors import UnknownVersionError, UnsupportedVersionError
+from .errors import UnknownVersionError
 
 
 @dataclass(frozen=True)
@@ -18,9 +18,11 @@ class Release:
     date: str  # commit date, YYYY-MM-DD
     commit: str | None  # None only for an unpinned release
     tree_id: str | None  # None only for an unpinned release
-    expected: dict[str, str]  # seed patch id -> "upstream" | "missing" | "n/a"
     mirrors: tuple[str, ...]  # source specs, tried in order
     debian_suites: tuple[str, ...] = ()
+    # Submodule links (path, commit) of the pinned tree: no archive or directory can carry one, so
+    # tree-id verification adds them before comparing (sources/treeid.py).
+    gitlinks: tuple[tuple[str, str], ...] = ()
 
     @property
     def pinned(self) -> bool:
@@ -69,25 +71,14 @@ def get(version: str, allow_unpinned: bool = False) -> Release:
         if not allow_unpinned:
             raise UnknownVersionError(f"libwebsockets {version} is not a pinned release")
         tag = f"v{version}"
-        return Release(version, tag, _dt.date.today().isoformat(), None, None, {}, _mirrors(tag))
+        return Release(version, tag, _dt.date.today().isoformat(), None, None, _mirrors(tag))
     return Release(
         version=version,
         tag=entry["tag"],
         date=entry["date"],
         commit=entry["commit"],
         tree_id=entry["tree_id"],
-        expected=dict(entry["expected"]),
         mirrors=_mirrors(entry["tag"]),
         debian_suites=tuple(entry.get("debian_suites", ())),
+        gitlinks=tuple(sorted(entry.get("gitlinks", {}).items())),
     )
-
-
-def check_series_supported(release: Release) -> None:
-    """The series is written for the 4.3 client code; older trees would only half-apply."""
-    floor = _data()["series_supports"].removeprefix(">=")
-    if version_key(release.version) < version_key(floor):
-        newest = all_releases()[-1].version
-        raise UnsupportedVersionError(
-            f"libwebsockets {release.version} is outside the range the fix series supports ({floor} to {newest})",
-            hint=f"use --lws-version {floor} or later",
-        )

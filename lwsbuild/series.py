@@ -1,8 +1,11 @@
-"""The fix series: load patches/series.toml, classify each patch against a tree, apply or revert.
+"""The fix series: patches/series.toml, one fix per entry, its form per range of releases (a line).
 
-Each patch is classified per tree with `git apply` at zero fuzz: forward check passes → `applied`;
-reverse check passes → `upstream` (the release already carries it); neither → `conflict`, fatal,
-naming the file and hunk. `--unfixed` instead reverts what upstream carries and applies nothing.
+What a fix *is* on a release is data: a `patch` of ours that must apply forward (`applied`), an
+`upstream` commit whose change, described by `patch`, must reverse-apply (`upstream`), or
+`not_needed` with its reason. Classification, `lwsbuild versions`, `matrix` and provenance all read
+this one place. Patches apply at zero fuzz (`git apply`); a tree that fits neither direction is a
+fatal conflict naming the file and hunk. A release is inside the series when every fix has a line
+covering it. `--unfixed` undoes, newest first, every fix the release carries.
 """
 
 from __future__ import annotations
@@ -18,13 +21,18 @@ from functools import cache as memoize
 from pathlib import Path
 
 from . import cache, progress, tools
-from .errors import PatchConflict, SeriesError, UnknownSeriesError
+from .errors import PatchConflict, SeriesError, UnknownSeriesError, UnsupportedVersionError
 from .paths import own_dir
-from .releases import Release, check_series_supported, normalize, version_key
+from .releases import Release, all_releases, version_key
 from .sources import Source
 from .sources.treeid import isolated_git_env, tree_id
 
 ALL = "all"
+NONE = "none"
+
+_FILE_KEYS = {"sets", "fix"}
+_FIX_KEYS = {"id", "title", "why", "sets", "evidence", "line"}
+_LINE_KEYS = {"versions", "patch", "upstream", "not_needed", "evidence"}
 
 
 def series_dir() -> Path:
@@ -33,77 +41,212 @@ def series_dir() -> Path:
 
 
 @dataclass(frozen=True)
-class Patch:
+class Line:
+    """What one fix is on an inclusive range of releases."""
+
+    versions: str  # as written: "4.3.0 - 4.3.3" or "4.3.5"
+    low: tuple[int, ...]
+    high: tuple[int, ...]
+    patch: str  # path relative to patches/, "" for not_needed
+    path: Path | None
+    sha256: str  # of the patch file's bytes, "" without a patch
+    upstream: str  # commit carrying the fix, "" when it is ours
+    not_needed: str  # reason, "" when something is applied or reverted
+    evidence: str
+
+    @property
+    def form(self) -> str:
+        """ours | upstream | not-needed: what the data says, before any tree is looked at."""
+        return "not-needed" if self.not_needed else "upstream" if self.upstream else "ours"
+
+    def covers(self, version: str) -> bool:
+        return self.low <= version_key(version) <= self.high
+
+    def identity(self) -> str:
+        """Everything about this line that changes what a prepared tree holds."""
+        return f"{self.form} {self.upstream} {self.patch} {self.sha256}"
+
+    def to_json(self) -> dict:
+        return {"versions": self.versions, "form": self.form, "upstream": self.upstream or None,
+                "patch": self.patch or None, "sha256": self.sha256 or None, "not_needed": self.not_needed or None}
+
+
+@dataclass(frozen=True)
+class Fix:
     id: str
-    path: Path
     title: str
     why: str
-    upstream: str
-    fixed_in: str
     sets: tuple[str, ...]
     evidence: str
-    sha256: str
+    lines: tuple[Line, ...]
+
+    def line_for(self, version: str) -> Line | None:
+        return next((line for line in self.lines if line.covers(version)), None)
 
 
 @dataclass(frozen=True)
 class Series:
     name: str
-    patches: tuple[Patch, ...]
-
-    @property
-    def digest(self) -> str:
-        """Changes whenever the selection or any patch's bytes change."""
-        text = "\n".join(f"{p.id} {p.sha256}" for p in self.patches)
-        return hashlib.sha256(f"{self.name}\n{text}".encode()).hexdigest()
+    fixes: tuple[Fix, ...]
 
 
-@memoize
-def _load() -> tuple[dict[str, str], tuple[Patch, ...]]:
-    folder = series_dir()
+# --- loading and validation ---------------------------------------------------------------------
+
+def _version_range(text: object, where: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    parts = [p.strip() for p in text.split(" - ")] if isinstance(text, str) else []
+    if len(parts) not in (1, 2) or not all(re.fullmatch(r"\d+(\.\d+)*", p) for p in parts):
+        raise SeriesError(f"series.toml {where}: versions = {text!r} is not 'A.B.C' or 'A.B.C - X.Y.Z'")
+    low, high = version_key(parts[0]), version_key(parts[-1])
+    if low > high:
+        raise SeriesError(f"series.toml {where}: versions = {text!r} runs backwards")
+    return low, high
+
+
+def _unknown(entry: dict, allowed: set[str], where: str) -> None:
+    extra = sorted(set(entry) - allowed)
+    if extra:
+        raise SeriesError(f"series.toml {where}: unknown key(s) {', '.join(extra)} (known: {', '.join(sorted(allowed))})")
+
+
+def _text(entry: dict, key: str, where: str, required: bool = False) -> str:
+    value = entry.get(key, "")
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise SeriesError(f"series.toml {where}: {key} must be a{' non-empty' if required else ''} string")
+    return " ".join(value.split())
+
+
+def _line(folder: Path, entry: object, where: str) -> Line:
+    if not isinstance(entry, dict):
+        raise SeriesError(f"series.toml {where}: a [[fix.line]] must be a table")
+    _unknown(entry, _LINE_KEYS, where)
+    low, high = _version_range(entry.get("versions"), where)
+    patch, upstream, not_needed = (_text(entry, k, where) for k in ("patch", "upstream", "not_needed"))
+    if not_needed and (patch or upstream):
+        raise SeriesError(f"series.toml {where}: not_needed excludes patch and upstream (nothing is applied or reverted)")
+    if not not_needed and not patch:
+        raise SeriesError(f"series.toml {where}: needs patch (ours, or upstream's change with upstream = COMMIT) "
+                          "or not_needed = REASON")
+    if upstream and not re.fullmatch(r"[0-9a-f]{7,40}", upstream):
+        raise SeriesError(f"series.toml {where}: upstream = {upstream!r} is not a commit id (7-40 hex digits)")
+    path, sha256 = None, ""
+    if patch:
+        path = (folder / patch).resolve()
+        if not path.is_relative_to(folder.resolve()) or not path.is_file():
+            raise SeriesError(f"series.toml {where}: patch file {patch} is missing (paths are relative to {folder})")
+        sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    return Line(entry["versions"], low, high, patch, path, sha256, upstream, not_needed,
+                _text(entry, "evidence", where))
+
+
+def _fix(folder: Path, entry: object, known_sets: set[str], index: int) -> Fix:
+    if not isinstance(entry, dict):
+        raise SeriesError(f"series.toml fix #{index}: a [[fix]] must be a table")
+    fix_id = entry.get("id")
+    if not isinstance(fix_id, str) or not re.fullmatch(r"\d{4}", fix_id):
+        raise SeriesError(f"series.toml fix #{index}: id must be four digits like \"0004\", got {fix_id!r}")
+    where = f"fix {fix_id}"
+    _unknown(entry, _FIX_KEYS, where)
+    sets = entry.get("sets", [])
+    if not isinstance(sets, list) or not all(isinstance(s, str) for s in sets):
+        raise SeriesError(f"series.toml {where}: sets must be a list of set names")
+    for name in sets:
+        if name not in known_sets or name in (ALL, NONE):
+            raise SeriesError(f"series.toml {where}: set {name!r} is not declared in [sets] (or is implicit: all, none)")
+    raw_lines = entry.get("line", [])
+    if not isinstance(raw_lines, list) or not raw_lines:
+        raise SeriesError(f"series.toml {where}: needs at least one [[fix.line]]")
+    lines = sorted((_line(folder, raw, f"{where} line {n}") for n, raw in enumerate(raw_lines, 1)),
+                   key=lambda line: line.low)
+    for before, after in zip(lines, lines[1:]):
+        if after.low <= before.high:
+            raise SeriesError(f"series.toml {where}: lines {before.versions!r} and {after.versions!r} overlap")
+    return Fix(fix_id, _text(entry, "title", where, required=True), _text(entry, "why", where, required=True),
+               tuple(sets), _text(entry, "evidence", where), tuple(lines))
+
+
+def load_series(folder: Path) -> tuple[dict[str, str], tuple[Fix, ...]]:
+    """(sets, fixes in id order) of folder/series.toml, validated; a SeriesError names the first fault."""
     try:
         data = tomllib.loads((folder / "series.toml").read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise SeriesError(f"cannot read {folder / 'series.toml'}: {exc}") from None
-    patches = []
-    for entry in data.get("patch", []):
-        try:
-            path = folder / entry["file"]
-            patches.append(Patch(entry["id"], path, entry["title"], " ".join(entry["why"].split()),
-                                 entry["upstream"], entry["fixed_in"], tuple(entry["sets"]),
-                                 entry.get("evidence", ""), hashlib.sha256(path.read_bytes()).hexdigest()))
-        except (KeyError, OSError) as exc:
-            raise SeriesError(f"series.toml entry {entry.get('id', '?')} is incomplete or its file is missing: {exc}") from None
-    ids = [p.id for p in patches]
+    _unknown(data, _FILE_KEYS, "top level")
+    sets = data.get("sets", {})
+    if not isinstance(sets, dict) or not {ALL, NONE} <= set(sets):
+        raise SeriesError("series.toml [sets] must describe at least 'all' and 'none'")
+    fixes = tuple(_fix(folder, entry, set(sets), n) for n, entry in enumerate(data.get("fix", []), 1))
+    ids = [f.id for f in fixes]
     if ids != sorted(set(ids)):
-        raise SeriesError(f"series.toml patch ids must be unique and in apply order, got {ids}")
-    return dict(data.get("sets", {})), tuple(patches)
+        raise SeriesError(f"series.toml fix ids must be unique and in apply order, got {', '.join(ids)}")
+    return {k: " ".join(str(v).split()) for k, v in sets.items()}, fixes
 
+
+@memoize
+def _load() -> tuple[dict[str, str], tuple[Fix, ...]]:
+    return load_series(series_dir())
+
+
+def set_names() -> list[str]:
+    return list(_load()[0])
 
 
 def select(name: str = ALL) -> Series:
-    sets, patches = _load()
+    sets, fixes = _load()
     if name not in sets:
         raise UnknownSeriesError(f"unknown series {name!r}", hint=f"use one of: {', '.join(sets)}")
-    chosen = patches if name == ALL else tuple(p for p in patches if name in p.sets)
+    chosen = fixes if name == ALL else () if name == NONE else tuple(f for f in fixes if name in f.sets)
     return Series(name, chosen)
 
 
-def expected_statuses(release: Release) -> dict[str, str]:
-    """patch id → "upstream" | "missing" | "n/a" for every patch of the full series.
+# --- what the data says per release (no tree needed) --------------------------------------------
 
-    The pins record the seed fixes per release; a later patch is judged by its `fixed_in`: upstream
-    from that release on, missing before it, and missing everywhere while it is in no release.
-    """
-    statuses = {}
-    for patch in select(ALL).patches:
-        if patch.id in release.expected:
-            statuses[patch.id] = release.expected[patch.id]
-        elif patch.fixed_in and version_key(release.version) >= version_key(
-                normalize(patch.fixed_in)):
-            statuses[patch.id] = "upstream"
-        else:
-            statuses[patch.id] = "missing"
-    return statuses
+def forms(release: Release) -> dict[str, Line | None]:
+    """fix id → the line covering `release` (None: uncovered), for every fix of the file."""
+    return {fix.id: fix.line_for(release.version) for fix in select(ALL).fixes}
+
+
+def expected_status(line: Line | None) -> str:
+    """The status a fixed-mode `patch` must give on a release of this line."""
+    if line is None:
+        return "uncovered"
+    return {"ours": "applied", "upstream": "upstream", "not-needed": "not-needed"}[line.form]
+
+
+def supported(release: Release, fixes: tuple[Fix, ...] | None = None) -> bool:
+    fixes = select(ALL).fixes if fixes is None else fixes
+    return all(fix.line_for(release.version) is not None for fix in fixes)
+
+
+def covered_ranges(fixes: tuple[Fix, ...]) -> str:
+    """The pinned releases every one of `fixes` covers, as runs: "4.3.4 - 4.3.10, 5.0.0"."""
+    runs: list[list[str]] = []
+    previous_in = False
+    for release in all_releases():
+        inside = release.pinned and supported(release, fixes)
+        if inside:
+            if previous_in:
+                runs[-1][1] = release.version
+            else:
+                runs.append([release.version, release.version])
+        previous_in = inside
+    return ", ".join(a if a == b else f"{a} - {b}" for a, b in runs) or "no pinned release"
+
+
+def check_supported(release: Release, series: Series, unfixed: bool = False) -> None:
+    """Every fix the mode touches (the selected set; the whole file when unfixed) must have a line
+    for `release`: a release outside them would be half-fixed, or half-unfixed."""
+    fixes = select(ALL).fixes if unfixed else series.fixes
+    missing = [fix.id for fix in fixes if fix.line_for(release.version) is None]
+    if not missing:
+        return
+    name = ALL if unfixed else series.name
+    covered = covered_ranges(fixes)
+    hint = (f"use a --lws-version in {covered}" if release.pinned else
+            f"with --allow-unpinned, pass the --lws-version whose lines fit the tree (the series '{name}' covers {covered})")
+    raise UnsupportedVersionError(
+        f"libwebsockets {release.version} is outside the fix series '{name}': "
+        f"{'fixes' if len(missing) > 1 else 'fix'} {', '.join(missing)} {'have' if len(missing) > 1 else 'has'} "
+        f"no line for it (pinned releases it covers: {covered})", hint=hint)
 
 
 # --- classification -------------------------------------------------------------------------
@@ -129,68 +272,88 @@ _APPLY_CONFIG = ("-c", "core.attributesFile=/dev/null", "-c", "core.hooksPath=/d
                  "-c", "core.fsmonitor=false")
 
 
-def _hunks(patch: Path) -> dict[str, list[tuple[int, str]]]:
-    """file → [(old start line, hunk header)] of a unified diff."""
-    hunks: dict[str, list[tuple[int, str]]] = {}
+def _hunks(patch: Path) -> dict[str, list[tuple[int, int, str]]]:
+    """file → [(old start line, new start line, hunk header)] of a unified diff."""
+    hunks: dict[str, list[tuple[int, int, str]]] = {}
     current = None
     for line in patch.read_text().splitlines():
         if line.startswith("--- a/"):
             current = line[6:]
         elif line.startswith("@@") and current:
-            start = int(re.match(r"@@ -(\d+)", line).group(1))
-            hunks.setdefault(current, []).append((start, line.split(" @@")[0] + " @@"))
+            match = re.match(r"@@ -(\d+)(?:,\d+)? \+(\d+)", line)
+            hunks.setdefault(current, []).append((int(match.group(1)), int(match.group(2)), line.split(" @@")[0] + " @@"))
     return hunks
 
 
-def _conflict(patch: Patch, tree_label: str, stderr: str) -> PatchConflict:
+def _conflict(fix: Fix, line: Line, tree_label: str, stderr: str, reverse: bool) -> PatchConflict:
     failed = re.search(r"patch failed: (\S+):(\d+)", stderr)
     if failed:
-        file, line = failed.group(1), int(failed.group(2))
-        entries = _hunks(patch.path).get(file, [])
-        number = next((i for i, (start, _) in enumerate(entries, 1) if start == line), None)
-        where = f"{file} hunk {number} ({entries[number - 1][1]})" if number else f"{file} line {line}"
+        file, at = failed.group(1), int(failed.group(2))
+        entries = _hunks(line.path).get(file, [])
+        number = next((i for i, (old, new, _) in enumerate(entries, 1) if (new if reverse else old) == at), None)
+        where = f"{file} hunk {number} ({entries[number - 1][2]})" if number else f"{file} line {at}"
     else:
         missing = re.search(r"error: (\S+): (No such file|does not exist)", stderr)
-        where = f"{missing.group(1)} (no such file)" if missing else stderr.strip().splitlines()[-1]
-    return PatchConflict(f"patch {patch.id} ({patch.title}) conflicts with {tree_label} at {where}")
+        where = f"{missing.group(1)} (no such file)" if missing else (stderr.strip().splitlines() or ["?"])[-1]
+    form = (f"upstream {line.upstream}'s change ({line.patch}) does not reverse-apply" if line.upstream
+            else f"{line.patch} fits neither forward nor reversed")
+    return PatchConflict(f"fix {fix.id} ({fix.title}), line {line.versions}: {form} on {tree_label} at {where}")
 
 
 @dataclass(frozen=True)
 class PatchResult:
-    patch: Patch
-    status: str  # applied | upstream | reverted | absent
+    fix: Fix
+    line: Line
+    status: str  # applied | upstream | not-needed | reverted | absent
+    unexpected: bool = False  # our patch found already in the tree: the data should say upstream
 
     def to_json(self) -> dict:
-        return {"id": self.patch.id, "status": self.status, "title": self.patch.title,
-                "sha256": self.patch.sha256}
+        return {"id": self.fix.id, "status": self.status, "title": self.fix.title, **self.line.to_json(),
+                "unexpected": self.unexpected}
 
 
-def _classify_and_apply(tree: Path, series: Series, unfixed: bool, label: str) -> list[PatchResult]:
-    results = []
-    if unfixed:
-        # Undo, newest first, every fix of the whole series that the release already carries.
-        for patch in reversed(select(ALL).patches):
-            reverse = _git_apply(tree, patch.path, "--check", "-R")
-            if reverse.returncode == 0:
-                _git_apply(tree, patch.path, "-R").check_returncode()
-                results.append(PatchResult(patch, "reverted"))
-            elif _git_apply(tree, patch.path, "--check").returncode == 0:
-                results.append(PatchResult(patch, "absent"))
-            else:
-                # Neither there nor absent: upstream fixed it differently, and the UNFIXED label
-                # would be a lie if the fix stayed in.
-                raise _conflict(patch, label, reverse.stderr)
-        return sorted(results, key=lambda r: r.patch.id)
-    for patch in series.patches:
-        forward = _git_apply(tree, patch.path, "--check")
-        if forward.returncode == 0:
-            _git_apply(tree, patch.path).check_returncode()
-            results.append(PatchResult(patch, "applied"))
-        elif _git_apply(tree, patch.path, "--check", "-R").returncode == 0:
-            results.append(PatchResult(patch, "upstream"))
-        else:
-            raise _conflict(patch, label, forward.stderr)
-    return results
+def _classify_fixed(tree: Path, fix: Fix, line: Line, label: str) -> PatchResult:
+    if line.not_needed:
+        return PatchResult(fix, line, "not-needed")
+    if line.upstream:
+        reverse = _git_apply(tree, line.path, "--check", "-R")
+        if reverse.returncode != 0:
+            raise _conflict(fix, line, label, reverse.stderr, reverse=True)
+        return PatchResult(fix, line, "upstream")
+    forward = _git_apply(tree, line.path, "--check")
+    if forward.returncode == 0:
+        _git_apply(tree, line.path).check_returncode()
+        return PatchResult(fix, line, "applied")
+    if _git_apply(tree, line.path, "--check", "-R").returncode == 0:
+        progress.note(f"fix {fix.id}: {line.patch} is already in {label}, though series.toml has it as ours on "
+                      f"{line.versions}: counted as upstream (record the upstream commit in series.toml)")
+        return PatchResult(fix, line, "upstream", unexpected=True)
+    raise _conflict(fix, line, label, forward.stderr, reverse=False)
+
+
+def _classify_unfixed(tree: Path, fix: Fix, line: Line, label: str) -> PatchResult:
+    if line.not_needed:
+        return PatchResult(fix, line, "not-needed")
+    if line.upstream:
+        reverse = _git_apply(tree, line.path, "--check", "-R")
+        if reverse.returncode != 0:
+            raise _conflict(fix, line, label, reverse.stderr, reverse=True)
+        _git_apply(tree, line.path, "-R").check_returncode()
+        return PatchResult(fix, line, "reverted")
+    forward = _git_apply(tree, line.path, "--check")
+    if forward.returncode != 0:
+        # Our fix is not cleanly absent: the UNFIXED label would be a lie if a form of it stayed in.
+        raise _conflict(fix, line, label, forward.stderr, reverse=False)
+    return PatchResult(fix, line, "absent")
+
+
+def classify_and_apply(tree: Path, release: Release, series: Series, unfixed: bool, label: str) -> list[PatchResult]:
+    """Patch `tree` in place; the results in id order. Call check_supported() first."""
+    if unfixed:  # newest first: each upstream change is undone on the tree it was written against
+        results = [_classify_unfixed(tree, fix, fix.line_for(release.version), label)
+                   for fix in reversed(select(ALL).fixes)]
+        return sorted(results, key=lambda r: r.fix.id)
+    return [_classify_fixed(tree, fix, fix.line_for(release.version), label) for fix in series.fixes]
 
 
 @dataclass(frozen=True)
@@ -216,28 +379,36 @@ class PreparedTree:
                 "patches": [r.to_json() for r in self.results], "marks": self.marks}
 
 
-def prepare(source: Source, series: Series, unfixed: bool = False) -> PreparedTree:
-    """A patched copy of the verified tree, cached by (tree id, series digest, mode)."""
-    check_series_supported(source.release)
-    if unfixed:  # the series is left out: which one was asked for changes nothing
-        series = select(ALL)
+def prepared_key(source: Source, series: Series, unfixed: bool) -> str:
+    """(tree id, set, mode, and the forms chosen for this release: line, commit, patch bytes)."""
+    fixes = select(ALL).fixes if unfixed else series.fixes
+    chosen = "\n".join(f"{fix.id} {fix.line_for(source.release.version).identity()}" for fix in fixes)
     mode = "unfixed" if unfixed else "fixed"
-    key = hashlib.sha256(f"{source.tree_id}\n{series.digest}\n{mode}".encode()).hexdigest()[:32]
-    entry = cache.area("prepared") / key
+    return hashlib.sha256(f"{source.tree_id}\n{series.name}\n{mode}\n{chosen}".encode()).hexdigest()[:32]
+
+
+def prepare(source: Source, series: Series, unfixed: bool = False) -> PreparedTree:
+    """A patched copy of the verified tree, cached by prepared_key()."""
+    release = source.release
+    check_supported(release, series, unfixed)
+    if unfixed:  # the whole file is undone: which set was asked for changes nothing
+        series = select(ALL)
+    entry = cache.area("prepared") / prepared_key(source, series, unfixed)
     meta_path = entry.with_suffix(".json")
     with cache.publishing(entry) as tmp:
         if tmp is not None:
             # The source, not the release, decides UNPINNED: a pinned version from other bytes is one too.
-            label = f"libwebsockets {source.release.version}{' UNPINNED' if source.unpinned else ''} (tree {source.tree_id[:12]})"
+            label = f"libwebsockets {release.version}{' UNPINNED' if source.unpinned else ''} (tree {source.tree_id[:12]})"
             with progress.step(f"applying series '{series.name}'" + (" (UNFIXED)" if unfixed else "")):
                 shutil.copytree(source.path, tmp, symlinks=True)
-                results = _classify_and_apply(tmp, series, unfixed, label)
+                results = classify_and_apply(tmp, release, series, unfixed, label)
                 prepared_id = tree_id(tmp)
-            cache.write_json_atomic(meta_path, {"tree_id": prepared_id,
-                                                "results": {r.patch.id: r.status for r in results}})
+            cache.write_json_atomic(meta_path, {"tree_id": prepared_id, "results": [
+                {"id": r.fix.id, "status": r.status, "unexpected": r.unexpected} for r in results]})
     meta = cache.read_json(meta_path)
-    if not meta:
+    if not meta or not isinstance(meta.get("results"), list):
         raise SeriesError(f"prepared tree {entry} has no metadata", hint=f"remove {entry} and retry")
-    by_id = {p.id: p for p in select(ALL).patches}
-    results = tuple(PatchResult(by_id[pid], status) for pid, status in sorted(meta["results"].items()))
+    by_id = {f.id: f for f in select(ALL).fixes}
+    results = tuple(PatchResult(by_id[r["id"]], by_id[r["id"]].line_for(release.version), r["status"], r["unexpected"])
+                    for r in meta["results"])
     return PreparedTree(source, series, unfixed, entry, meta["tree_id"], results)

@@ -24,8 +24,7 @@ def _json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
 
 
 def _supported_pins() -> list[str]:
-    floor = releases.version_key("4.3.0")
-    return [r.version for r in releases.all_releases() if releases.version_key(r.version) >= floor]
+    return [r.version for r in releases.all_releases() if series.supported(r)]
 
 
 def test_default_is_the_default_version_times_every_variant(capsys) -> None:
@@ -42,22 +41,26 @@ def test_default_is_the_default_version_times_every_variant(capsys) -> None:
 def test_expected_statuses_4_3_5(capsys) -> None:
     cell = _json(capsys, "--versions", "4.3.5", "--variants", "release")["include"][0]
     assert {pid: cell["expected"][pid] for pid in SEED} == {
-        "0001": "upstream", "0002": "upstream", "0003": "upstream", "0004": "missing"}
-    # Every patch of the full series has a status; the ones no release carries yet are missing.
-    patches = series.select(series.ALL).patches
-    assert list(cell["expected"]) == [p.id for p in patches]
-    for patch in patches:
-        if patch.id not in SEED and not patch.fixed_in:
-            assert cell["expected"][patch.id] == "missing", patch.id
-    assert cell["needs"] == [pid for pid, status in cell["expected"].items() if status == "missing"]
+        "0001": "upstream", "0002": "upstream", "0003": "upstream", "0004": "applied"}
+    assert {pid: cell["forms"][pid] for pid in SEED} == {
+        "0001": "upstream bd8f69e43", "0002": "upstream bd8f69e43", "0003": "upstream bd8f69e43", "0004": "ours"}
+    # Every fix of the full series has a status, read from its line on 4.3.5.
+    fixes = series.select(series.ALL).fixes
+    assert list(cell["expected"]) == [f.id for f in fixes]
+    for fix in fixes:
+        assert cell["expected"][fix.id] == series.expected_status(fix.line_for("4.3.5")), fix.id
+    assert cell["needs"] == [pid for pid, status in cell["expected"].items() if status == "applied"]
     assert "0004" in cell["needs"] and "0001" not in cell["needs"]
 
 
-def test_expected_statuses_4_3_3_all_missing(capsys) -> None:
-    cell = _json(capsys, "--versions", "4.3.3", "--variants", "asan")["include"][0]
-    assert set(cell["expected"].values()) == {"missing"}
-    assert cell["needs"] == list(cell["expected"])
-    assert cell["default"] is False
+def test_an_uncovered_pin_is_refused_naming_the_fix_and_the_covered_range() -> None:
+    uncovered = [r.version for r in releases.all_releases() if not series.supported(r)]
+    assert "4.2.0" in uncovered
+    result = run_cli("matrix", "--json", "--versions", "4.2.0")
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert "4.2.0 is outside the fix series 'all': fixes 0001" in line
+    assert f"pinned releases it covers: {series.covered_ranges(series.select(series.ALL).fixes)}" in line
 
 
 def test_versions_all_is_every_supported_pin(capsys) -> None:
@@ -88,7 +91,7 @@ def test_stress_and_smoke_follow_the_variant(capsys) -> None:
 @pytest.mark.parametrize("args, needle", [
     (["--versions", "9.9.9"], "9.9.9 is not a pinned release"),
     (["--versions", "bogus"], "'bogus' is not a version number"),
-    (["--versions", "4.3.5,4.2.0"], "4.2.0 is outside the range the fix series supports"),
+    (["--versions", "4.3.5,4.2.0"], "4.2.0 is outside the fix series"),
     (["--variants", "msan"], "unknown variant 'msan'"),
 ])
 def test_bad_names_are_one_line_usage_errors(args: list[str], needle: str) -> None:
@@ -110,17 +113,18 @@ def test_github_output_line() -> None:
 
 
 def test_table(capsys) -> None:
-    assert main(["matrix", "--versions", "4.3.3,4.3.5"]) == 0
+    assert main(["matrix", "--versions", "4.3.4,4.3.5"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:4] == ["version", "variant", "smoke", "stress"]
     assert len(lines) == 1 + 2 * len(variants.names())
     row = next(line.split() for line in lines if line.startswith("4.3.5") and " tsan " in line)
     assert row[2:4] == ["no", "yes"]
-    assert row[4:8] == ["upstream", "upstream", "upstream", "missing"]
+    assert row[4:8] == ["upstream", "upstream", "upstream", "applied"]
     assert "git > archive > debian" in lines[1]
 
 
 def test_api_matches_the_cli() -> None:
     plan = matrix.build_matrix(["4.3.5"], ["asan"])
     assert [c.to_json() for c in plan.cells] == plan.to_json()["include"]
-    assert plan.cells[0].expected == series.expected_statuses(releases.get("4.3.5"))
+    assert plan.cells[0].expected == {pid: series.expected_status(line)
+                                      for pid, line in series.forms(releases.get("4.3.5")).items()}

@@ -16,6 +16,7 @@ from helpers import cachestate
 from helpers.archives import copy_tree, edited
 from helpers.checks import error_line
 from helpers.loopback import LoopbackServer
+from lwsbuild import releases, series
 
 PIN_435 = "572da87937f5e9d6aac00631d7588025117bfb9e"
 CONNECT3 = "lib/core-net/client/connect3.c"
@@ -28,7 +29,7 @@ CANCEL = "lws_sul_cancel(&wsi->sul_connect_timeout);"
 
 def declared_ids() -> list[str]:
     data = tomllib.loads((REPO / "patches" / "series.toml").read_text())
-    return [entry["id"] for entry in data["patch"]]
+    return [entry["id"] for entry in data["fix"]]
 
 
 def failed1_region(connect3: str) -> str:
@@ -72,8 +73,13 @@ def test_patch_on_4_3_5_reports_upstream_fixes_and_applies_the_rest(fixed: tuple
     assert list(found) == declared_ids()
     assert {pid: found[pid] for pid in ("0001", "0002", "0003", "0004")} == {
         "0001": "upstream", "0002": "upstream", "0003": "upstream", "0004": "applied"}
-    # Whatever the series grows beyond the seed four is not in 4.3.5 yet: applied.
-    assert all(status == "applied" for pid, status in found.items() if pid > "0004")
+    # Every fix as its line on 4.3.5 says (ours: applied, upstream, not-needed).
+    lines = series.forms(releases.get("4.3.5"))
+    assert found == {pid: series.expected_status(line) for pid, line in lines.items()}
+    for entry in data["patches"]:
+        line = lines[entry["id"]]
+        assert (entry["versions"], entry["patch"], entry["upstream"], entry["sha256"]) == (
+            line.versions, line.patch or None, line.upstream or None, line.sha256 or None)
     tree = Path(data["path"])  # the patched tree; the pristine one is source_path
     assert data["prepared_tree_id"] != PIN_435 and tree != Path(data["source_path"])
     assert Path(data["source_path"]).name == PIN_435
@@ -141,7 +147,8 @@ def test_patch_4_1_6_fails_in_one_line_before_any_download(tmp_path: Path) -> No
             result = run_cli("patch", "--lws-version", "4.1.6", *sources, "--json", cache=tmp_path)
             assert result.returncode == 2
             line = error_line(result)  # one line: not even the default mirror list was tried
-            assert "4.1.6 is outside the range the fix series supports (4.3.0 to 5.0.0)" in line
+            assert "4.1.6 is outside the fix series 'all': fixes 0001, 0002" in line
+            assert "(pinned releases it covers: 4.3." in line  # the range grows as lines are added
             assert result.stdout == ""
         assert server.requests == []
     assert cachestate.entries(tmp_path) == set()
@@ -178,7 +185,8 @@ def test_conflict_is_fatal_names_patch_file_and_hunk_and_publishes_nothing(lws_t
     assert result.returncode == 4
     errors = [line for line in result.stderr.splitlines() if line.startswith("lwsbuild: error:")]
     assert len(errors) == 1, result.stderr
-    assert re.search(rf"patch 0002 .* conflicts with libwebsockets 4\.3\.5 UNPINNED \(tree [0-9a-f]{{12}}\) at {CONNECT3} hunk 1 ", errors[0])
+    assert re.search(rf"fix 0002 .*, line 4\.3\.4 - 4\.3\.10: upstream bd8f69e43's change \(0002-[a-z0-9-]+\.patch\) does not "
+                     rf"reverse-apply on libwebsockets 4\.3\.5 UNPINNED \(tree [0-9a-f]{{12}}\) at {CONNECT3} hunk 1 ", errors[0])
     # The other stderr line is the UNPINNED notice of the fetch; nothing else.
     assert [line for line in result.stderr.splitlines() if line not in errors] == [
         line for line in result.stderr.splitlines() if line.startswith("lwsbuild: UNPINNED:")]
@@ -189,12 +197,13 @@ def test_conflict_is_fatal_names_patch_file_and_hunk_and_publishes_nothing(lws_t
 
 
 def test_unpinned_and_unfixed_are_both_marked(lws_tree: Path, tmp_path: Path) -> None:
-    args = ["patch", "--lws-version", "4.3.99", "--allow-unpinned", "--source", f"dir:{lws_tree}", "--unfixed"]
+    # An unpinned version number inside the lines of the pins: 4.3.5.1 takes 4.3.4 - 4.3.10's forms.
+    args = ["patch", "--lws-version", "4.3.5.1", "--allow-unpinned", "--source", f"dir:{lws_tree}", "--unfixed"]
     result = run_cli(*args, "--json", cache=tmp_path)
     assert result.returncode == 0, result.stderr
     data = result.json
-    assert (data["version"], data["unpinned"], data["unfixed"]) == ("4.3.99", True, True)
+    assert (data["version"], data["unpinned"], data["unfixed"]) == ("4.3.5.1", True, True)
     assert data["marks"] == ["UNPINNED", "UNFIXED"]
     human = run_cli(*args, cache=tmp_path)
     assert human.returncode == 0, human.stderr
-    assert "4.3.99 [UNPINNED] [UNFIXED]" in human.stdout.splitlines()[0]
+    assert "4.3.5.1 [UNPINNED] [UNFIXED]" in human.stdout.splitlines()[0]

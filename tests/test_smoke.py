@@ -199,15 +199,35 @@ def test_read_layout_missing_and_garbage(tmp_path: Path) -> None:
 def test_find_prefix_errors(tmp_path: Path) -> None:
     with pytest.raises(NativeLibraryError, match="does not exist"):
         native.find_prefix(tmp_path / "nope")
-    with pytest.raises(NativeLibraryError, match="libwebsockets.so.19"):
+    with pytest.raises(NativeLibraryError, match=r"libwebsockets\.so\.N files \(none\)"):
         native.find_prefix(tmp_path)
+
+
+def test_soname_comes_from_the_build_not_a_constant(tmp_path: Path) -> None:
+    """layout.json's `soname` (recorded by the CMake project) names the library; without it, the
+    one lib/libwebsockets.so.N ELF name. 4.4 ships .so.20, 4.5 .so.21, 5.0 .so.22."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "libwebsockets.so").write_text("INPUT(libwebsockets.so.21)\n")  # the linker script is no candidate
+    (lib / "libwebsockets.so.21").write_bytes(b"\x7fELF")
+    assert native.soname(tmp_path) == "libwebsockets.so.21"
+    assert native.find_prefix(tmp_path) == tmp_path.resolve()
+    (tmp_path / "share" / "lwsbuild").mkdir(parents=True)
+    (tmp_path / "share" / "lwsbuild" / "layout.json").write_text(json.dumps({"soname": "libwebsockets.so.22"}))
+    assert native.library_path(tmp_path) == lib / "libwebsockets.so.22"
+    with pytest.raises(NativeLibraryError, match=r"lib/libwebsockets\.so\.22 is missing"):
+        native.find_prefix(tmp_path)  # the recorded name wins: a stray .so.21 is not loaded instead
+    (tmp_path / "share" / "lwsbuild" / "layout.json").unlink()
+    (lib / "libwebsockets.so.20").write_bytes(b"\x7fELF")
+    with pytest.raises(NativeLibraryError, match="2 lib/libwebsockets.so.N files"):
+        native.soname(tmp_path)
 
 
 def test_find_prefix_bundled_without_native_part_is_clear() -> None:
     import importlib.resources
 
     bundled = Path(str(importlib.resources.files("lwsbuild") / "_native"))
-    if (bundled / "lib" / native.SONAME).exists():
+    if list((bundled / "lib").glob("libwebsockets.so.*")):
         pytest.skip("this installation has a bundled native part")
     with pytest.raises(NativeLibraryError, match="no native part"):
         native.find_prefix(None)

@@ -15,7 +15,7 @@ from ..errors import (AllMirrorsFailed, LwsbuildError, MirrorFailed, MirrorUnusa
                       UnsafeSource, UsageError)
 from ..releases import Release
 from .admission import audit, shown
-from .treeid import tree_id
+from .treeid import tree_id_with_gitlinks
 
 MAX_SPEC_BYTES = 4096  # PATH_MAX: no longer path or URL can name a source
 
@@ -134,7 +134,8 @@ def _try(mirror: Mirror, release: Release, allow_unpinned: bool) -> Source:
         with progress.step("verifying the git tree id"):
             # Every mirror kind wrote through admission's checks; this re-check makes sure of it.
             audit(staged, shown(mirror.spec, quote=False))
-            actual = tree_id(staged)
+            # The pin's submodule links count as present: no archive or directory can carry them.
+            actual = tree_id_with_gitlinks(staged, release.gitlinks)
         if release.pinned and actual != release.tree_id:
             objection = (f"{mirror.spec} delivered tree {actual}, "
                          f"but libwebsockets {release.version} is pinned to tree {release.tree_id}")

@@ -65,13 +65,13 @@ def test_truth_is_cmakes_own(tmp_path: Path) -> None:
 @pytest.mark.parametrize("value", ["2", "on", "Yes", "y", "0.0", "enabled"])
 def test_forbidden_options_are_refused_for_any_true_value(name: str, variant: str, value: str) -> None:
     with pytest.raises(errors.UsageError, match=f"-D {name}={value} with --variant {variant}"):
-        variants.options_for(variants.get(variant), {name: value})
+        variants.options_for(variants.get(variant), {name: value}, "4.3.5")
 
 
 @pytest.mark.parametrize("name, variant", FORBIDDEN)
 @pytest.mark.parametrize("value", ["OFF", "0", "no", "false", "N", "IGNORE", "NOTFOUND", "x-NOTFOUND", ""])
 def test_forbidden_options_may_be_switched_off(name: str, variant: str, value: str) -> None:
-    assert variants.options_for(variants.get(variant), {name: value})[name] == value
+    assert variants.options_for(variants.get(variant), {name: value}, "4.3.5")[name] == value
 
 
 def test_release_with_sul_debugging_2_is_refused_before_any_fetch(tmp_path: Path) -> None:
@@ -94,13 +94,13 @@ def test_lws_max_smp_must_be_ascii_decimal(value: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("value", ["2", "8", "1024"])
 def test_lws_max_smp_in_range_is_taken(value: str) -> None:
-    assert variants.options_for(variants.get("release"), {"LWS_MAX_SMP": value})["LWS_MAX_SMP"] == value
+    assert variants.options_for(variants.get("release"), {"LWS_MAX_SMP": value}, "4.3.5")["LWS_MAX_SMP"] == value
 
 
 @pytest.mark.parametrize("value", ["0", "1"])
 def test_lws_max_smp_below_two_is_single_threaded(value: str) -> None:
     with pytest.raises(errors.UsageError, match="single-threaded"):
-        variants.options_for(variants.get("release"), {"LWS_MAX_SMP": value})
+        variants.options_for(variants.get("release"), {"LWS_MAX_SMP": value}, "4.3.5")
 
 
 @pytest.mark.parametrize("command", ["build", "smoke", "wheel", "stress", "config"])
@@ -142,7 +142,7 @@ def test_spec_file_reads_back_whatever_the_paths_and_values_hold(tmp_path: Path)
     source = Source(release, release.tree_id, "dir:x", odd / "trees" / release.tree_id, False, True)
     prepared = series.PreparedTree(source, series.select("all"), False, odd / "prepared", "f" * 40, ())
     variant = variants.get("release")
-    options = variants.options_for(variant, variants.parse_defines(["LWS_X=a]==]b]=]\\c\"d"]))
+    options = variants.options_for(variant, variants.parse_defines(["LWS_X=a]==]b]=]\\c\"d"]), "4.3.5")
     spec = build.BuildSpec(prepared, variant, options, variant.c_flags, build.Compiler("/usr/bin/cc", "cc (x) 12"))
     spec_file = build.write_spec(spec, odd / "spec")
     assert wheelmeta.spec_provenance(spec_file)["build_key"] == spec.key

@@ -436,7 +436,7 @@ def fake_pin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     monkeypatch.setenv("LWSBUILD_CACHE", str(tmp_path / "cache"))
     tree = fake_tree(tmp_path / "pinned-tree")
-    release = Release("4.3.5", "v4.3.5", "2024-01-01", "1" * 40, tree_id(tree), {}, (f"dir:{tree}",))
+    release = Release("4.3.5", "v4.3.5", "2024-01-01", "1" * 40, tree_id(tree), (f"dir:{tree}",))
     return release, tree
 
 

@@ -147,7 +147,7 @@ def _fix_groups(fixes: dict[str, dict]) -> str:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
-    from . import releases, series
+    from . import releases, series, verified
 
     rows = []
     for release in releases.all_releases():
@@ -158,16 +158,27 @@ def cmd_versions(args: argparse.Namespace) -> int:
                      "needs": [pid for pid, f in fixes.items() if f["status"] == "ours"] if supported else [],
                      "series_supported": supported, "mirrors": list(release.mirrors),
                      "gitlinks": dict(release.gitlinks), "debian_suites": list(release.debian_suites),
-                     "default": release.version == releases.default_version()})
-    lines = [f"{'version':9} {'date':10} {'tree id':12} {'series':9} fixes (from patches/series.toml)"]
+                     "default": release.version == releases.default_version(),
+                     "verified": verified.summary(release.version)})
+    lines = [f"{'version':9} {'date':10} {'tree id':12} {'series':9} {'verified by hand':32} "
+             "fixes (from patches/series.toml)"]
     for row in rows:
         lines.append(f"{row['version']:9} {row['date']:10} {row['tree_id'][:12]} "
-                     f"{'supported' if row['series_supported'] else 'outside':9} {_fix_groups(row['fixes'])}"
+                     f"{'supported' if row['series_supported'] else 'outside':9} {_verified(row['verified']):32} "
+                     f"{_fix_groups(row['fixes'])}"
                      + (" (default)" if row["default"] else "")
                      + (f" (debian: {', '.join(row['debian_suites'])})" if row["debian_suites"] else ""))
     covers = series.covered_ranges(series.select(series.ALL).fixes)
     emit(args, {"versions": rows, "series_covers": covers}, "\n".join(lines))
     return 0
+
+
+def _verified(summary: dict) -> str:
+    """"proven" (build, smoke, stress clean and the unfixed defect, through the series), else the
+    steps checked by hand (lwsbuild/verified.toml)."""
+    if summary["proven"]:
+        return "proven"
+    return ",".join(step.replace("stress-unfixed", "unfixed") for step in summary["steps"]) or "-"
 
 
 def cmd_variants(args: argparse.Namespace) -> int:

@@ -156,13 +156,44 @@ def cmd_versions(args: argparse.Namespace) -> int:
                      "series_supported": supported, "mirrors": list(release.mirrors),
                      "gitlinks": dict(release.gitlinks), "debian_suites": list(release.debian_suites),
                      "default": release.version == releases.default_version()})
-    lines = [f"{'version':9} {'date':10} {'tree id':12} {'series':9} fixes (from patches/series.toml)"]
+    cve_text = _cve_states(rows)
+    lines = [f"{'version':9} {'date':10} {'tree id':12} {'series':9} fixes (from patches/series.toml) | CVEs "
+             "(lwsbuild/cves.toml; ours = our patch, upstream = in the release; * = compiled out of the default "
+             "variants: not affected there)"]
     for row in rows:
         lines.append(f"{row['version']:9} {row['date']:10} {row['tree_id'][:12]} "
                      f"{'supported' if row['series_supported'] else 'outside':9} {_fix_groups(row['fixes'])}"
                      + (" (default)" if row["default"] else "")
-                     + (f" (debian: {', '.join(row['debian_suites'])})" if row["debian_suites"] else ""))
+                     + (f" (debian: {', '.join(row['debian_suites'])})" if row["debian_suites"] else "")
+                     + f" | CVEs: {cve_text[row['version']]}")
     emit(args, {"versions": rows}, "\n".join(lines))
+    return 0
+
+
+def _cve_states(rows: list[dict]) -> dict[str, str]:
+    """Adds each release's CVE status (lwsbuild/cves.toml) to `rows`; version → its text,
+    "ours CVE-… CVE-…*; upstream CVE-…" (* = compiled out of the default variants)."""
+    from . import cves, releases
+
+    by_version = {r.version: r for r in releases.all_releases()}
+    defined = set(cves.default_build().defined)
+    off = {c.id for c in cves.known() if not c.is_compiled_in(defined)}
+    text = {}
+    for row in rows:
+        row["cves"] = cves.release_status(by_version[row["version"]])
+        groups: dict[str, list[str]] = {}
+        for state in row["cves"]:
+            label = {"not-needed": "not affected", "uncovered": "no line"}.get(state["form"], state["form"])
+            groups.setdefault(label, []).append(state["id"] + ("*" if state["id"] in off else ""))
+        text[row["version"]] = "; ".join(f"{label} {' '.join(ids)}" for label, ids in groups.items())
+    return text
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from . import audit
+
+    report = audit.audit(Path(args.target) if args.target else None)
+    emit(args, report, audit.render(report))
     return 0
 
 
@@ -426,6 +457,10 @@ def _parser() -> argparse.ArgumentParser:
     command("versions", cmd_versions, "list the pinned releases, whether the fix series covers each, and what each fix is there",
             json_argument)
     command("variants", cmd_variants, "list the build variants", json_argument)
+    audit_parser = command("audit", cmd_audit, "the CVE status of an existing build (a wheel or an install prefix; "
+                           "default: this installed lwsbuild's library)", json_argument)
+    audit_parser.add_argument("target", nargs="?", metavar="WHEEL|PREFIX",
+                              help="a wheel made by `lwsbuild wheel`, or a prefix from `lwsbuild build --json`")
     command("fetch", cmd_fetch, "fetch and verify a release's source tree", source_arguments, json_argument)
     command("patch", cmd_patch, "classify and apply the fix series to a verified tree",
             source_arguments, series_arguments, json_argument)

@@ -218,7 +218,8 @@ def _upgrade_attack(prefix: Path) -> cve_probe.ServerRun:
 def _hpack_attack(prefix: Path) -> cve_probe.ServerRun:
     server = cve_probe.CveServer(prefix, "h2", seconds=120)
     for filler in cve_probe.HPACK_FILLERS:
-        cve_probe.exchange(server.port, cve_probe.oversized_headers_request(filler), timeout=2, quiet=0.1)
+        cve_probe.exchange(server.port, cve_probe.oversized_headers_request(filler), timeout=3, quiet=1.0,
+                           answered=cve_probe.h2_answered)
         if not server.alive():
             break
     return server.stop()

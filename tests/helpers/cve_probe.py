@@ -58,9 +58,23 @@ class CveServer:
         return ServerRun(self.proc.returncode, err)
 
 
-def exchange(port: int, *payloads: bytes, timeout: float = 3.0, quiet: float = 0.3) -> bytes:
+def h2_answered(data: bytes) -> bool:
+    """The server answered the request (HEADERS on a stream, RST_STREAM or GOAWAY), not only its
+    SETTINGS: closing earlier would reset the connection before lws read the whole request."""
+    pos = 0
+    while pos + 9 <= len(data):
+        length, kind = int.from_bytes(data[pos:pos + 3], "big"), data[pos + 3]
+        if kind in (0x1, 0x3, 0x7):
+            return True
+        pos += 9 + length
+    return False
+
+
+def exchange(port: int, *payloads: bytes, timeout: float = 3.0, quiet: float = 0.3,
+             answered=None) -> bytes:
     """Send each payload in turn on one connection, after the answer to the one before: read until
-    the peer closes, goes quiet for `quiet` s, or `timeout` passes. Returns everything read."""
+    the peer closes, `answered(bytes read)` says the answer is complete, the peer goes quiet for
+    `quiet` s, or `timeout` passes. Returns everything read."""
     got = b""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
@@ -76,6 +90,8 @@ def exchange(port: int, *payloads: bytes, timeout: float = 3.0, quiet: float = 0
                     if not chunk:
                         return got
                     got += chunk
+                    if answered is not None and answered(got):
+                        break
     except OSError:
         pass  # a server killed by its sanitizer resets the connection: the stderr report tells
     return got
@@ -137,6 +153,7 @@ def oversized_headers_request(filler: int) -> bytes:
 
 
 # lws's default header buffer (max_http_header_data) is 4096 bytes: "accept:" is 7 of them, the
-# filler's NUL 1, and what lws stores for the pseudo-headers before it about 90 (4.3.5: the
-# overflow comes at 3998); the sweep covers a margin either side.
-HPACK_FILLERS = range(4060, 3900, -1)
+# filler's NUL 1, and what lws stores for the pseudo-headers before it a few more (4.3.5: 11, so
+# the overflow comes at filler 4077; above it the filler itself or the name does not fit and lws
+# refuses cleanly). The sweep starts where nothing fits and goes down by one.
+HPACK_FILLERS = range(4095, 3990, -1)

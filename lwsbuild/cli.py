@@ -189,6 +189,16 @@ def _cve_states(rows: list[dict]) -> dict[str, str]:
     return text
 
 
+def cmd_debian_patches(args: argparse.Namespace) -> int:
+    from . import distro
+
+    prepared = prepare_from_args(args)
+    package = distro.debian_security_patches(prepared)
+    emit(args, {"version": prepared.source.release.version, "series": prepared.series.name, **package.to_json()},
+         distro.render(package))
+    return 0
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from . import audit
 
@@ -457,6 +467,8 @@ def _parser() -> argparse.ArgumentParser:
     command("versions", cmd_versions, "list the pinned releases, whether the fix series covers each, and what each fix is there",
             json_argument)
     command("variants", cmd_variants, "list the build variants", json_argument)
+    command("debian-patches", cmd_debian_patches, "Debian's security patches for a release (read at run time) "
+            "and what the series does about each CVE they name", source_arguments, series_arguments, json_argument)
     audit_parser = command("audit", cmd_audit, "the CVE status of an existing build (a wheel or an install prefix; "
                            "default: this installed lwsbuild's library)", json_argument)
     audit_parser.add_argument("target", nargs="?", metavar="WHEEL|PREFIX",

@@ -14,6 +14,7 @@ CMake project (cmake/CMakeLists.txt).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import uuid
@@ -41,7 +42,6 @@ def _patch_text(entry: dict) -> str | None:
         data = path.read_bytes()
     except OSError:
         return None
-    import hashlib
     if entry.get("sha256") and hashlib.sha256(data).hexdigest() != entry["sha256"]:
         return None
     return data.decode("utf-8", errors="replace")
@@ -112,6 +112,7 @@ def build_sbom(provenance: dict, defined: set[str]) -> dict:
         vulnerabilities.append(vuln)
 
     epoch = int(provenance.get("source_date_epoch") or 0)
+    product = f"lwsbuild-build:{provenance.get('build_key')}"
     return {
         "bomFormat": "CycloneDX", "specVersion": SPEC_VERSION,
         "serialNumber": f"urn:uuid:{uuid.uuid5(_NAMESPACE, str(provenance.get('build_key')))}",
@@ -120,9 +121,14 @@ def build_sbom(provenance: dict, defined: set[str]) -> dict:
             "timestamp": datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "tools": {"components": [{"type": "application", "name": "lwsbuild",
                                       "version": str(provenance.get("lwsbuild_version", __version__))}]},
-            "component": {"type": "library", "bom-ref": ref, "name": "libwebsockets", "version": version},
+            # The product this SBOM describes: the native part of an lwsbuild wheel / prefix, which
+            # is libwebsockets as built (bom-refs are unique, so it is a component of its own).
+            "component": {"type": "library", "bom-ref": product, "name": "lwsbuild-native",
+                          "version": f"{version}-{provenance.get('variant')}-{provenance.get('series')}",
+                          "description": "the native part of an lwsbuild build: libwebsockets, its headers and tools"},
         },
         "components": [component],
+        "dependencies": [{"ref": product, "dependsOn": [ref]}, {"ref": ref, "dependsOn": []}],
         "vulnerabilities": vulnerabilities,
     }
 

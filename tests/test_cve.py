@@ -143,6 +143,9 @@ def test_sbom_validates_and_lists_component_patches_and_vex():
     assert {states[c]["state"] for c in REACHABLE} == {"resolved"}
     assert {states[c]["justification"] for c in COMPILED_OUT} == {"code_not_present"}
     assert all(v["affects"] == [{"ref": component["bom-ref"]}] for v in document["vulnerabilities"])
+    refs = [component["bom-ref"], document["metadata"]["component"]["bom-ref"],
+            *(v["bom-ref"] for v in document["vulnerabilities"])]
+    assert len(refs) == len(set(refs)), "bom-refs must be unique"
 
 
 def test_sbom_is_deterministic_and_says_exploitable_for_seed():

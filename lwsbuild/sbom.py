@@ -60,7 +60,8 @@ def build_sbom(provenance: dict, defined: set[str]) -> dict:
     for entry in provenance.get("patches", []):
         if entry.get("status") not in ("applied", "reverted"):
             continue  # upstream / not-needed / absent: nothing was changed in the tree
-        patch: dict = {"type": "unofficial" if entry["status"] == "applied" else "monkey"}
+        # Ours, or (UNFIXED builds) upstream's change taken out again: neither is upstream's own patch.
+        patch: dict = {"type": "unofficial"}
         text = _patch_text(entry)
         if text is not None:
             patch["diff"] = {"text": {"contentType": "text/x-diff", "content": text}}

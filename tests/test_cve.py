@@ -281,3 +281,12 @@ def test_default_builds_compile_out_what_cves_toml_says(release_prefix: Path, as
         for cve_id, symbol in COMPILED_OUT_SYMBOLS.items():
             assert f" {symbol}\n" not in exported, cve_id
         assert not list(prefix.rglob("*ssh*")), "the ssh plugin (CVE-2026-10650) must not be built"
+
+
+def test_unfixed_build_sbom_says_exploitable_and_validates():
+    statuses = {f.id: "absent" for f in series.select("security").fixes}
+    document = sbom.build_sbom(_provenance("all", statuses, unfixed=True), DEFAULT_MACROS)
+    _validate(document)
+    states = {v["id"]: v["analysis"] for v in document["vulnerabilities"]}
+    assert {c for c, a in states.items() if a["state"] == "exploitable"} == REACHABLE
+    assert "UNFIXED" in states["CVE-2025-11677"]["detail"]

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from functools import cache as memoize
 from pathlib import Path
@@ -137,6 +138,8 @@ class BuildSpec:
                  f"set(LWSBUILD_LWS_VERSION {q(self.prepared.source.release.version)})",
                  f"set(LWSBUILD_PROVENANCE {q(provenance_path)})",
                  f"set(LWSBUILD_HARNESS_DIR {q(HARNESS_DIR)})",
+                 # The interpreter that runs lwsbuild also writes the SBOM at install time.
+                 f"set(LWSBUILD_PYTHON {q(sys.executable)})",
                  f"set(LWSBUILD_SOURCE_DATE_EPOCH {self.source_date_epoch})",
                  f"set(LWSBUILD_STRIP {'ON' if self.variant.strip else 'OFF'})",
                  f"set(LWSBUILD_CCACHE {q(shutil.which('ccache') or '')})",

@@ -160,14 +160,17 @@ def cmd_versions(args: argparse.Namespace) -> int:
                      "gitlinks": dict(release.gitlinks), "debian_suites": list(release.debian_suites),
                      "default": release.version == releases.default_version(),
                      "verified": verified.summary(release.version)})
+    cve_text = _cve_states(rows)
     lines = [f"{'version':9} {'date':10} {'tree id':12} {'series':9} {'verified by hand':32} "
-             "fixes (from patches/series.toml)"]
+             "fixes (from patches/series.toml) | CVEs (lwsbuild/cves.toml; ours = our patch, upstream = in the "
+             "release; * = compiled out of the default variants: not affected there)"]
     for row in rows:
         lines.append(f"{row['version']:9} {row['date']:10} {row['tree_id'][:12]} "
                      f"{'supported' if row['series_supported'] else 'outside':9} {_verified(row['verified']):32} "
                      f"{_fix_groups(row['fixes'])}"
                      + (" (default)" if row["default"] else "")
-                     + (f" (debian: {', '.join(row['debian_suites'])})" if row["debian_suites"] else ""))
+                     + (f" (debian: {', '.join(row['debian_suites'])})" if row["debian_suites"] else "")
+                     + f" | CVEs: {cve_text[row['version']]}")
     covers = series.covered_ranges(series.select(series.ALL).fixes)
     emit(args, {"versions": rows, "series_covers": covers}, "\n".join(lines))
     return 0
@@ -179,6 +182,43 @@ def _verified(summary: dict) -> str:
     if summary["proven"]:
         return "proven"
     return ",".join(step.replace("stress-unfixed", "unfixed") for step in summary["steps"]) or "-"
+
+
+def _cve_states(rows: list[dict]) -> dict[str, str]:
+    """Adds each release's CVE status (lwsbuild/cves.toml) to `rows`; version → its text,
+    "ours CVE-… CVE-…*; upstream CVE-…" (* = compiled out of the default variants)."""
+    from . import cves, releases
+
+    by_version = {r.version: r for r in releases.all_releases()}
+    defined = set(cves.default_build().defined)
+    off = {c.id for c in cves.known() if not c.is_compiled_in(defined)}
+    text = {}
+    for row in rows:
+        row["cves"] = cves.release_status(by_version[row["version"]])
+        groups: dict[str, list[str]] = {}
+        for state in row["cves"]:
+            label = {"not-needed": "not affected", "uncovered": "no line"}.get(state["form"], state["form"])
+            groups.setdefault(label, []).append(state["id"] + ("*" if state["id"] in off else ""))
+        text[row["version"]] = "; ".join(f"{label} {' '.join(ids)}" for label, ids in groups.items())
+    return text
+
+
+def cmd_debian_patches(args: argparse.Namespace) -> int:
+    from . import distro
+
+    prepared = prepare_from_args(args)
+    package = distro.debian_security_patches(prepared)
+    emit(args, {"version": prepared.source.release.version, "series": prepared.series.name, **package.to_json()},
+         distro.render(package))
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from . import audit
+
+    report = audit.audit(Path(args.target) if args.target else None)
+    emit(args, report, audit.render(report))
+    return 0
 
 
 def cmd_variants(args: argparse.Namespace) -> int:
@@ -490,6 +530,12 @@ def _parser() -> argparse.ArgumentParser:
     command("versions", cmd_versions, "list the pinned releases, whether the fix series covers each, and what each fix is there",
             json_argument)
     command("variants", cmd_variants, "list the build variants", json_argument)
+    command("debian-patches", cmd_debian_patches, "Debian's security patches for a release (read at run time) "
+            "and what the series does about each CVE they name", source_arguments, series_arguments, json_argument)
+    audit_parser = command("audit", cmd_audit, "the CVE status of an existing build (a wheel or an install prefix; "
+                           "default: this installed lwsbuild's library)", json_argument)
+    audit_parser.add_argument("target", nargs="?", metavar="WHEEL|PREFIX",
+                              help="a wheel made by `lwsbuild wheel`, or a prefix from `lwsbuild build --json`")
     command("fetch", cmd_fetch, "fetch and verify a release's source tree", source_arguments, json_argument)
     command("patch", cmd_patch, "classify and apply the fix series to a verified tree",
             source_arguments, series_arguments, json_argument)

@@ -1,0 +1,129 @@
+"""`lwsbuild audit [WHEEL|PREFIX]`: the CVE status of an existing build.
+
+The status is computed now, from the build's provenance.json (which fixes the series applied) and
+its lws_config.h (which code is compiled in), against today's lwsbuild/cves.toml: a CVE learned of
+after the build shows up too. The SBOM the build carries (share/lwsbuild/sbom.cdx.json) is read
+alongside; where its recorded state differs from today's, the row says so.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import cves
+from .errors import UsageError
+
+_SHARE = "share/lwsbuild"
+_CONFIG = "include/lws_config.h"
+_WHEEL_ROOT = "lwsbuild/_native/"
+
+
+@dataclass(frozen=True)
+class BuildFiles:
+    where: str
+    provenance: dict
+    config_h: str
+    sbom: dict | None
+
+
+def _json(text: str, what: str) -> dict:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{what} is not valid JSON: {exc}", hint="rebuild it with lwsbuild") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{what} is not a JSON object", hint="rebuild it with lwsbuild")
+    return data
+
+
+def _from_wheel(path: Path) -> BuildFiles:
+    try:
+        with zipfile.ZipFile(path) as wheel:
+            names = set(wheel.namelist())
+
+            def read(rel: str) -> str | None:
+                name = _WHEEL_ROOT + rel
+                return wheel.read(name).decode("utf-8", errors="replace") if name in names else None
+
+            provenance, config_h, sbom = (read(f"{_SHARE}/provenance.json"), read(_CONFIG),
+                                          read(f"{_SHARE}/sbom.cdx.json"))
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise UsageError(f"cannot read the wheel {path}: {exc}", hint="pass a wheel made by `lwsbuild wheel`") from None
+    if provenance is None or config_h is None:
+        raise UsageError(f"{path} holds no lwsbuild build ({_WHEEL_ROOT}{_SHARE}/provenance.json or "
+                         f"{_WHEEL_ROOT}{_CONFIG} is missing)", hint="pass a wheel made by `lwsbuild wheel`")
+    return BuildFiles(str(path), _json(provenance, f"{path}: provenance.json"), config_h,
+                      _json(sbom, f"{path}: sbom.cdx.json") if sbom is not None else None)
+
+
+def _from_prefix(prefix: Path) -> BuildFiles:
+    provenance, config_h, sbom = prefix / _SHARE / "provenance.json", prefix / _CONFIG, prefix / _SHARE / "sbom.cdx.json"
+    if not provenance.is_file() or not config_h.is_file():
+        raise UsageError(f"{prefix} is not an lwsbuild install prefix ({_SHARE}/provenance.json or {_CONFIG} "
+                         "is missing)", hint="pass a prefix printed by `lwsbuild build --json`, or a wheel")
+    return BuildFiles(str(prefix), _json(provenance.read_text(), str(provenance)), config_h.read_text(errors="replace"),
+                      _json(sbom.read_text(), str(sbom)) if sbom.is_file() else None)
+
+
+def load_build(target: Path | None) -> BuildFiles:
+    """A wheel file, an install prefix, or (None) the native part of this installed lwsbuild."""
+    if target is None:
+        from .native import find_prefix
+        from .errors import NativeLibraryError
+        try:
+            target = find_prefix(None)
+        except NativeLibraryError as exc:
+            raise UsageError(f"nothing to audit: {exc}",
+                             hint="pass a wheel or a prefix: lwsbuild audit PATH") from None
+    if target.is_file():
+        return _from_wheel(target)
+    if target.is_dir():
+        return _from_prefix(target)
+    raise UsageError(f"{target} does not exist", hint="pass a wheel (.whl) or an install prefix")
+
+
+def _sbom_states(sbom: dict | None) -> dict[str, str]:
+    if not sbom:
+        return {}
+    return {v.get("id"): (v.get("analysis") or {}).get("state") for v in sbom.get("vulnerabilities", [])
+            if isinstance(v, dict)}
+
+
+def audit(target: Path | None) -> dict:
+    files = load_build(target)
+    import re
+    defined = set(re.findall(r"^\s*#\s*define\s+(\w+)", files.config_h, re.M))
+    statuses = cves.build_status(files.provenance, defined)
+    recorded = _sbom_states(files.sbom)
+    rows = []
+    for status in statuses:
+        row = status.to_json()
+        row["sbom_state"] = recorded.get(status.cve.id)
+        row["sbom_agrees"] = None if files.sbom is None else recorded.get(status.cve.id) == status.state
+        rows.append(row)
+    lws = files.provenance.get("lws", {})
+    return {"build": files.where, "lws_version": lws.get("version"), "series": files.provenance.get("series"),
+            "variant": files.provenance.get("variant"), "unfixed": bool(files.provenance.get("unfixed")),
+            "marks": files.provenance.get("marks", []), "sbom": files.sbom is not None, "cves": rows,
+            "exploitable": [r["id"] for r in rows if r["state"] == "exploitable"]}
+
+
+def render(report: dict) -> str:
+    marks = "".join(f" [{m}]" for m in report["marks"])
+    lines = [f"lws {report['lws_version']}  variant {report['variant']}  series {report['series']}{marks}  "
+             f"({report['build']})",
+             f"{'CVE':16} {'state':13} {'fix':5} {'series did':14} detail"]
+    for row in report["cves"]:
+        note = ""
+        if row["sbom_agrees"] is False:
+            note = f"  [the build's SBOM says {row['sbom_state']}]"
+        lines.append(f"{row['id']:16} {row['state']:13} {row['fix']:5} {row['fix_status']:14} {row['detail']}{note}")
+    if not report["sbom"]:
+        lines.append("note: this build carries no SBOM (built before lwsbuild wrote one); statuses computed from "
+                     "provenance.json and lws_config.h")
+    lines.append(f"{len(report['exploitable'])} exploitable" + (f": {', '.join(report['exploitable'])}"
+                                                                 if report["exploitable"] else ""))
+    return "\n".join(lines)

@@ -60,7 +60,9 @@ class Line:
         return "not-needed" if self.not_needed else "upstream" if self.upstream else "ours"
 
     def covers(self, version: str) -> bool:
-        return self.low <= version_key(version) <= self.high
+        # Bounds compare on their own precision: "4.3.0 - 4.3.5" holds an unpinned 4.3.5.1 too.
+        key = version_key(version)
+        return self.low <= key and key[:len(self.high)] <= self.high
 
     def identity(self) -> str:
         """Everything about this line that changes what a prepared tree holds."""

@@ -158,7 +158,9 @@ def test_lines_are_chosen_by_version_number(loaded) -> None:
     assert fixes["0001"].line_for("1.2.3").form == "ours"
     assert fixes["0001"].line_for("2.0.0").form == "upstream"
     assert fixes["0001"].line_for("2.5.0").upstream == "abcdef123"
-    assert fixes["0001"].line_for("1.9.9.1") is None  # between the lines: uncovered
+    assert fixes["0001"].line_for("1.9.10") is None  # between the lines: uncovered
+    # a bound holds what follows at a finer precision: 1.9.9.1 is a 1.9.9 (an unpinned patch release)
+    assert fixes["0001"].line_for("1.9.9.1").form == "ours"
     assert fixes["0003"].line_for("1.0.0").form == "not-needed"
     assert series.select("seed").fixes == (fixes["0001"],)
     assert series.select("none").fixes == ()

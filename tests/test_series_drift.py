@@ -59,6 +59,11 @@ def on_435() -> list[tuple[series.Fix, series.Line]]:
     return [(fix, fix.line_for("4.3.5")) for fix in series.select(series.ALL).fixes]
 
 
+def patched_on_435() -> list[tuple[series.Fix, series.Line]]:
+    """The fixes with a diff on 4.3.5 (ours or upstream's form); not-needed lines have none."""
+    return [(fix, line) for fix, line in on_435() if line.patch]
+
+
 def expected_in_tree(line: series.Line, hunk: Hunk) -> list[str]:
     """What the pristine 4.3.5 tree holds at this hunk: the postimage when upstream carries it."""
     return hunk.new if line.upstream else hunk.old
@@ -73,7 +78,7 @@ def locate(lines: list[str], block: list[str]) -> int | None:
 @pytest.fixture
 def tree(lws_tree: Path, tmp_path: Path) -> Path:
     copy = copy_tree(lws_tree, tmp_path / "drifted", link=True)
-    for fix, line in on_435():
+    for fix, line in patched_on_435():
         for hunk in hunks(line.path):  # real copies of what patches and edits touch
             target = copy / hunk.file
             data = target.read_bytes()
@@ -109,7 +114,7 @@ def pristine_statuses() -> dict[str, tuple[str, bool]]:
 def test_moved_code_classifies_the_same(tree: Path) -> None:
     moved = 0
     by_file: dict[str, list[int]] = {}
-    for fix, line in on_435():
+    for fix, line in patched_on_435():
         for hunk in hunks(line.path):
             at = locate(read(tree, hunk.file), expected_in_tree(line, hunk))
             if at is not None:
@@ -167,7 +172,8 @@ def test_upstream_fix_absent_is_a_conflict_fixed_or_unfixed(tree: Path, tmp_path
 def test_unfixed_absent_versus_conflict(tree: Path, lws_tree: Path, tmp_path: Path) -> None:
     # Pristine: upstream lines reverted, our lines cleanly absent.
     assert classify(tree, unfixed=True) == {
-        fix.id: ("reverted" if line.upstream else "absent", False) for fix, line in on_435()}
+        fix.id: ("reverted" if line.upstream else "not-needed" if line.not_needed else "absent", False)
+        for fix, line in on_435()}
     # Our fix already present in the tree: not "absent" (the UNFIXED label would lie): a conflict.
     again = copy_tree(lws_tree, tmp_path / "with-0004")
     git_apply(again, next(ln for f, ln in on_435() if f.id == "0004").path)

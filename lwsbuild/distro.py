@@ -34,26 +34,21 @@ _CVE = re.compile(r"CVE-\d{4}-\d{4,}")
 def security_archive() -> debian.AptEntry:
     """The Debian security archive this machine's apt is configured with (its own address: the
     security suites are served apart from the main archive)."""
-    for base in debian._SOURCES:
-        files = sorted(base.glob("*")) if base.is_dir() else [base]
-        for path in files:
-            if not path.is_file():
-                continue
-            text = path.read_text(errors="replace")
-            if path.suffix == ".sources":
-                for stanza in re.split(r"\n\s*\n", text):
-                    fields = dict(re.findall(r"^([A-Za-z-]+):[ \t]*(.*)$", stanza, re.M))
-                    if ("deb" in fields.get("Types", "").split() and fields.get("Enabled", "yes") != "no"
-                            and any(s.endswith("-security") for s in fields.get("Suites", "").split())):
-                        return debian.AptEntry(fields.get("URIs", "").split()[0], fields.get("Signed-By"))
-            elif path.suffix == ".list" or path.name == "sources.list":
-                for line in text.splitlines():
-                    words = shlex.split(line.split("#", 1)[0]) if line.strip() else []
-                    options = [w for w in words if w.startswith("[") or w.endswith("]") or "=" in w]
-                    plain = [w for w in words if w not in options]
-                    if len(plain) >= 3 and plain[0] == "deb" and plain[2].endswith("-security"):
-                        signed = next((o.split("=", 1)[1].rstrip("]") for o in options if "signed-by=" in o), None)
-                        return debian.AptEntry(plain[1], signed)
+    for path, text in debian.apt_source_files():
+        if path.suffix == ".sources":
+            for stanza in re.split(r"\n\s*\n", text):
+                fields = dict(re.findall(r"^([A-Za-z-]+):[ \t]*(.*)$", stanza, re.M))
+                if ("deb" in fields.get("Types", "").split() and fields.get("Enabled", "yes") != "no"
+                        and any(s.endswith("-security") for s in fields.get("Suites", "").split())):
+                    return debian.AptEntry(fields.get("URIs", "").split()[0], fields.get("Signed-By"))
+        else:
+            for line in text.splitlines():
+                words = shlex.split(line.split("#", 1)[0]) if line.strip() else []
+                options = [w for w in words if w.startswith("[") or w.endswith("]") or "=" in w]
+                plain = [w for w in words if w not in options]
+                if len(plain) >= 3 and plain[0] == "deb" and plain[2].endswith("-security"):
+                    signed = next((o.split("=", 1)[1].rstrip("]") for o in options if "signed-by=" in o), None)
+                    return debian.AptEntry(plain[1], signed)
     raise MirrorFailed("no Debian security archive in this machine's apt sources (/etc/apt/sources.list*)")
 
 

@@ -10,6 +10,7 @@ import re
 import shlex
 import subprocess
 from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 from .. import cache
@@ -59,19 +60,20 @@ def _entries_from_list(text: str) -> list[AptEntry]:
     return found
 
 
-def debian_archive() -> AptEntry:
-    """The first Debian archive this machine's apt is configured with."""
-    candidates: list[AptEntry] = []
+def apt_source_files() -> Iterator[tuple[Path, str]]:
+    """(path, text) of this machine's apt source files: deb822 `.sources` and one-line `.list`."""
     for base in _SOURCES:
         files = sorted(base.glob("*")) if base.is_dir() else [base]
         for path in files:
-            if not path.is_file():
-                continue
-            text = path.read_text(errors="replace")
-            if path.suffix == ".sources":
-                candidates += _entries_from_deb822(text)
-            elif path.suffix == ".list" or path.name == "sources.list":
-                candidates += _entries_from_list(text)
+            if path.is_file() and (path.suffix in (".sources", ".list") or path.name == "sources.list"):
+                yield path, path.read_text(errors="replace")
+
+
+def debian_archive() -> AptEntry:
+    """The first Debian archive this machine's apt is configured with."""
+    candidates: list[AptEntry] = []
+    for path, text in apt_source_files():
+        candidates += _entries_from_deb822(text) if path.suffix == ".sources" else _entries_from_list(text)
     for entry in candidates:
         if (entry.signed_by and "debian-archive-keyring" in entry.signed_by) or entry.uri.rstrip("/").endswith("/debian"):
             return entry

@@ -25,7 +25,8 @@ def is_checkout() -> bool:
 
 
 # What an installed lwsbuild's package holds besides its own code: not part of a new wheel's sources.
-_NOT_PACKAGE_SOURCES = ("_native", "_project", "cmake", "patches", "__pycache__")
+# (patches/ stays: lwsbuild code run from the staged copy during the build, the SBOM step, reads it.)
+_NOT_PACKAGE_SOURCES = ("_native", "_project", "cmake", "__pycache__")
 
 
 def stage_project(into: Path) -> Path:

@@ -320,9 +320,13 @@ initiate_one(struct thr *t)
 	long n, cur, m;
 	int fd, kind = pick_kind(t);
 
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+		t->skipped_cap++; /* the descriptor limit is a cap too: say so */
+		return;
+	}
 	t->initiated++;
 	n = A_ADD(&g_initiated, 1);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || fd >= tab_len) {
 		if (fd >= 0)
 			close(fd);
@@ -808,6 +812,10 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
+	printf("{\"type\":\"start\",\"ports\":{\"refused\":%d,\"blackhole\":%d,"
+	       "\"echo\":%d}}\n", ntohs(sa_target[K_REFUSED].sin_port),
+	       ntohs(sa_target[K_BLACKHOLE].sin_port), ntohs(sa_target[K_ECHO].sin_port));
+	fflush(stdout);
 	t0 = now_us();
 	for (i = 0; i < o.threads; i++)
 		if (pthread_create(&thr[i].tid, NULL, worker, &thr[i])) {

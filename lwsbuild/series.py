@@ -314,13 +314,18 @@ class PatchResult:
                 "unexpected": self.unexpected}
 
 
+def _require_upstream_form(tree: Path, fix: Fix, line: Line, label: str) -> None:
+    """An upstream line's diff must reverse-apply: the tree carries upstream's change as described."""
+    reverse = _git_apply(tree, line.path, "--check", "-R")
+    if reverse.returncode != 0:
+        raise _conflict(fix, line, label, reverse.stderr, reverse=True)
+
+
 def _classify_fixed(tree: Path, fix: Fix, line: Line, label: str) -> PatchResult:
     if line.not_needed:
         return PatchResult(fix, line, "not-needed")
     if line.upstream:
-        reverse = _git_apply(tree, line.path, "--check", "-R")
-        if reverse.returncode != 0:
-            raise _conflict(fix, line, label, reverse.stderr, reverse=True)
+        _require_upstream_form(tree, fix, line, label)
         return PatchResult(fix, line, "upstream")
     forward = _git_apply(tree, line.path, "--check")
     if forward.returncode == 0:
@@ -337,9 +342,7 @@ def _classify_unfixed(tree: Path, fix: Fix, line: Line, label: str) -> PatchResu
     if line.not_needed:
         return PatchResult(fix, line, "not-needed")
     if line.upstream:
-        reverse = _git_apply(tree, line.path, "--check", "-R")
-        if reverse.returncode != 0:
-            raise _conflict(fix, line, label, reverse.stderr, reverse=True)
+        _require_upstream_form(tree, fix, line, label)
         _git_apply(tree, line.path, "-R").check_returncode()
         return PatchResult(fix, line, "reverted")
     forward = _git_apply(tree, line.path, "--check")

@@ -431,29 +431,34 @@ def report_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_stress(args: argparse.Namespace) -> int:
+    import shutil
     import tempfile
     from pathlib import Path
 
-    from . import build, report, stress
-    from .errors import DefectFound
-
-    from . import profiles
+    from . import build, profiles, report, stress
+    from .errors import DefectFound, UsageError
 
     named = profiles.with_overrides(args.profile, vars(args))
-    profile = named.profile
     install = build.build(plan_from_args(args))
-    with tempfile.TemporaryDirectory(prefix="lwsbuild-stress-") as scratch:
-        directory = Path(args.report) if args.report else Path(scratch)
-        run = stress.run(install, profile, directory)
-        data = {**run.to_json(), "profile_name": named.name}
-        text = f"profile {named.name}: {named.description}\n" + stress.render(run)
+    # Without --report the logs go to a scratch directory, removed once the run has been judged; a
+    # run that could not be judged (an error naming a log in it) leaves it for the user to read.
+    directory = Path(args.report) if args.report else Path(tempfile.mkdtemp(prefix="lwsbuild-stress-"))
+    try:
+        run = stress.run(install, named.profile, directory)
+    except UsageError:  # the harness refused its arguments: its words are in the message already
         if not args.report:
-            del data["logs"]  # they were in a scratch directory: --report keeps them
-        else:
-            data["report"] = report.write(directory, run)
-            text += f"\n  report: {directory}" + ("" if data["report"]["plot"] else
-                                                  f" (plot skipped: {data['report']['plot_skipped']})")
-        emit(args, data, text)
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+    data = {**run.to_json(), "profile_name": named.name}
+    text = f"profile {named.name}: {named.description}\n" + stress.render(run)
+    if not args.report:
+        del data["logs"]  # they were in the scratch directory: --report keeps them
+        shutil.rmtree(directory, ignore_errors=True)
+    else:
+        data["report"] = report.write(directory, run)
+        text += f"\n  report: {directory}" + ("" if data["report"]["plot"] else
+                                              f" (plot skipped: {data['report']['plot_skipped']})")
+    emit(args, data, text)
     first = run.first_finding
     if first is not None:
         raise DefectFound(f"stress run of {run.label}: {len(run.failing)} defect(s), first {first.kind}: {first.summary}")

@@ -262,7 +262,6 @@ def build(spec: BuildSpec, jobs: int | None = None) -> Install:
 def main(argv: list[str] | None = None) -> int:
     """`python -m lwsbuild.build --write-spec FILE …`: the CMake project's entry under pip."""
     import argparse
-    import sys
 
     from .cli import plan_from_args, spec_arguments
 
@@ -278,8 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         if written != args.write_spec:
             os.replace(written, args.write_spec)
     except LwsbuildError as exc:
-        print(f"lwsbuild: error: {exc.one_line()}", file=sys.stderr)
-        return exc.exit_code
+        return exc.report()
     return 0
 
 

@@ -569,9 +569,7 @@ def _fail(error: LwsbuildError, debug: bool) -> int:
         import traceback
 
         traceback.print_exc()
-    # backslashreplace: a message quoting bad input (non-UTF-8 argv) must still print
-    print(f"lwsbuild: error: {error.one_line()}".encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)
-    return error.exit_code
+    return error.report()
 
 
 def main(argv: list[str] | None = None) -> int:

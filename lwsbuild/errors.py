@@ -23,6 +23,16 @@ class LwsbuildError(Exception):
         text = " ".join(str(self).split())
         return f"{text} (fix: {self.hint})" if self.hint else text
 
+    def report(self) -> int:
+        """Print the one error line on stderr (every entry point: the CLI, and the helpers CMake
+        runs); return the exit code. backslashreplace: a message quoting bad input (non-UTF-8 argv)
+        must still print."""
+        import sys
+
+        line = f"lwsbuild: error: {self.one_line()}"
+        print(line.encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)
+        return self.exit_code
+
 
 class InternalError(LwsbuildError):
     """An exception lwsbuild did not foresee: a bug. One line, and the way to see the traceback."""

@@ -157,8 +157,7 @@ def main(argv: list[str] | None = None) -> int:
               f"provenance.json and include/lws_config.h must be readable)", file=sys.stderr)
         return 5
     except LwsbuildError as exc:
-        print(f"lwsbuild: error: {exc.one_line()}", file=sys.stderr)
-        return exc.exit_code
+        return exc.report()
     return 0
 
 

@@ -197,8 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from .errors import WheelNameMismatch
 
-    print(f"lwsbuild: error: {WheelNameMismatch(problem).one_line()}", file=sys.stderr)
-    return WheelNameMismatch.exit_code
+    return WheelNameMismatch(problem).report()
 
 
 if __name__ == "__main__":

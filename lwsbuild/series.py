@@ -11,6 +11,7 @@ covering it. `--unfixed` undoes, newest first, every fix the release carries.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import shutil
 import subprocess
@@ -159,7 +160,7 @@ def _fix(folder: Path, entry: object, known_sets: set[str], index: int) -> Fix:
         raise SeriesError(f"series.toml {where}: needs at least one [[fix.line]]")
     lines = sorted((_line(folder, raw, f"{where} line {n}") for n, raw in enumerate(raw_lines, 1)),
                    key=lambda line: line.low)
-    for before, after in zip(lines, lines[1:]):
+    for before, after in itertools.pairwise(lines):
         if after.low <= before.high:
             raise SeriesError(f"series.toml {where}: lines {before.versions!r} and {after.versions!r} overlap")
     return Fix(fix_id, _text(entry, "title", where, required=True), _text(entry, "why", where, required=True),
@@ -267,7 +268,7 @@ def _git_apply(tree: Path, patch: Path, *flags: str) -> subprocess.CompletedProc
         subprocess.run([git, "init", "-q", "--bare", "--template=", str(git_dir)], env=isolated_git_env(),
                        capture_output=True, check=True)
         return subprocess.run([git, *_APPLY_CONFIG, "apply", "--whitespace=nowarn", *flags, str(patch)],
-                              cwd=tree, env=env, capture_output=True, text=True)
+                              cwd=tree, env=env, capture_output=True, text=True, check=False)
 
 
 _APPLY_CONFIG = ("-c", "core.attributesFile=/dev/null", "-c", "core.hooksPath=/dev/null",

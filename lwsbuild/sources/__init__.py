@@ -11,8 +11,16 @@ from pathlib import Path
 from typing import Protocol
 
 from .. import cache, progress
-from ..errors import (AllMirrorsFailed, LwsbuildError, MirrorFailed, MirrorUnusable, TreeIdMismatch, UnsafeArchive,
-                      UnsafeSource, UsageError)
+from ..errors import (
+    AllMirrorsFailed,
+    LwsbuildError,
+    MirrorFailed,
+    MirrorUnusable,
+    TreeIdMismatch,
+    UnsafeArchive,
+    UnsafeSource,
+    UsageError,
+)
 from ..releases import Release
 from .admission import audit, shown
 from .treeid import tree_id_with_gitlinks

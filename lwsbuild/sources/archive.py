@@ -19,10 +19,10 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from .. import cache, progress
-from ..errors import (DownloadDeadline, DownloadFailed, SourceNotFound, UnreadableArchive, UnsafeArchive,
-                      UsageError)
+from ..errors import DownloadDeadline, DownloadFailed, SourceNotFound, UnreadableArchive, UnsafeArchive, UsageError
 from ..paths import sha256_file
 from ..releases import Release
 from . import admission
@@ -82,7 +82,7 @@ class _Deadline:
             for sock in self._sockets:
                 self._shut(sock)
 
-    def __enter__(self) -> _Deadline:
+    def __enter__(self) -> Self:
         self._timer.start()
         return self
 

@@ -50,7 +50,7 @@ def run_cli(*args: str, cache: Path | None = None, cwd: Path | None = None, env:
     if cache is not None:
         full_env["LWSBUILD_CACHE"] = str(cache)
     result = subprocess.run([sys.executable, "-m", "lwsbuild", *args], capture_output=True, text=True,
-                            cwd=cwd or REPO, env=full_env, timeout=timeout)
+                            cwd=cwd or REPO, env=full_env, timeout=timeout, check=False)
     return CliResult(result.returncode, result.stdout, result.stderr)
 
 
@@ -190,7 +190,7 @@ class Venv:
     def run(self, *command: str | Path, cwd: Path | None = None, timeout: float = 300,
             **env: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(c) for c in command], capture_output=True, text=True, cwd=cwd or self.root,
-                              env=self.env(**env), timeout=timeout)
+                              env=self.env(**env), timeout=timeout, check=False)
 
 
 def install_wheel(wheel: Path, root: Path) -> Venv:

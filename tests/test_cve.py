@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lwsbuild import cves, releases, sbom, series
 from conftest import run_cli
 from helpers import cve_probe
+from lwsbuild import cves, releases, sbom, series
 
 ISSUE_CVES = {"CVE-2025-11677", "CVE-2025-11678", "CVE-2026-10650", "CVE-2026-78161", "CVE-2026-19773"}
 REACHABLE = {"CVE-2025-11677", "CVE-2026-19773"}  # compiled into the default variants

@@ -376,7 +376,7 @@ def test_two_processes_fetching_at_once_share_one_tree(tar_gz: Path, tmp_path: P
         procs = [_fetch_process(f"archive:{server.url('x.tar.gz')}", tmp_path) for _ in range(2)]
         outputs = [proc.communicate(timeout=300) for proc in procs]
         assert server.requests == ["x.tar.gz", "x.tar.gz"]
-    for proc, (stdout, stderr) in zip(procs, outputs):
+    for proc, (_stdout, stderr) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, stderr
     results = [json.loads(stdout) for stdout, _ in outputs]
     assert {r["tree_id"] for r in results} == {PIN_435}

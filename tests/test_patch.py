@@ -34,12 +34,12 @@ def declared_ids() -> list[str]:
 
 def failed1_region(connect3: str) -> str:
     """From the failed1: label to the function's `return NULL;`."""
-    return re.search(r"\nfailed1:\n(.*?)return NULL;", connect3, re.S).group(1)
+    return re.search(r"\nfailed1:\n(.*?)return NULL;", connect3, re.DOTALL).group(1)
 
 
 def function_body(source: str, name: str) -> str:
     """The body of a top-level C function `name` (lws style: name at line start, closing brace alone)."""
-    return re.search(rf"\n{re.escape(name)}\(.*?\n}}\n", source, re.S).group(0)
+    return re.search(rf"\n{re.escape(name)}\(.*?\n}}\n", source, re.DOTALL).group(0)
 
 
 def statuses(data: dict) -> dict[str, str]:
@@ -90,8 +90,8 @@ def test_patch_on_4_3_5_reports_upstream_fixes_and_applies_the_rest(fixed: tuple
     assert "lws_context_lock(" in function_body(logs, "__lws_lc_tag")
     assert "lws_context_lock(" in function_body(logs, "__lws_lc_untag")
     assert human.returncode == 0, human.stderr
-    assert re.search(r"^  0004 applied +logs: ", human.stdout, re.M)
-    assert re.search(r"^  0001 upstream +client: ", human.stdout, re.M)
+    assert re.search(r"^  0004 applied +logs: ", human.stdout, re.MULTILINE)
+    assert re.search(r"^  0001 upstream +client: ", human.stdout, re.MULTILINE)
     assert "UNFIXED" not in human.stdout and "UNPINNED" not in human.stdout
 
 

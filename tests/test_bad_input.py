@@ -343,8 +343,10 @@ def test_patch_json_path_is_the_patched_tree(tmp_path: Path) -> None:
     json.dumps(data)
 
 
-# --- 2. a broken cache entry (integration: a real build) ----------------------------------------
+# --- 2. a broken cache entry (a real build) ------------------------------------------------------
 
+@pytest.mark.build
+@pytest.mark.network
 def test_broken_cached_prefix_is_rebuilt(cli, release_build: dict) -> None:
     prefix = Path(release_build["prefix"])
     Path(release_build["library"]).unlink()  # what a disk cleaner or a hand `rm` leaves behind
@@ -357,8 +359,10 @@ def test_broken_cached_prefix_is_rebuilt(cli, release_build: dict) -> None:
     assert again.returncode == 0 and again.json["cached"] is True and "broken" not in again.stderr
 
 
-# --- 4. the smoke client caps what it buffers (integration: the release build) ------------------
+# --- 4. the smoke client caps what it buffers (the release build) -------------------------------
 
+@pytest.mark.build
+@pytest.mark.network
 def test_smoke_refuses_an_oversized_frame_at_once(release_prefix: Path) -> None:
     with OversizedFramePeer(limit_s=30) as peer:
         began = time.monotonic()

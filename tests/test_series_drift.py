@@ -26,6 +26,9 @@ from lwsbuild.errors import PatchConflict
 R435 = releases.get("4.3.5")
 DRIFT = "/* lwsbuild drift test: code moved */"
 
+# Every test here starts from the session's Debian download of 4.3.5 (lws_tree).
+pytestmark = pytest.mark.network
+
 
 @dataclass(frozen=True)
 class Hunk:

@@ -34,8 +34,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lwsbuild import profiles  # noqa: E402
-from lwsbuild.stress import HARNESS_DEFAULTS  # noqa: E402
+from lwsbuild import profiles
+from lwsbuild.stress import HARNESS_DEFAULTS
 
 GOALS = {"release": 5000.0, "asan": 2000.0}
 BASELINE_SOURCE = REPO / "bench" / "baseline_client.c"
@@ -100,13 +100,13 @@ class Load:
         return self.threads - (0 if self.tsi0_initiates else 1)
 
     def blackhole_share(self) -> float:
-        weights = dict((k, int(v)) for k, _, v in (item.partition("=") for item in self.mix.split(",")))
+        weights = {k: int(v) for k, _, v in (item.partition("=") for item in self.mix.split(","))}
         return weights.get("blackhole", 0) / (sum(weights.values()) or 1)
 
 
 def resolve(args: argparse.Namespace) -> Load:
     flags = profiles.get(args.profile).profile.to_json()
-    get = lambda name, default: flags.get(name, default)  # noqa: E731
+    get = lambda name, default: flags.get(name, default)
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     nofile = args.nofile or (hard if hard != resource.RLIM_INFINITY and hard < 65536 else 65536)
     # Every kind holds one descriptor per open connection, an echo two (client and server): keep
@@ -126,7 +126,8 @@ def run_baseline(exe: Path, load: Load) -> Run:
             "--nofile", str(load.nofile)]
     print(f"throughput: baseline: {' '.join(argv[1:])}", file=sys.stderr, flush=True)
     before, began = _load(), time.monotonic()
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=load.duration + load.timeout_secs + 60)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=load.duration + load.timeout_secs + 60,
+                          check=False)
     wall = time.monotonic() - began
     try:
         data = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -150,7 +151,7 @@ def run_stress(variant: str, load: Load, args: argparse.Namespace) -> Run:
     print(f"throughput: {variant}: {' '.join(argv[3:])}", file=sys.stderr, flush=True)
     before, began = _load(), time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO,
-                          timeout=load.duration * 3 + load.timeout_secs + 900)
+                          timeout=load.duration * 3 + load.timeout_secs + 900, check=False)
     wall = time.monotonic() - began
     try:
         data = json.loads(proc.stdout)
@@ -162,15 +163,15 @@ def run_stress(variant: str, load: Load, args: argparse.Namespace) -> Run:
 
 
 def table(rounds: list[list[Run]], load: Load) -> str:
-    lines = [f"profile {load.profile}: {load.threads} threads ({load.initiating} initiating), mix {load.mix} "
-             f"({load.blackhole_share():.0%} black hole), {load.timeout_secs} s timeout, asked "
-             f"{load.cps * load.initiating:,} conn/s, {load.duration:g} s per run, max-concurrent "
-             f"{load.max_concurrent:,}, nofile {load.nofile:,}; {os.cpu_count()} CPUs"]
+    lines = [(f"profile {load.profile}: {load.threads} threads ({load.initiating} initiating), mix {load.mix} "
+              f"({load.blackhole_share():.0%} black hole), {load.timeout_secs} s timeout, asked "
+              f"{load.cps * load.initiating:,} conn/s, {load.duration:g} s per run, max-concurrent "
+              f"{load.max_concurrent:,}, nofile {load.nofile:,}; {os.cpu_count()} CPUs")]
     for index, runs in enumerate(rounds):
         base = next((r for r in runs if r.name == "baseline"), None)
         names = [r.name for r in runs]
 
-        def ratio(r: Run) -> str:
+        def ratio(r: Run, base: Run | None = base) -> str:  # this round's baseline
             return f"{r.cps / base.cps:.2f}" if base and base.cps else "-"
 
         def findings(r: Run) -> str:
@@ -206,8 +207,8 @@ def table(rounds: list[list[Run]], load: Load) -> str:
         width = max(len(label) for label, _ in rows)
         cols = [max(len(n), *(len(values[i]) for _, values in rows)) for i, n in enumerate(names)]
         lines.append(f"round {index + 1}:" if len(rounds) > 1 else "")
-        lines.append(" " * width + "  " + "  ".join(n.rjust(c) for n, c in zip(names, cols)))
-        lines += [label.ljust(width) + "  " + "  ".join(v.rjust(c) for v, c in zip(values, cols))
+        lines.append(" " * width + "  " + "  ".join(n.rjust(c) for n, c in zip(names, cols, strict=True)))
+        lines += [label.ljust(width) + "  " + "  ".join(v.rjust(c) for v, c in zip(values, cols, strict=True))
                   for label, values in rows]
     return "\n".join(line for line in lines if line)
 

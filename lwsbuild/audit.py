@@ -12,6 +12,7 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypedDict
 
 from . import cves
 from .errors import UsageError
@@ -24,14 +25,14 @@ _WHEEL_ROOT = "lwsbuild/_native/"
 @dataclass(frozen=True)
 class BuildFiles:
     where: str
-    provenance: dict
+    provenance: dict[str, Any]  # provenance.json
     config_h: str
-    sbom: dict | None
+    sbom: dict[str, Any] | None  # sbom.cdx.json (a build made before lwsbuild wrote one has none)
 
 
-def _json(text: str, what: str) -> dict:
+def _json(text: str, what: str) -> dict[str, Any]:
     try:
-        data = json.loads(text)
+        data: object = json.loads(text)
     except ValueError as exc:
         raise UsageError(f"{what} is not valid JSON: {exc}", hint="rebuild it with lwsbuild") from None
     if not isinstance(data, dict):
@@ -71,8 +72,8 @@ def _from_prefix(prefix: Path) -> BuildFiles:
 def load_build(target: Path | None) -> BuildFiles:
     """A wheel file, an install prefix, or (None) the native part of this installed lwsbuild."""
     if target is None:
-        from .native import find_prefix
         from .errors import NativeLibraryError
+        from .native import find_prefix
         try:
             target = find_prefix(None)
         except NativeLibraryError as exc:
@@ -85,20 +86,36 @@ def load_build(target: Path | None) -> BuildFiles:
     raise UsageError(f"{target} does not exist", hint="pass a wheel (.whl) or an install prefix")
 
 
-def _sbom_states(sbom: dict | None) -> dict[str, str]:
-    if not sbom:
-        return {}
-    return {v.get("id"): (v.get("analysis") or {}).get("state") for v in sbom.get("vulnerabilities", [])
-            if isinstance(v, dict)}
+def _sbom_states(sbom: dict[str, Any] | None) -> dict[str, object]:
+    """CVE id -> the analysis state the SBOM recorded (None where it recorded none)."""
+    states: dict[str, object] = {}
+    for v in (sbom or {}).get("vulnerabilities", []):
+        if isinstance(v, dict) and isinstance(v.get("id"), str):
+            states[v["id"]] = (v.get("analysis") or {}).get("state")
+    return states
 
 
-def audit(target: Path | None) -> dict:
+class Report(TypedDict):
+    """`lwsbuild audit --json`; the build's facts come from its provenance.json."""
+
+    build: str  # the wheel or prefix audited
+    lws_version: str | None
+    series: str | None
+    variant: str | None
+    unfixed: bool
+    marks: list[str]
+    sbom: bool  # whether the build carries an SBOM
+    cves: list[dict[str, object]]  # CveStatus.to_json() with the SBOM's state and whether it agrees
+    exploitable: list[str]  # CVE ids
+
+
+def audit(target: Path | None) -> Report:
     files = load_build(target)
     import re
-    defined = set(re.findall(r"^\s*#\s*define\s+(\w+)", files.config_h, re.M))
+    defined = set(re.findall(r"^\s*#\s*define\s+(\w+)", files.config_h, re.MULTILINE))
     statuses = cves.build_status(files.provenance, defined)
     recorded = _sbom_states(files.sbom)
-    rows = []
+    rows: list[dict[str, object]] = []
     for status in statuses:
         row = status.to_json()
         row["sbom_state"] = recorded.get(status.cve.id)
@@ -108,13 +125,13 @@ def audit(target: Path | None) -> dict:
     return {"build": files.where, "lws_version": lws.get("version"), "series": files.provenance.get("series"),
             "variant": files.provenance.get("variant"), "unfixed": bool(files.provenance.get("unfixed")),
             "marks": files.provenance.get("marks", []), "sbom": files.sbom is not None, "cves": rows,
-            "exploitable": [r["id"] for r in rows if r["state"] == "exploitable"]}
+            "exploitable": [s.cve.id for s in statuses if s.state == "exploitable"]}
 
 
-def render(report: dict) -> str:
+def render(report: Report) -> str:
     marks = "".join(f" [{m}]" for m in report["marks"])
-    lines = [f"lws {report['lws_version']}  variant {report['variant']}  series {report['series']}{marks}  "
-             f"({report['build']})",
+    lines = [(f"lws {report['lws_version']}  variant {report['variant']}  series {report['series']}{marks}  "
+              f"({report['build']})"),
              f"{'CVE':16} {'state':13} {'fix':5} {'series did':14} detail"]
     for row in report["cves"]:
         note = ""

@@ -48,7 +48,7 @@ class ConsumerFlags:
     def cmake_prefix_path(self) -> Path:
         return self.prefix
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         return {"prefix": str(self.prefix), "variant": self.variant, "cflags": list(self.cflags),
                 "libs": list(self.libs), "pkg_config_path": str(self.pkg_config_path),
                 "cmake_prefix_path": str(self.cmake_prefix_path)}

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache as memoize
 from pathlib import Path
+from typing import Any
 
+from . import series
 from .errors import SeriesError
 from .paths import PACKAGE_DIR
 from .releases import Release
-from . import series
 
 CVES_FILE = PACKAGE_DIR / "cves.toml"
 
@@ -104,7 +106,7 @@ def default_build() -> DefaultBuild:
 
 def config_macros(lws_config_h: Path) -> set[str]:
     """The macros a build's lws_config.h defines."""
-    return set(re.findall(r"^\s*#\s*define\s+(\w+)", lws_config_h.read_text(errors="replace"), re.M))
+    return set(re.findall(r"^\s*#\s*define\s+(\w+)", lws_config_h.read_text(errors="replace"), re.MULTILINE))
 
 
 @dataclass(frozen=True)
@@ -115,12 +117,14 @@ class CveStatus:
     fix_status: str  # what the series did with the fix on this tree: applied, upstream, ..., "not in series"
     detail: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         return {"id": self.cve.id, "state": self.state, "justification": self.justification or None,
                 "fix": self.cve.fix, "fix_status": self.fix_status, "detail": self.detail}
 
 
-def _fix_words(cve: Cve, fix_status: str, patch: dict | None) -> str:
+def _fix_words(cve: Cve, fix_status: str, patch: Mapping[str, Any] | None) -> str:
+    if patch is None:  # the fix is not in the series: nothing to say
+        return ""
     if fix_status == "applied":
         return f"fixed by lwsbuild patch {cve.fix} ({patch.get('patch')})"
     if fix_status == "upstream":
@@ -128,7 +132,7 @@ def _fix_words(cve: Cve, fix_status: str, patch: dict | None) -> str:
     return ""
 
 
-def build_status(provenance: dict, defined: set[str]) -> list[CveStatus]:
+def build_status(provenance: Mapping[str, Any], defined: set[str]) -> list[CveStatus]:
     """Every known CVE's status on one build (its provenance.json and lws_config.h macros)."""
     patches = {p.get("id"): p for p in provenance.get("patches", []) if isinstance(p, dict)}
     out = []
@@ -152,12 +156,12 @@ def build_status(provenance: dict, defined: set[str]) -> list[CveStatus]:
     return out
 
 
-def release_status(release: Release) -> list[dict]:
+def release_status(release: Release) -> list[dict[str, str]]:
     """Per CVE, what the series data does on `release` and what the default variants compile in."""
     default = default_build()
     rows = []
     for cve in known():
-        line = next((f for f in series.select(series.ALL).fixes if f.id == cve.fix)).line_for(release.version)
+        line = next(f for f in series.select(series.ALL).fixes if f.id == cve.fix).line_for(release.version)
         form = "uncovered" if line is None else line.form
         if line is None:
             fix = "no line"

@@ -9,13 +9,18 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rich is imported only when a terminal shows progress (start-up stays fast)
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 
 def interactive() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
-def _console():
+def _console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True)
@@ -36,11 +41,11 @@ def step(description: str) -> Iterator[None]:
 
 
 class _Bar:
-    def __init__(self, progress, task) -> None:
+    def __init__(self, progress: Progress | None, task: TaskID | None) -> None:
         self._progress, self._task = progress, task
 
     def advance(self, amount: int) -> None:
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.update(self._task, advance=amount)
 
 
@@ -49,8 +54,7 @@ def download_bar(description: str, total: int | None) -> Iterator[_Bar]:
     if not interactive():
         yield _Bar(None, None)
         return
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                               TransferSpeedColumn)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
     with Progress(*columns, console=_console(), transient=True) as progress:

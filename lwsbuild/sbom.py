@@ -18,8 +18,9 @@ import hashlib
 import json
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from . import __version__, cves, series
 from .errors import LwsbuildError
@@ -33,11 +34,11 @@ def _purl(version: str) -> str:
     return f"pkg:github/warmcat/libwebsockets@v{version}"
 
 
-def _patch_text(entry: dict) -> str | None:
+def _patch_text(entry: dict[str, Any]) -> str | None:
     """The diff applied, read from the series (its sha256 must match what provenance recorded)."""
     if not entry.get("patch"):
         return None
-    path = series.series_dir() / entry["patch"]
+    path: Path = series.series_dir() / entry["patch"]
     try:
         data = path.read_bytes()
     except OSError:
@@ -47,7 +48,7 @@ def _patch_text(entry: dict) -> str | None:
     return data.decode("utf-8", errors="replace")
 
 
-def build_sbom(provenance: dict, defined: set[str]) -> dict:
+def build_sbom(provenance: dict[str, Any], defined: set[str]) -> dict[str, object]:
     lws = provenance["lws"]
     version = lws["version"]
     ref = f"libwebsockets@{version}"
@@ -56,12 +57,12 @@ def build_sbom(provenance: dict, defined: set[str]) -> dict:
     for cve in cves.known():
         resolves.setdefault(cve.fix, []).append(cve.id)
 
-    patches = []
+    patches: list[dict[str, object]] = []
     for entry in provenance.get("patches", []):
         if entry.get("status") not in ("applied", "reverted"):
             continue  # upstream / not-needed / absent: nothing was changed in the tree
         # Ours, or (UNFIXED builds) upstream's change taken out again: neither is upstream's own patch.
-        patch: dict = {"type": "unofficial"}
+        patch: dict[str, object] = {"type": "unofficial"}
         text = _patch_text(entry)
         if text is not None:
             patch["diff"] = {"text": {"contentType": "text/x-diff", "content": text}}
@@ -96,14 +97,14 @@ def build_sbom(provenance: dict, defined: set[str]) -> dict:
         },
         "properties": properties,
     }
-    vulnerabilities = []
+    vulnerabilities: list[dict[str, object]] = []
     for status in statuses:
-        analysis: dict = {"state": status.state, "detail": status.detail}
+        analysis: dict[str, object] = {"state": status.state, "detail": status.detail}
         if status.justification:
             analysis["justification"] = status.justification
         if status.state == "resolved":
             analysis["response"] = ["update"]
-        vuln = {"bom-ref": f"vex:{status.cve.id}", "id": status.cve.id, "source": {"name": "NVD"},
+        vuln: dict[str, object] = {"bom-ref": f"vex:{status.cve.id}", "id": status.cve.id, "source": {"name": "NVD"},
                 "description": status.cve.summary, "analysis": analysis,
                 "affects": [{"ref": ref}],
                 "properties": [{"name": "lwsbuild:fix", "value": status.cve.fix},
@@ -119,7 +120,7 @@ def build_sbom(provenance: dict, defined: set[str]) -> dict:
         "serialNumber": f"urn:uuid:{uuid.uuid5(_NAMESPACE, str(provenance.get('build_key')))}",
         "version": 1,
         "metadata": {
-            "timestamp": datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "timestamp": datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "tools": {"components": [{"type": "application", "name": "lwsbuild",
                                       "version": str(provenance.get("lwsbuild_version", __version__))}]},
             # The product this SBOM describes: the native part of an lwsbuild wheel / prefix, which
@@ -134,7 +135,7 @@ def build_sbom(provenance: dict, defined: set[str]) -> dict:
     }
 
 
-def write_sbom(provenance_path: Path, config_h: Path, out: Path) -> dict:
+def write_sbom(provenance_path: Path, config_h: Path, out: Path) -> dict[str, object]:
     provenance = json.loads(provenance_path.read_text())
     sbom = build_sbom(provenance, cves.config_macros(config_h))
     out.parent.mkdir(parents=True, exist_ok=True)

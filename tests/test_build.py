@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Every test here builds (the session's builds, whose source comes from Debian's archive).
+pytestmark = [pytest.mark.build, pytest.mark.network]
+
 
 def _configure_state(build: dict) -> tuple[int, bytes]:
     """When CMake last wrote its cache, and everything the build logged (every configure is logged)."""
@@ -16,7 +19,6 @@ def _configure_state(build: dict) -> tuple[int, bytes]:
     return (build_dir / "CMakeCache.txt").stat().st_mtime_ns, (build_dir.parent / "build.log").read_bytes()
 
 
-@pytest.mark.integration
 def test_a_repeat_build_is_served_from_the_cache_without_configuring(cli, release_build: dict) -> None:
     before = _configure_state(release_build)
     result = cli("build", "--json")
@@ -27,7 +29,6 @@ def test_a_repeat_build_is_served_from_the_cache_without_configuring(cli, releas
     assert _configure_state(again) == before
 
 
-@pytest.mark.integration
 def test_a_changed_define_rebuilds_into_its_own_entry(cli, release_build: dict) -> None:
     result = cli("build", "--json", "-D", "LWS_WITH_HTTP2=OFF")
     assert result.returncode == 0, result.stderr
@@ -56,7 +57,6 @@ def _has_symtab(library: Path) -> bool:
     return " .symtab " in sections
 
 
-@pytest.mark.integration
 def test_release_asan_and_tsan_are_built_as_their_variants_say(release_prefix: Path, asan_prefix: Path,
                                                               tsan_prefix: Path) -> None:
     expected = {release_prefix: ("release", ""), asan_prefix: ("asan", "libasan.so"), tsan_prefix: ("tsan", "libtsan.so")}

@@ -4,7 +4,6 @@ tiny synthetic tree and series (no libwebsockets needed: fast)."""
 from __future__ import annotations
 
 import difflib
-import shutil
 from pathlib import Path
 
 import pytest

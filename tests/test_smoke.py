@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -58,7 +59,7 @@ class RawServer:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
 
-    def __enter__(self) -> "RawServer":
+    def __enter__(self) -> Self:
         self._thread.start()
         assert self._ready.wait(5)
         return self
@@ -95,7 +96,7 @@ class RawServer:
             )
             await writer.drain()
             await self._stop.wait()
-        except BaseException:  # noqa: BLE001 - test server, any exit is fine
+        except BaseException:  # noqa: BLE001, S110 - test server: any way the connection ends is fine
             pass
         finally:
             writer.close()
@@ -115,7 +116,7 @@ def _run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[st
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
     return subprocess.run(
         [sys.executable, "-m", "lwsbuild.smoke", *args],
-        capture_output=True, text=True, timeout=timeout, env=env, cwd=str(REPO),
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=str(REPO), check=False,
     )
 
 
@@ -278,10 +279,11 @@ def test_usage_errors() -> None:
 
 
 # --------------------------------------------------------------------------- #
-# integration: a real build
+# a real build
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_echo_round_trip_release(release_prefix: Path) -> None:
     t = time.monotonic()
     rep = run_smoke(None, release_prefix, timeout=10.0)
@@ -295,7 +297,8 @@ def test_echo_round_trip_release(release_prefix: Path) -> None:
     assert rep.to_json()["ok"] is True
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_cli_json_release(release_prefix: Path) -> None:
     proc = _run_cli("--prefix", str(release_prefix), "--json", "--timeout", "10")
     assert proc.returncode == 0, proc.stderr
@@ -303,7 +306,8 @@ def test_cli_json_release(release_prefix: Path) -> None:
     assert data["ok"] is True and len(data["messages"]) == 3
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_echo_round_trip_asan(asan_prefix: Path) -> None:
     proc = _run_cli("--prefix", str(asan_prefix), "--json", "--timeout", "30")
     for marker in SANITIZER_MARKERS:
@@ -314,7 +318,8 @@ def test_echo_round_trip_asan(asan_prefix: Path) -> None:
     assert data["peer_close_code"] == 1000
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 @pytest.mark.skipif(native.asan_loaded(), reason="this test process already runs under ASan")
 def test_asan_in_process_refuses_instead_of_aborting(asan_prefix: Path) -> None:
     with pytest.raises(SanitizerRuntimeError) as exc:
@@ -322,14 +327,16 @@ def test_asan_in_process_refuses_instead_of_aborting(asan_prefix: Path) -> None:
     assert "LD_PRELOAD" in exc.value.one_line() or "libasan" in exc.value.one_line()
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_tsan_is_refused(tsan_prefix: Path) -> None:
     with pytest.raises(SanitizerRuntimeError) as exc:
         native.load(tsan_prefix)
     assert "lwsbuild stress --variant tsan" in exc.value.one_line()
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_exception_in_callback_fails_the_smoke(release_prefix: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from lwsbuild import smoke
 
@@ -344,7 +351,8 @@ def test_exception_in_callback_fails_the_smoke(release_prefix: Path, monkeypatch
     assert time.monotonic() - t < 5
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_refused_port(release_prefix: Path) -> None:
     port = _free_port()
     t = time.monotonic()
@@ -354,7 +362,8 @@ def test_refused_port(release_prefix: Path) -> None:
     assert time.monotonic() - t < 5
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_refused_port_cli_one_line(release_prefix: Path) -> None:
     port = _free_port()
     proc = _run_cli("--prefix", str(release_prefix), "--url", f"ws://127.0.0.1:{port}/x", "--timeout", "5")
@@ -363,7 +372,8 @@ def test_refused_port_cli_one_line(release_prefix: Path) -> None:
     assert proc.stderr.strip().splitlines() == [f"lwsbuild smoke: error: connection refused by 127.0.0.1:{port}"]
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_handshake_rejected_403(release_prefix: Path) -> None:
     with RawServer("http403") as srv:
         rep = run_smoke(f"ws://127.0.0.1:{srv.port}/chat", release_prefix, timeout=5)
@@ -372,7 +382,8 @@ def test_handshake_rejected_403(release_prefix: Path) -> None:
     assert "\n" not in rep.error
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_silent_server_times_out(release_prefix: Path) -> None:
     with RawServer("silent") as srv:
         t = time.monotonic()
@@ -383,7 +394,8 @@ def test_silent_server_times_out(release_prefix: Path) -> None:
     assert 1.4 < elapsed < 4.0
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_wrong_subprotocol(release_prefix: Path) -> None:
     with RawServer("wrongproto") as srv:
         rep = run_smoke(f"ws://127.0.0.1:{srv.port}/", release_prefix, timeout=5)
@@ -391,7 +403,8 @@ def test_wrong_subprotocol(release_prefix: Path) -> None:
     assert "subprotocol" in rep.error and "lwsbuild-smoke" in rep.error
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_wrong_subprotocol_cli_exit_code(release_prefix: Path) -> None:
     with RawServer("wrongproto") as srv:
         proc = _run_cli("--prefix", str(release_prefix), "--url", f"ws://127.0.0.1:{srv.port}/", "--timeout", "5")
@@ -407,7 +420,8 @@ def _rewrite_layout(prefix: Path, change) -> None:
     path.write_text(json.dumps(data))
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 @pytest.mark.parametrize(
     "change, needle",
     [
@@ -425,7 +439,8 @@ def test_wrong_layout_is_refused(release_prefix: Path, tmp_path: Path, change, n
     assert "layout.json" in str(exc.value)
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_missing_layout_cli(release_prefix: Path, tmp_path: Path) -> None:
     prefix = _copy_prefix(release_prefix, tmp_path / "prefix")
     (prefix / native.LAYOUT_RELPATH).unlink()
@@ -436,7 +451,8 @@ def test_missing_layout_cli(release_prefix: Path, tmp_path: Path) -> None:
     assert len(lines) == 1 and "layout.json is missing" in lines[0]
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_load_reports_versions_and_provenance(release_prefix: Path) -> None:
     lib = native.load(release_prefix)
     assert lib.version == lib.layout.version_string
@@ -454,7 +470,9 @@ def _smoke_in_venv(venv) -> tuple[dict, str]:
     return json.loads(result.stdout), result.stderr
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
+@pytest.mark.venv
 def test_smoke_from_the_installed_release_wheel(release_venv) -> None:
     report, _ = _smoke_in_venv(release_venv)
     assert report["ok"] and report["variant"] == "release"
@@ -462,7 +480,9 @@ def test_smoke_from_the_installed_release_wheel(release_venv) -> None:
     assert [m["ok"] for m in report["messages"]] == [True, True, True]
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
+@pytest.mark.venv
 def test_smoke_from_the_installed_asan_wheel_has_no_sanitizer_report(asan_venv) -> None:
     # The asan library needs libasan first: the command re-executes itself with it preloaded.
     report, stderr = _smoke_in_venv(asan_venv)

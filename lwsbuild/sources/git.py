@@ -67,7 +67,7 @@ class GitMirror:
                              hint=_SPEC_HINT)
         return cls(spec, url, ref or None)
 
-    def _git(self, scratch: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    def _git(self, scratch: str, *args: str, timeout: float) -> subprocess.CompletedProcess[bytes]:
         """git in its own process group: at the deadline the group is killed, so a transport helper
         (git-remote-https) cannot hold the pipes open past it."""
         command = [_git_program(), *_SAFE_CONFIG, "--git-dir", scratch, *args]
@@ -118,6 +118,7 @@ class GitMirror:
         with tempfile.TemporaryFile() as errors:
             proc = subprocess.Popen([git, *_SAFE_CONFIG, "--git-dir", scratch, "archive", "--format=tar", commit],
                                     stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL, env=_git_env())
+            assert proc.stdout is not None  # stdout=PIPE
             try:
                 with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
                     feed_tar(tar, TreeWriter(dest, f"{shown(self.url, quote=False)} {shown(ref, quote=False)}"))

@@ -31,6 +31,7 @@ from .sources.treeid import isolated_git_env, tree_id
 
 ALL = "all"
 NONE = "none"
+SUBTRACT = "-"  # `all-throughput`: a set minus sets or fix ids, so set names never contain it
 
 _FILE_KEYS = {"sets", "fix"}
 _FIX_KEYS = {"id", "title", "why", "sets", "evidence", "line"}
@@ -190,6 +191,9 @@ def load_series(folder: Path) -> tuple[dict[str, str], tuple[Fix, ...]]:
     sets = data.get("sets", {})
     if not isinstance(sets, dict) or not {ALL, NONE} <= set(sets):
         raise SeriesError("series.toml [sets] must describe at least 'all' and 'none'")
+    if bad := [name for name in sets if SUBTRACT in name or not name]:
+        raise SeriesError(f"series.toml [sets]: set name {bad[0]!r} must be non-empty without {SUBTRACT!r} "
+                          "(it subtracts sets in a series name)")
     fixes = tuple(_fix(folder, entry, set(sets), n) for n, entry in enumerate(data.get("fix", []), 1))
     ids = [f.id for f in fixes]
     if ids != sorted(set(ids)):
@@ -207,11 +211,27 @@ def set_names() -> list[str]:
 
 
 def select(name: str = ALL) -> Series:
+    """A named set, or a set minus sets or fix ids: `all-throughput`, `all-0021`, `seed-0004`.
+
+    The difference form measures what one fix or set is worth (bench/throughput.py runs the series
+    with and without the throughput set side by side) without declaring a set for each question.
+    """
     sets, fixes = _load()
-    if name not in sets:
-        raise UnknownSeriesError(f"unknown series {name!r}", hint=f"use one of: {', '.join(sets)}")
-    chosen = fixes if name == ALL else () if name == NONE else tuple(f for f in fixes if name in f.sets)
-    return Series(name, chosen)
+    first, *removed = name.split(SUBTRACT)
+    fix_ids = {f.id for f in fixes}
+    for position, term in enumerate((first, *removed)):
+        if term not in sets and (position == 0 or term not in fix_ids):
+            what = "series" if position == 0 else f"set or fix id {term!r} in series"
+            raise UnknownSeriesError(f"unknown {what} {name!r}",
+                                     hint=f"use one of: {', '.join(sets)}, optionally minus sets or fix ids "
+                                          f"(e.g. all{SUBTRACT}throughput, all{SUBTRACT}{fixes[-1].id})")
+    chosen = [f for f in fixes if _in_set(f, first)]
+    chosen = [f for f in chosen if not any(term == f.id or _in_set(f, term) for term in removed)]
+    return Series(name, tuple(chosen))
+
+
+def _in_set(fix: Fix, set_name: str) -> bool:
+    return set_name == ALL or (set_name != NONE and set_name in fix.sets)
 
 
 # --- what the data says per release (no tree needed) --------------------------------------------

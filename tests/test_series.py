@@ -167,7 +167,9 @@ def test_lines_are_chosen_by_version_number(loaded) -> None:
 
 def test_a_series_can_leave_out_sets_and_fixes(loaded) -> None:
     """`all-seed`, `all-0002`: what one fix or set is worth is measured without declaring a set."""
-    ids = lambda name: [f.id for f in series.select(name).fixes]  # noqa: E731
+    def ids(name: str) -> list[str]:
+        return [f.id for f in series.select(name).fixes]
+
     assert ids("all") == ["0001", "0002", "0003"]
     assert ids("all-seed") == ["0002", "0003"]
     assert ids("all-0002") == ["0001", "0003"]

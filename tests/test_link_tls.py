@@ -52,16 +52,20 @@ def test_the_tls_options_select_exactly_one_backend(ssl_value: str | None, mbedt
     assert variants.tls_backend({"LWS_MAX_SMP": "8", **options}).name == wanted
 
 
+def _backend(name: str) -> variants.TlsBackend:
+    return next(b for b in variants.tls_backends() if b.name == name)
+
+
 def test_every_backend_is_a_complete_table() -> None:
-    assert BACKENDS == ["openssl", "mbedtls", "none"]
+    assert {"openssl", "mbedtls", "none"} <= set(BACKENDS) and variants.tls_backend({}).name == "openssl"
     for backend in variants.tls_backends():
-        assert backend.description and set(backend.cmake) <= {"LWS_WITH_SSL", "LWS_WITH_MBEDTLS"}
+        assert backend.description and set(backend.cmake) <= set(variants._data()["tls"]["lws_defaults"])
         assert variants.tls_backend(backend.cmake) == backend  # its own options select it
         assert bool(backend.links) == bool(backend.debian)  # a backend that links something names its package
 
 
 def test_the_install_check_names_a_library_linking_the_wrong_backend() -> None:
-    openssl, mbedtls, none = variants.tls_backends()
+    openssl, mbedtls, none = (_backend(name) for name in ("openssl", "mbedtls", "none"))
     mbed_sonames = ["libmbedtls.so.14", "libmbedx509.so.1", "libmbedcrypto.so.7", "libc.so.6"]
     assert tls.mismatch(mbedtls, mbed_sonames) is None
     assert tls.mismatch(openssl, ["libssl.so.3", "libcrypto.so.3", "libc.so.6"]) is None
@@ -122,7 +126,7 @@ def static_prefix(cli: Cli) -> Path:
 def tls_build(cli: Cli, request: pytest.FixtureRequest) -> tuple[variants.TlsBackend, Path]:
     """A release build of each TLS backend, with only the -D that differ from the default backend's
     options: the default backend's build is conftest's release build (shared, not built again)."""
-    backend = next(b for b in variants.tls_backends() if b.name == request.param)
+    backend = _backend(request.param)
     default = variants.tls_backend({})
     defines = [f"{k}={v}" for k, v in backend.cmake.items()
                if variants.cmake_truthy(v) != variants.cmake_truthy(default.cmake.get(k, "OFF"))]

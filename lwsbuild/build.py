@@ -15,19 +15,22 @@ import sys
 from dataclasses import dataclass, field
 from functools import cache as memoize
 from pathlib import Path
+from typing import Any
 
 from . import __version__, cache, progress, tools
 from .errors import BuildError, CacheError, LwsbuildError
 from .paths import PACKAGE_DIR, own_dir
 from .series import PreparedTree
-from .variants import LineOptions, Variant, line_options
+from .variants import LineOptions, Variant, cmake_truthy, line_options, tls_backend
 from .wheelmeta import repair_policy
 
 HARNESS_DIR = PACKAGE_DIR / "harness"  # C sources of the probe and the stress harness
 # What every install prefix holds: a cached prefix missing any of them (a file deleted by hand, a
-# disk cleaner) is a broken entry, rebuilt rather than handed out.
-PREFIX_FILES = ("lib/libwebsockets.so.19", "share/lwsbuild/layout.json", "share/lwsbuild/provenance.json",
-                "bin/lws-stress")
+# disk cleaner) is a broken entry, rebuilt rather than handed out. The shared library is expected
+# under the SONAME layout.json records (it differs per release line), the static one when built.
+LAYOUT_FILE = "share/lwsbuild/layout.json"
+PREFIX_FILES = (LAYOUT_FILE, "share/lwsbuild/provenance.json", "bin/lws-stress")
+STATIC_LIBRARY = "lib/libwebsockets.a"  # -D LWS_WITH_STATIC=ON
 # An installed wheel carries the project too, so an installed lwsbuild can build, stress and prove.
 PROJECT_DIR = own_dir("cmake", "CMakeLists.txt")
 
@@ -41,7 +44,7 @@ class Compiler:
     def version(self) -> str:
         return self.version_line.rsplit(" ", 1)[-1]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "version": self.version, "id": self.version_line}
 
 
@@ -51,7 +54,7 @@ def compiler() -> Compiler:
     path = shutil.which(name)
     if path is None:
         raise BuildError(f"no C compiler: {name!r} is not on PATH", hint="install gcc, or set CC")
-    line = subprocess.run([path, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    line = subprocess.run([path, "--version"], check=False, capture_output=True, text=True).stdout.splitlines()[0]
     return Compiler(os.path.realpath(path), line.strip())
 
 
@@ -103,7 +106,7 @@ class BuildSpec:
     def source_date_epoch(self) -> int:
         return self.prepared.source.release.source_date_epoch
 
-    def provenance(self) -> dict:
+    def provenance(self) -> dict[str, Any]:
         release = self.prepared.source.release
         return {
             "lwsbuild_version": __version__,
@@ -120,6 +123,8 @@ class BuildSpec:
             "cmake_options": self.options,
             "extra_options": self.extra_options,
             "line_options": [entry.to_json() for entry in self.line_options],
+            # The TLS backend the options select; the install step checks the library links it.
+            "tls": tls_backend(self.options).to_json(),
             "c_flags": list(self.c_flags),
             "compiler": self.compiler.to_json(),
             "source_date_epoch": self.source_date_epoch,
@@ -181,7 +186,7 @@ class Install:
                              hint=f"remove {self.prefix.parent} and run the command again (it rebuilds)")
         return found[0]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         provenance = self.spec.provenance()
         return {"prefix": str(self.prefix), "library": str(self.library), "variant": self.spec.variant.name,
                 "version": provenance["lws"]["version"], "patches": provenance["patches"],
@@ -209,7 +214,7 @@ def run_logged(step: str, command: list[str], log: Path, env: dict[str, str], cw
     with progress.step(f"{step}…"), log.open("a") as out:
         out.write(f"$ {' '.join(command)}\n")
         out.flush()
-        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        result = subprocess.run(command, check=False, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     if result.returncode != 0:
         lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
         why = next((line for line in reversed(lines) if "error" in line.lower()), lines[-1] if lines else "no output")
@@ -224,10 +229,19 @@ def cmake_env(spec: BuildSpec) -> dict[str, str]:
     return env
 
 
-def broken(prefix: Path) -> str | None:
+def broken(prefix: Path, spec: BuildSpec) -> str | None:
     """What a published install prefix lacks (None: it is complete)."""
-    missing = [name for name in PREFIX_FILES if not (prefix / name).is_file()]  # is_file follows the .so link
-    return f"{', '.join(missing)} missing" if missing else None
+    try:
+        soname: str | None = str(json.loads((prefix / LAYOUT_FILE).read_text())["soname"])
+    except (OSError, ValueError, KeyError, TypeError):
+        soname = None  # layout.json missing (named below) or naming no library
+    libraries = [f"lib/{soname}"] if soname else []
+    if cmake_truthy(spec.options.get("LWS_WITH_STATIC", "OFF")):
+        libraries.append(STATIC_LIBRARY)
+    missing = [name for name in (*libraries, *PREFIX_FILES) if not (prefix / name).is_file()]  # follows links
+    if missing:
+        return f"{', '.join(missing)} missing"
+    return None if soname else f"{LAYOUT_FILE} names no library (soname)"
 
 
 def build(spec: BuildSpec, jobs: int | None = None) -> Install:
@@ -236,7 +250,7 @@ def build(spec: BuildSpec, jobs: int | None = None) -> Install:
     entry = cache.area("builds") / spec.key
     prefix, build_dir = entry / "prefix", entry / "build"
     if prefix.is_dir():
-        damage = broken(prefix)
+        damage = broken(prefix, spec)
         if damage is None:
             return Install(spec, prefix, build_dir, cached=True)
         progress.note(f"the cached build {prefix} is broken ({damage}): rebuilding it")
@@ -252,8 +266,12 @@ def build(spec: BuildSpec, jobs: int | None = None) -> Install:
         spec_file = write_spec(spec, entry)
         env = cmake_env(spec)
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+        tls = tls_backend(spec.options)
         run_logged("configure", ["cmake", "-S", str(PROJECT_DIR), "-B", str(build_dir), *generator,
-                           f"-DLWSBUILD_SPEC={spec_file}", f"-DCMAKE_C_COMPILER={spec.compiler.path}"], log, env)
+                           f"-DLWSBUILD_SPEC={spec_file}", f"-DCMAKE_C_COMPILER={spec.compiler.path}"], log, env,
+                   hint="read the log; a -D option or compiler mismatch is the usual cause"
+                        + (f", or the {tls.name} TLS backend's missing development files (Debian: apt-get install "
+                           f"{tls.debian})" if tls.debian else ""))
         run_logged("build", ["cmake", "--build", str(build_dir), "-j", str(jobs or os.cpu_count() or 2)], log, env)
         run_logged("install", ["cmake", "--install", str(build_dir), "--prefix", str(staging)], log, env)
     return Install(spec, prefix, build_dir, cached=False)

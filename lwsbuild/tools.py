@@ -8,7 +8,7 @@ from functools import cache
 from .errors import ToolMissing
 
 # Debian package that provides each program (the machines here and in CI are Debian).
-_PACKAGES = {"git": "git", "cmake": "cmake", "ninja": "ninja-build", "apt-get": "apt"}
+_PACKAGES = {"git": "git", "cmake": "cmake", "ninja": "ninja-build", "apt-get": "apt", "readelf": "binutils"}
 
 
 @cache

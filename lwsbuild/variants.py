@@ -9,6 +9,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from . import progress
 from .errors import BadDefineError, UnknownVariantError, UsageError
@@ -40,7 +41,7 @@ class Variant:
 
 
 @cache
-def _data() -> dict:
+def _data() -> dict[str, Any]:
     return tomllib.loads(resources.files(__package__).joinpath("variants.toml").read_text())
 
 
@@ -64,7 +65,7 @@ class LineOptions:
     cmake: dict[str, str]
     why: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"applies_to": self.applies_to, "cmake": self.cmake, "why": self.why}
 
 
@@ -86,7 +87,7 @@ def tool_version(tool: str) -> str:
     path = shutil.which(tool)
     if path is None:
         return ""
-    first = subprocess.run([path, "--version"], capture_output=True, text=True).stdout.split("\n", 1)[0]
+    first = subprocess.run([path, "--version"], check=False, capture_output=True, text=True).stdout.split("\n", 1)[0]
     match = re.search(r"(\d+(?:\.\d+)+)", first)
     return match.group(1) if match else ""
 
@@ -134,10 +135,48 @@ def cmake_truthy(value: str) -> bool:
     return value.upper() not in _CMAKE_FALSE and value != "NOTFOUND" and not value.endswith("-NOTFOUND")
 
 
+@dataclass(frozen=True)
+class TlsBackend:
+    """A TLS backend lws can be built with (variants.toml [tls.backend.NAME])."""
+
+    name: str
+    description: str
+    cmake: dict[str, str]  # the lws options that select it
+    links: tuple[str, ...]  # libraries its shared library needs (DT_NEEDED without .so.N): libssl
+    debian: str  # the Debian package with its development files ("" when there are none to install)
+
+    def to_json(self) -> dict[str, object]:
+        """What provenance.json records as `tls` (the install step checks the library against it)."""
+        return {"backend": self.name, "links": list(self.links)}
+
+
+def tls_backends() -> tuple[TlsBackend, ...]:
+    return tuple(TlsBackend(name, entry["description"], dict(entry["cmake"]), tuple(entry["links"]), entry["debian"])
+                 for name, entry in _data()["tls"]["backend"].items())
+
+
+def tls_backend(options: dict[str, str]) -> TlsBackend:
+    """The backend a build with these lws options links: the one table whose options all hold (an
+    option the build leaves unset has lws's default), compared as CMake's if() would."""
+    effective = {**_data()["tls"]["lws_defaults"], **options}
+    chosen = [backend for backend in tls_backends()
+              if all(cmake_truthy(effective.get(name, "")) == cmake_truthy(value) for name, value in backend.cmake.items())]
+    if len(chosen) != 1:  # variants.toml's tables must cover every choice exactly once (tests/test_link_tls.py)
+        said = " ".join(f"{name}={effective[name]}" for name in _data()["tls"]["lws_defaults"])
+        raise UsageError(f"the TLS options {said} select {len(chosen)} of lwsbuild's TLS backends, not one",
+                         hint="make the [tls.backend.*] tables of lwsbuild/variants.toml cover each choice once")
+    return chosen[0]
+
+
 def options_for(variant: Variant, defines: dict[str, str], version: str) -> dict[str, str]:
     """The variant's options, then the release line's (merged_line_options), then the user's on top,
-    refusing combinations that defeat the purpose."""
+    refusing combinations that defeat the purpose (the variant's `forbidden`) or that lwsbuild cannot
+    do without (`required` of [common])."""
     for name, value in defines.items():
+        required = _data()["common"].get("required", {}).get(name)
+        if required is not None and not cmake_truthy(value):
+            raise UsageError(f"-D {name}={value}: lwsbuild cannot build without it ({required['why']})",
+                             hint=required["fix"])
         if name in variant.forbidden and cmake_truthy(value):
             raise UsageError(f"-D {name}={value} with --variant {variant.name}: {variant.forbidden[name]}",
                              hint=f"drop -D {name}, or choose another --variant")

@@ -178,7 +178,6 @@ def _static_only(program: Path) -> None:
     assert "libssl.so" in loaded  # the TLS library the static archive needs came through the link line
 
 
-@pytest.mark.integration
 @pytest.mark.build
 def test_a_static_build_installs_the_static_library_beside_the_shared_one(static_prefix: Path,
                                                                           release_prefix: Path) -> None:
@@ -195,7 +194,6 @@ def test_a_static_build_installs_the_static_library_beside_the_shared_one(static
     assert not (release_prefix / "lib" / "pkgconfig" / "libwebsockets_static.pc").exists()
 
 
-@pytest.mark.integration
 @pytest.mark.build
 @pytest.mark.skipif(shutil.which("pkg-config") is None, reason="pkg-config is not installed")
 def test_a_static_consumer_links_with_pkg_config_static(static_prefix: Path, certificate: Certificate,
@@ -209,7 +207,6 @@ def test_a_static_consumer_links_with_pkg_config_static(static_prefix: Path, cer
     assert _ok(_echo(program, certificate)).endswith("echo ok")
 
 
-@pytest.mark.integration
 @pytest.mark.build
 def test_a_static_consumer_links_with_the_cmake_static_target(static_prefix: Path, certificate: Certificate,
                                                              tmp_path: Path) -> None:
@@ -225,7 +222,6 @@ def test_a_static_consumer_links_with_the_cmake_static_target(static_prefix: Pat
 
 # --- TLS backends ------------------------------------------------------------------------------
 
-@pytest.mark.integration
 @pytest.mark.build
 def test_each_tls_backend_is_recorded_linked_and_passes_the_smoke(tls_build: tuple[variants.TlsBackend, Path],
                                                                  certificate: Certificate, tmp_path: Path) -> None:

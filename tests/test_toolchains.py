@@ -36,7 +36,6 @@ def _lws_compile_flags(build_dir: Path) -> dict[str, list[str]]:
     return flags
 
 
-@pytest.mark.integration
 @pytest.mark.build
 def test_lws_is_compiled_without_werror(release_build: dict[str, object]) -> None:
     build_dir = Path(str(release_build["build_dir"]))
@@ -61,7 +60,6 @@ def newest_cmake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv / "bin"
 
 
-@pytest.mark.integration
 @pytest.mark.build
 @pytest.mark.network
 @pytest.mark.venv

@@ -33,6 +33,8 @@ _FIXTURE_COSTS: dict[str, tuple[str, ...]] = {
     "asan_build": ("build", "network"),
     "tsan_build": ("build", "network"),
     "asan_unfixed_build": ("build", "network"),
+    "static_prefix": ("build", "network"),  # tests/test_link_tls.py
+    "tls_build": ("build", "network"),
     "release_venv": ("venv",),
     "asan_venv": ("venv",),
 }

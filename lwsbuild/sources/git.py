@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import tools
-from ..errors import GitFetchFailed, ToolMissing, UsageError
+from ..errors import FETCH, GitFetchFailed, ToolMissing, UsageError
 from ..releases import Release
 from .admission import TreeWriter, shown
 from .archive import download_deadline_s, feed_tar
@@ -136,7 +136,7 @@ class GitMirror:
 
 def _git_program() -> str:
     try:
-        return tools.require("git", "a git+ source")
+        return tools.require("git", "a git+ source", FETCH)
     except ToolMissing as exc:
         raise GitFetchFailed(str(exc), hint=exc.hint) from None
 

@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from functools import cache as memoize
 from pathlib import Path
+from typing import Any
 
 from . import __version__, cache, progress, tools
 from .errors import BuildError, CacheError, LwsbuildError, by_code
@@ -41,7 +42,7 @@ class Compiler:
     def version(self) -> str:
         return self.version_line.rsplit(" ", 1)[-1]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "version": self.version, "id": self.version_line}
 
 
@@ -51,7 +52,7 @@ def compiler() -> Compiler:
     path = shutil.which(name)
     if path is None:
         raise BuildError(f"no C compiler: {name!r} is not on PATH", hint="install gcc, or set CC")
-    line = subprocess.run([path, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    line = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout.splitlines()[0]
     return Compiler(os.path.realpath(path), line.strip())
 
 
@@ -103,7 +104,7 @@ class BuildSpec:
     def source_date_epoch(self) -> int:
         return self.prepared.source.release.source_date_epoch
 
-    def provenance(self) -> dict:
+    def provenance(self) -> dict[str, Any]:
         release = self.prepared.source.release
         return {
             "lwsbuild_version": __version__,
@@ -181,7 +182,7 @@ class Install:
                              hint=f"remove {self.prefix.parent} and run the command again (it rebuilds)")
         return found[0]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         provenance = self.spec.provenance()
         return {"prefix": str(self.prefix), "library": str(self.library), "variant": self.spec.variant.name,
                 "version": provenance["lws"]["version"], "patches": provenance["patches"],

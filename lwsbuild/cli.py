@@ -11,13 +11,13 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import __version__, entry
 
 if TYPE_CHECKING:
     from .build import BuildSpec
-    from .series import PreparedTree
+    from .series import Line, PreparedTree
     from .sources import Source
 
 
@@ -93,7 +93,7 @@ def plan_from_args(args: argparse.Namespace) -> BuildSpec:
     return build.plan(prepare_from_args(args), variant, options)
 
 
-def prefix_from_args(args: argparse.Namespace):
+def prefix_from_args(args: argparse.Namespace) -> Path | None:
     """--prefix DIR, else a (cached) build when any build option is given, else None: the library
     bundled in this installed wheel."""
     from pathlib import Path
@@ -115,7 +115,7 @@ def prefix_from_args(args: argparse.Namespace):
     return build.build(plan_from_args(args)).prefix
 
 
-def emit(args: argparse.Namespace, data: dict, text: str) -> None:
+def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
     if getattr(args, "json", False):
         print(json.dumps(data, indent=2, sort_keys=True))
     else:
@@ -128,7 +128,7 @@ def _marks(marks: list[str]) -> str:
 
 # --- commands -----------------------------------------------------------------------------------
 
-def _fix_state(line) -> dict:
+def _fix_state(line: Line | None) -> dict[str, Any]:
     """One fix on one release, from series.toml alone: ours | upstream | not-needed | uncovered."""
     if line is None:
         return {"status": "uncovered", "versions": None, "upstream": None, "patch": None, "reason": None}
@@ -136,7 +136,7 @@ def _fix_state(line) -> dict:
             "patch": line.patch or None, "reason": line.not_needed or None}
 
 
-def _fix_groups(fixes: dict[str, dict]) -> str:
+def _fix_groups(fixes: dict[str, dict[str, Any]]) -> str:
     """"ours 0004 0005; upstream bd8f69e43 0001 0002": fixes grouped by what they are there."""
     groups: dict[str, list[str]] = {}
     for pid, state in fixes.items():
@@ -148,7 +148,7 @@ def _fix_groups(fixes: dict[str, dict]) -> str:
 def cmd_versions(args: argparse.Namespace) -> int:
     from . import releases, series, verified
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for release in releases.all_releases():
         fixes = {pid: _fix_state(line) for pid, line in series.forms(release).items()}
         supported = series.supported(release)
@@ -160,9 +160,9 @@ def cmd_versions(args: argparse.Namespace) -> int:
                      "default": release.version == releases.default_version(),
                      "verified": verified.summary(release.version)})
     cve_text = _cve_states(rows)
-    lines = [f"{'version':9} {'date':10} {'tree id':12} {'series':9} {'verified by hand':32} "
-             "fixes (from patches/series.toml) | CVEs (lwsbuild/cves.toml; ours = our patch, upstream = in the "
-             "release; * = compiled out of the default variants: not affected there)"]
+    lines = [(f"{'version':9} {'date':10} {'tree id':12} {'series':9} {'verified by hand':32} "
+              "fixes (from patches/series.toml) | CVEs (lwsbuild/cves.toml; ours = our patch, upstream = in the "
+              "release; * = compiled out of the default variants: not affected there)")]
     for row in rows:
         lines.append(f"{row['version']:9} {row['date']:10} {row['tree_id'][:12]} "
                      f"{'supported' if row['series_supported'] else 'outside':9} {_verified(row['verified']):32} "
@@ -175,7 +175,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verified(summary: dict) -> str:
+def _verified(summary: dict[str, Any]) -> str:
     """"proven" (build, smoke, stress clean and the unfixed defect, through the series), else the
     steps checked by hand (lwsbuild/verified.toml)."""
     if summary["proven"]:
@@ -185,7 +185,7 @@ def _verified(summary: dict) -> str:
     return ",".join(step.replace("stress-unfixed", "unfixed") for step in summary["steps"]) or "-"
 
 
-def _cve_states(rows: list[dict]) -> dict[str, str]:
+def _cve_states(rows: list[dict[str, Any]]) -> dict[str, str]:
     """Adds each release's CVE status (lwsbuild/cves.toml) to `rows`; version → its text,
     "ours CVE-… CVE-…*; upstream CVE-…" (* = compiled out of the default variants)."""
     from . import cves, releases
@@ -242,8 +242,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def cmd_patch(args: argparse.Namespace) -> int:
     prepared = prepare_from_args(args)
-    lines = [f"libwebsockets {prepared.source.release.version}{_marks(prepared.marks)}, series "
-             f"'{prepared.series.name}': {prepared.path}"]
+    lines = [(f"libwebsockets {prepared.source.release.version}{_marks(prepared.marks)}, series "
+              f"'{prepared.series.name}': {prepared.path}")]
     lines += [f"  {r.fix.id} {r.status:10} {r.fix.title}  [{r.line.versions}"
               + (f"; upstream {r.line.upstream}" if r.line.upstream else "")
               + (f"; {r.line.not_needed}" if r.line.not_needed else "")

@@ -18,10 +18,17 @@ import tempfile
 import tomllib
 from dataclasses import dataclass
 from functools import cache as memoize
+from itertools import pairwise
 from pathlib import Path
 
 from . import cache, progress, tools
-from .errors import PATCH, PatchConflict, SeriesError, UnknownSeriesError, UnsupportedVersionError
+from .errors import (
+    PATCH,
+    PatchConflict,
+    SeriesError,
+    UnknownSeriesError,
+    UnsupportedVersionError,
+)
 from .paths import own_dir
 from .releases import Release, all_releases, version_key
 from .sources import Source
@@ -159,7 +166,7 @@ def _fix(folder: Path, entry: object, known_sets: set[str], index: int) -> Fix:
         raise SeriesError(f"series.toml {where}: needs at least one [[fix.line]]")
     lines = sorted((_line(folder, raw, f"{where} line {n}") for n, raw in enumerate(raw_lines, 1)),
                    key=lambda line: line.low)
-    for before, after in zip(lines, lines[1:]):
+    for before, after in pairwise(lines):
         if after.low <= before.high:
             raise SeriesError(f"series.toml {where}: lines {before.versions!r} and {after.versions!r} overlap")
     return Fix(fix_id, _text(entry, "title", where, required=True), _text(entry, "why", where, required=True),
@@ -267,7 +274,7 @@ def _git_apply(tree: Path, patch: Path, *flags: str) -> subprocess.CompletedProc
         subprocess.run([git, "init", "-q", "--bare", "--template=", str(git_dir)], env=isolated_git_env(),
                        capture_output=True, check=True)
         return subprocess.run([git, *_APPLY_CONFIG, "apply", "--whitespace=nowarn", *flags, str(patch)],
-                              cwd=tree, env=env, capture_output=True, text=True)
+                              cwd=tree, env=env, capture_output=True, text=True, check=False)
 
 
 _APPLY_CONFIG = ("-c", "core.attributesFile=/dev/null", "-c", "core.hooksPath=/dev/null",

@@ -10,8 +10,8 @@ import contextlib
 import fnmatch
 import io
 import json
-import re
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -111,7 +111,7 @@ def test_matrix_job_output_feeds_strategy_matrix(workflow: dict) -> None:
     output = re.fullmatch(r"\$\{\{\s*steps\.([\w-]+)\.outputs\.matrix\s*\}\}", job["outputs"]["matrix"])
     assert output, job["outputs"]
     step = next(s for s in job["steps"] if s.get("id") == output.group(1))
-    assert [argv[:2] for argv in _lwsbuild_commands(step["run"])][0] == ["matrix", "--json"]
+    assert next(argv[:2] for argv in _lwsbuild_commands(step["run"])) == ["matrix", "--json"]
     assert "matrix=" in step["run"] and "GITHUB_OUTPUT" in step["run"]
 
     build = workflow["jobs"]["build"]
@@ -218,7 +218,7 @@ def test_dependencies_are_installed_without_building_the_package(workflow: dict)
     install = _step_running(workflow, "build", r"pip install -r")["run"]
     assert not re.search(r"pip install [\"']?\.", install), "installing the checkout builds libwebsockets"
     # The list comes from pyproject.toml: run the step's snippet here.
-    snippet = re.search(r"<<'PY'[^\n]*\n(.*?)\nPY\n", install, re.S)
+    snippet = re.search(r"<<'PY'[^\n]*\n(.*?)\nPY\n", install, re.DOTALL)
     assert snippet, "the requirements are read from pyproject.toml by a python snippet"
     listed = subprocess.run([sys.executable, "-"], input=snippet.group(1), cwd=REPO, text=True,
                             capture_output=True, check=True).stdout.split()

@@ -67,7 +67,7 @@ class GitMirror:
                              hint=_SPEC_HINT)
         return cls(spec, url, ref or None)
 
-    def _git(self, scratch: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    def _git(self, scratch: str, *args: str, timeout: float) -> subprocess.CompletedProcess[bytes]:
         """git in its own process group: at the deadline the group is killed, so a transport helper
         (git-remote-https) cannot hold the pipes open past it."""
         command = [_git_program(), *_SAFE_CONFIG, "--git-dir", scratch, *args]
@@ -128,7 +128,8 @@ class GitMirror:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
-                proc.stdout.close()
+                if proc.stdout is not None:
+                    proc.stdout.close()
             if returncode != 0:
                 errors.seek(0)
                 raise GitFetchFailed(f"unpacking {shown(ref, quote=False)} from {shown(self.url, quote=False)} failed: {_reason(errors.read())}")

@@ -325,7 +325,7 @@ class _Session:
         if self.rx_binary != want_binary:
             err = f"echo came back as {'binary' if self.rx_binary else 'text'}, sent as {kind}"
         elif got != payload:
-            where = next((i for i, (a, b) in enumerate(zip(got, payload)) if a != b), min(len(got), len(payload)))
+            where = next((i for i, (a, b) in enumerate(zip(got, payload, strict=False)) if a != b), min(len(got), len(payload)))
             err = f"echo differs at byte {where} (got {len(got)} bytes, sent {len(payload)})"
         self.results.append(MessageResult(name, kind, len(payload), err is None, round(rtt, 3), self.rx_chunks, err))
         self.awaiting = False

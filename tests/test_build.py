@@ -11,10 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from conftest import CliResult, run_cli
 from helpers import cachestate
 from helpers.checks import error_line
-
 from lwsbuild import errors, progress
 
 

@@ -354,7 +354,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 
 def smoke_arguments(parser: argparse.ArgumentParser) -> None:
-    from .smoke import add_arguments
+    from .smoke_options import add_arguments
 
     add_arguments(parser.add_argument_group("smoke"))
     parser.set_defaults(variant=None)  # no --variant: the bundled library, not a build

@@ -9,13 +9,16 @@ every error line, and a raise that knows better passes its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
-@dataclass(frozen=True)
-class ExitCode:
-    """One exit code: the stage of the pipeline (or the kind of outcome) it stands for."""
+class ExitCode(NamedTuple):
+    """One exit code: the stage of the pipeline (or the kind of outcome) it stands for. A NamedTuple
+    (immutable like a frozen dataclass): every command imports this module, and dataclasses would
+    pull in inspect before `lwsbuild --help` prints."""
 
     code: int
     name: str

@@ -10,15 +10,15 @@ step's output live instead.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
@@ -64,6 +64,8 @@ def run_logged(description: str, command: list[str], log: Path, env: dict[str, s
                cwd: Path | None = None) -> int:
     """Run `command` with its output (stdout and stderr, in order) appended to `log`; the exit status.
     Verbose: each line goes to stderr too, as it comes."""
+    import subprocess  # here: the CLI imports this module before any command runs
+
     with log.open("a") as out:
         out.write(f"$ {' '.join(command)}\n")
         out.flush()

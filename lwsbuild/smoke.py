@@ -29,8 +29,8 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 from lwsbuild.errors import SmokeFailure, UsageError
+from lwsbuild.smoke_options import DEFAULT_SUBPROTOCOL, add_arguments
 
-DEFAULT_SUBPROTOCOL = "lwsbuild-smoke"
 LARGE_MESSAGE_SIZE = 196_613  # > 48 x lws's default 4 KiB rx buffer, not a round number
 # The most the client buffers of one message: far above the largest smoke message, small enough that
 # a hostile or broken peer (announcing a 2^63-byte frame and streaming) cannot exhaust memory.
@@ -531,17 +531,6 @@ def run_smoke(
 
 # --------------------------------------------------------------------------- #
 # command line
-
-
-def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """The smoke options, the same for `lwsbuild smoke` and `python -m lwsbuild.smoke`."""
-    parser.add_argument("--url", help="ws:// or wss:// echo endpoint (default: an independent echo peer on 127.0.0.1)")
-    parser.add_argument("--prefix", type=Path, metavar="DIR",
-                        help="an install prefix to load (default: the library bundled in this wheel; with "
-                             "`lwsbuild smoke`, build options such as --variant select a build)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="overall time limit in seconds (default 10)")
-    parser.add_argument("--subprotocol", default=DEFAULT_SUBPROTOCOL,
-                        help=f"WebSocket subprotocol to offer ('' for none; default {DEFAULT_SUBPROTOCOL})")
 
 
 def command(args: argparse.Namespace, *, locate: Callable[[], Path | None], reexec_module: str,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, cache, progress, tools
-from .errors import BuildError, CacheError, LwsbuildError
+from .errors import BuildError, CacheError, LwsbuildError, by_code
 from .paths import PACKAGE_DIR, own_dir
 from .series import PreparedTree
 from .variants import LineOptions, Variant, cmake_truthy, line_options, tls_backend
@@ -208,17 +208,15 @@ def write_spec(spec: BuildSpec, directory: Path) -> Path:
 def run_logged(step: str, command: list[str], log: Path, env: dict[str, str], cwd: Path | None = None,
                error: type[LwsbuildError] = BuildError,
                hint: str = "read the log; a -D option or compiler mismatch is the usual cause") -> None:
-    """Run one step with its output appended to `log`; on failure, one line naming the step, the
-    most telling log line and the log's path."""
-    tools.require(command[0], f"the {step} step")
-    with progress.step(f"{step}…"), log.open("a") as out:
-        out.write(f"$ {' '.join(command)}\n")
-        out.flush()
-        result = subprocess.run(command, check=False, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
-    if result.returncode != 0:
+    """Run one step with its output appended to `log` (streamed too under --verbose); on failure,
+    one line naming the step, the most telling log line and the log's path (the entry point shows
+    the log's tail above it). A missing program fails with the code of `error`'s stage."""
+    tools.require(command[0], f"the {step} step", by_code(error.exit_code))
+    returncode = progress.run_logged(f"{step}…", command, log, env, cwd)
+    if returncode != 0:
         lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
         why = next((line for line in reversed(lines) if "error" in line.lower()), lines[-1] if lines else "no output")
-        raise error(f"{step} failed ({why.strip()[:240]}); full log: {log}", hint=hint)
+        raise error(f"{step} failed ({why.strip()[:240]}); full log: {log}", hint=hint, log=log)
 
 
 def cmake_env(spec: BuildSpec) -> dict[str, str]:

@@ -11,14 +11,13 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from . import __version__
-from .errors import LwsbuildError
+from . import __version__, entry
 
 if TYPE_CHECKING:
     from .build import BuildSpec
-    from .series import PreparedTree
+    from .series import Line, PreparedTree
     from .sources import Source
 
 
@@ -94,7 +93,7 @@ def plan_from_args(args: argparse.Namespace) -> BuildSpec:
     return build.plan(prepare_from_args(args), variant, options)
 
 
-def prefix_from_args(args: argparse.Namespace):
+def prefix_from_args(args: argparse.Namespace) -> Path | None:
     """--prefix DIR, else a (cached) build when any build option is given, else None: the library
     bundled in this installed wheel."""
     from pathlib import Path
@@ -116,7 +115,7 @@ def prefix_from_args(args: argparse.Namespace):
     return build.build(plan_from_args(args)).prefix
 
 
-def emit(args: argparse.Namespace, data: dict, text: str) -> None:
+def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
     if getattr(args, "json", False):
         print(json.dumps(data, indent=2, sort_keys=True))
     else:
@@ -129,7 +128,7 @@ def _marks(marks: list[str]) -> str:
 
 # --- commands -----------------------------------------------------------------------------------
 
-def _fix_state(line) -> dict:
+def _fix_state(line: Line | None) -> dict[str, Any]:
     """One fix on one release, from series.toml alone: ours | upstream | not-needed | uncovered."""
     if line is None:
         return {"status": "uncovered", "versions": None, "upstream": None, "patch": None, "reason": None}
@@ -137,7 +136,7 @@ def _fix_state(line) -> dict:
             "patch": line.patch or None, "reason": line.not_needed or None}
 
 
-def _fix_groups(fixes: dict[str, dict]) -> str:
+def _fix_groups(fixes: dict[str, dict[str, Any]]) -> str:
     """"ours 0004 0005; upstream bd8f69e43 0001 0002": fixes grouped by what they are there."""
     groups: dict[str, list[str]] = {}
     for pid, state in fixes.items():
@@ -149,7 +148,7 @@ def _fix_groups(fixes: dict[str, dict]) -> str:
 def cmd_versions(args: argparse.Namespace) -> int:
     from . import releases, series, verified
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for release in releases.all_releases():
         fixes = {pid: _fix_state(line) for pid, line in series.forms(release).items()}
         supported = series.supported(release)
@@ -161,9 +160,9 @@ def cmd_versions(args: argparse.Namespace) -> int:
                      "default": release.version == releases.default_version(),
                      "verified": verified.summary(release.version)})
     cve_text = _cve_states(rows)
-    lines = [f"{'version':9} {'date':10} {'tree id':12} {'series':9} {'verified by hand':32} "
-             "fixes (from patches/series.toml) | CVEs (lwsbuild/cves.toml; ours = our patch, upstream = in the "
-             "release; * = compiled out of the default variants: not affected there)"]
+    lines = [(f"{'version':9} {'date':10} {'tree id':12} {'series':9} {'verified by hand':32} "
+              "fixes (from patches/series.toml) | CVEs (lwsbuild/cves.toml; ours = our patch, upstream = in the "
+              "release; * = compiled out of the default variants: not affected there)")]
     for row in rows:
         lines.append(f"{row['version']:9} {row['date']:10} {row['tree_id'][:12]} "
                      f"{'supported' if row['series_supported'] else 'outside':9} {_verified(row['verified']):32} "
@@ -176,7 +175,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verified(summary: dict) -> str:
+def _verified(summary: dict[str, Any]) -> str:
     """"proven" (build, smoke, stress clean and the unfixed defect, through the series), else the
     steps checked by hand (lwsbuild/verified.toml)."""
     if summary["proven"]:
@@ -186,7 +185,7 @@ def _verified(summary: dict) -> str:
     return ",".join(step.replace("stress-unfixed", "unfixed") for step in summary["steps"]) or "-"
 
 
-def _cve_states(rows: list[dict]) -> dict[str, str]:
+def _cve_states(rows: list[dict[str, Any]]) -> dict[str, str]:
     """Adds each release's CVE status (lwsbuild/cves.toml) to `rows`; version → its text,
     "ours CVE-… CVE-…*; upstream CVE-…" (* = compiled out of the default variants)."""
     from . import cves, releases
@@ -243,8 +242,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def cmd_patch(args: argparse.Namespace) -> int:
     prepared = prepare_from_args(args)
-    lines = [f"libwebsockets {prepared.source.release.version}{_marks(prepared.marks)}, series "
-             f"'{prepared.series.name}': {prepared.path}"]
+    lines = [(f"libwebsockets {prepared.source.release.version}{_marks(prepared.marks)}, series "
+              f"'{prepared.series.name}': {prepared.path}")]
     lines += [f"  {r.fix.id} {r.status:10} {r.fix.title}  [{r.line.versions}"
               + (f"; upstream {r.line.upstream}" if r.line.upstream else "")
               + (f"; {r.line.not_needed}" if r.line.not_needed else "")
@@ -355,28 +354,19 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 
 def smoke_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("smoke")
-    group.add_argument("--url", help="ws:// echo endpoint (default: an independent echo peer on 127.0.0.1)")
-    group.add_argument("--prefix", help="an install prefix to load (default: the library bundled in this wheel, "
-                                        "or a build when --variant or other build options are given)")
-    group.add_argument("--timeout", type=float, default=10.0, help="overall time limit in seconds (default 10)")
+    from .smoke_options import add_arguments
+
+    add_arguments(parser.add_argument_group("smoke"))
     parser.set_defaults(variant=None)  # no --variant: the bundled library, not a build
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
     from . import smoke
-    from .errors import SmokeFailure
 
-    smoke.check_timeout(args.timeout)  # both before any build
-    if args.url is not None:
-        smoke.parse_url(args.url)
-    # An ASan library needs its runtime preloaded: smoke re-executes this very command with it.
-    report = smoke.run_smoke(args.url, prefix_from_args(args), args.timeout, reexec_module="lwsbuild",
-                             argv=args.argv)
-    emit(args, report.to_json(), report.render())
-    if not report.ok:
-        raise SmokeFailure(f"smoke failed: {report.error}")
-    return 0
+    # The same command as `python -m lwsbuild.smoke`; the prefix may be a build, made only after the
+    # arguments were checked. An ASan library needs its runtime preloaded: smoke re-executes this
+    # very command with it.
+    return smoke.command(args, locate=lambda: prefix_from_args(args), reexec_module="lwsbuild", argv=args.argv)
 
 
 def _finite(text: str) -> float:
@@ -505,25 +495,12 @@ def cmd_prove(args: argparse.Namespace) -> int:
 
 # --- parser -------------------------------------------------------------------------------------
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with lwsbuild's one-line error (argparse's own is the usage text plus a line)."""
-
-    def error(self, message: str):  # type: ignore[override]
-        print(f"lwsbuild: error: {self.prog}: {' '.join(message.split())} (fix: see `{self.prog} --help`)",
-              file=sys.stderr)
-        raise SystemExit(2)
-
-
-_DEBUG_HELP = "on an error, print the Python traceback too (for reporting a bug in lwsbuild)"
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="lwsbuild", description="A reproducible, verifiably fixed libwebsockets.")
+    parser = entry.OneLineParser(prog="lwsbuild", description="A reproducible, verifiably fixed libwebsockets.")
     parser.add_argument("--version", action="version", version=f"lwsbuild {__version__}")
-    parser.add_argument("--debug-traceback", action="store_true", help=_DEBUG_HELP)
-    # Accepted after the command too; SUPPRESS keeps a subcommand from resetting it to False.
-    debug = argparse.ArgumentParser(add_help=False)
-    debug.add_argument("--debug-traceback", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
+    entry.global_flags(parser)
+    debug = entry.OneLineParser(add_help=False)  # the same flags, accepted after the command too
+    entry.global_flags(debug, after_command=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, handler: Callable[[argparse.Namespace], int], help_text: str,
@@ -564,42 +541,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(error: LwsbuildError, debug: bool) -> int:
-    if debug:
-        import traceback
-
-        traceback.print_exc()
-    return error.report()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]  # what a re-exec must repeat
-    debug = bool(getattr(args, "debug_traceback", False))
-    try:
-        return args.handler(args)
-    except LwsbuildError as exc:
-        return _fail(exc, debug)
-    except KeyboardInterrupt:
-        print("lwsbuild: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `lwsbuild versions | head`: the reader has all it wanted
-        sys.stderr.close()
-        return 0
-    except OSError as exc:  # a read-only, immutable or full cache, wherever the write was made
-        from . import cache
-        from .errors import InternalError
-
-        return _fail(cache.unwritable(exc) or InternalError(_describe(exc)), debug)
-    except Exception as exc:
-        from .errors import InternalError
-
-        return _fail(InternalError(_describe(exc)), debug)
-
-
-def _describe(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"unexpected {type(exc).__name__}" + (f": {text[:300]}" if text else "")
+    return entry.run(lambda: int(args.handler(args)), args)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import NotRequired, TypedDict
 
 from . import cache, cves, tools
-from .errors import MirrorFailed
+from .errors import PATCH, MirrorFailed
 from .releases import Release
 from .series import PreparedTree
 from .sources import debian
@@ -168,7 +168,7 @@ def _subject(header: str) -> str:
 
 
 def _check(tree: Path, patch: Path, *flags: str) -> bool:
-    git = tools.require("git", "checking a distribution's patch")
+    git = tools.require("git", "checking a distribution's patch", PATCH)
     env = isolated_git_env({"GIT_CEILING_DIRECTORIES": str(tree.parent)})
     return subprocess.run([git, "apply", "--check", "-p1", *flags, str(patch)], cwd=tree, env=env,
                           capture_output=True, check=False).returncode == 0

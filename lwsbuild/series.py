@@ -19,11 +19,18 @@ import tempfile
 import tomllib
 from dataclasses import dataclass
 from functools import cache as memoize
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from . import cache, progress, tools
-from .errors import PatchConflict, SeriesError, UnknownSeriesError, UnsupportedVersionError
+from .errors import (
+    PATCH,
+    PatchConflict,
+    SeriesError,
+    UnknownSeriesError,
+    UnsupportedVersionError,
+)
 from .paths import own_dir
 from .releases import Release, all_releases, version_key
 from .sources import Source
@@ -292,7 +299,7 @@ def _git_apply(tree: Path, patch: Path, *flags: str) -> subprocess.CompletedProc
     tree's or anyone's: its repository is an empty private one (GIT_DIR), discovery stops at the
     tree, system/global config and attributes are off, and no hook or fsmonitor can run. A `.git`
     inside a tree could otherwise name a clean/smudge filter that git runs on each file it reads."""
-    git = tools.require("git", "applying the fix series")
+    git = tools.require("git", "applying the fix series", PATCH)
     with tempfile.TemporaryDirectory(prefix="lwsbuild-apply-") as private:
         git_dir = Path(private) / "empty.git"
         env = isolated_git_env({"GIT_DIR": str(git_dir), "GIT_WORK_TREE": str(tree),

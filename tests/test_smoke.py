@@ -25,7 +25,7 @@ from typing import Self
 import pytest
 
 from lwsbuild import native
-from lwsbuild.errors import LayoutMismatchError, NativeLibraryError, SanitizerRuntimeError, UsageError
+from lwsbuild.errors import LayoutMismatchError, NativeLibraryError, SanitizerRuntimeError, SmokeFailure, UsageError
 from lwsbuild.smoke import MessageResult, SmokeReport, main, run_smoke
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,7 +49,8 @@ class RawServer:
 
     mode: "http403" (answers the upgrade with HTTP 403), "silent" (accepts,
     reads, never answers), "wrongproto" (101 with a subprotocol that was not
-    offered).
+    offered), "close" (reads the upgrade request, then closes the connection
+    without a word).
     """
 
     def __init__(self, mode: str) -> None:
@@ -74,6 +75,8 @@ class RawServer:
             head = await reader.readuntil(b"\r\n\r\n")
             if self.mode == "silent":
                 await self._stop.wait()
+                return
+            if self.mode == "close":
                 return
             if self.mode == "http403":
                 body = b"forbidden\n"
@@ -111,13 +114,27 @@ class RawServer:
             await self._stop.wait()
 
 
-def _run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _run_cli(*args: str, timeout: float = 120, entry: tuple[str, ...] = ("lwsbuild.smoke",)
+             ) -> subprocess.CompletedProcess[str]:
+    """`python -m lwsbuild.smoke ARGS`; entry=("lwsbuild", "smoke") runs `lwsbuild smoke ARGS`."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
     return subprocess.run(
-        [sys.executable, "-m", "lwsbuild.smoke", *args],
+        [sys.executable, "-m", *entry, *args],
         capture_output=True, text=True, timeout=timeout, env=env, cwd=str(REPO), check=False,
     )
+
+
+def _same_failure(*args: str, code: int) -> tuple[str, list[subprocess.CompletedProcess[str]]]:
+    """Run ARGS through both entry points; both fail with `code` and the same one error line."""
+    runs = [_run_cli(*args), _run_cli(*args, entry=("lwsbuild", "smoke"))]
+    for proc in runs:
+        assert proc.returncode == code, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert runs[0].stderr == runs[1].stderr
+    lines = runs[0].stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lwsbuild: error: ") and "(fix: " in lines[0], lines
+    return lines[0], runs
 
 
 def _copy_prefix(src: Path, dst: Path) -> Path:
@@ -278,6 +295,16 @@ def test_usage_errors() -> None:
         run_smoke("http://127.0.0.1:1/", Path("/nonexistent"))
 
 
+def test_both_entry_points_fail_alike_on_a_missing_prefix(tmp_path: Path) -> None:
+    line, _ = _same_failure("--prefix", str(tmp_path / "no-prefix"), "--timeout", "5", code=SmokeFailure.exit_code)
+    assert f"install prefix {tmp_path / 'no-prefix'} does not exist" in line
+
+
+def test_both_entry_points_refuse_a_bad_url_alike() -> None:
+    line, _ = _same_failure("--url", "http://127.0.0.1:1/", code=UsageError.exit_code)
+    assert "unsupported URL 'http://127.0.0.1:1/'" in line
+
+
 # --------------------------------------------------------------------------- #
 # a real build
 
@@ -364,12 +391,24 @@ def test_refused_port(release_prefix: Path) -> None:
 
 @pytest.mark.build
 @pytest.mark.network
-def test_refused_port_cli_one_line(release_prefix: Path) -> None:
+def test_refused_port_both_entry_points_one_line(release_prefix: Path) -> None:
     port = _free_port()
-    proc = _run_cli("--prefix", str(release_prefix), "--url", f"ws://127.0.0.1:{port}/x", "--timeout", "5")
-    assert proc.returncode == 1
-    assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == [f"lwsbuild smoke: error: connection refused by 127.0.0.1:{port}"]
+    line, _ = _same_failure("--prefix", str(release_prefix), "--url", f"ws://127.0.0.1:{port}/x", "--timeout", "5",
+                            code=SmokeFailure.exit_code)
+    assert line.startswith(f"lwsbuild: error: smoke failed: connection refused by 127.0.0.1:{port} (fix: ")
+
+
+def test_peer_closing_early_fails_alike_through_both_entry_points(release_prefix: Path) -> None:
+    with RawServer("close") as srv:
+        t = time.monotonic()
+        line, runs = _same_failure("--prefix", str(release_prefix), "--url", f"ws://127.0.0.1:{srv.port}/",
+                                   "--timeout", "5", "--json", code=SmokeFailure.exit_code)
+        assert time.monotonic() - t < 2 * 5  # each failed at once, not at its deadline
+        assert srv.connections == 2
+    assert line.startswith(f"lwsbuild: error: smoke failed: WebSocket handshake with 127.0.0.1:{srv.port} failed: ")
+    reports = [json.loads(proc.stdout) for proc in runs]
+    assert [r["ok"] for r in reports] == [False, False]
+    assert reports[0]["error"] == reports[1]["error"] and reports[0]["error"] in line
 
 
 @pytest.mark.build
@@ -408,7 +447,7 @@ def test_wrong_subprotocol(release_prefix: Path) -> None:
 def test_wrong_subprotocol_cli_exit_code(release_prefix: Path) -> None:
     with RawServer("wrongproto") as srv:
         proc = _run_cli("--prefix", str(release_prefix), "--url", f"ws://127.0.0.1:{srv.port}/", "--timeout", "5")
-    assert proc.returncode == 1
+    assert proc.returncode == SmokeFailure.exit_code
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
@@ -444,11 +483,8 @@ def test_wrong_layout_is_refused(release_prefix: Path, tmp_path: Path, change, n
 def test_missing_layout_cli(release_prefix: Path, tmp_path: Path) -> None:
     prefix = _copy_prefix(release_prefix, tmp_path / "prefix")
     (prefix / native.LAYOUT_RELPATH).unlink()
-    proc = _run_cli("--prefix", str(prefix), "--timeout", "5")
-    assert proc.returncode == 1
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "layout.json is missing" in lines[0]
+    line, _ = _same_failure("--prefix", str(prefix), "--timeout", "5", code=LayoutMismatchError.exit_code)
+    assert "layout.json is missing" in line
 
 
 @pytest.mark.build

@@ -7,6 +7,7 @@ A command the CLI does not (yet) have fails here, loudly, rather than in CI an h
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import io
 import json
 import os
@@ -173,6 +174,23 @@ def test_artifacts(workflow: dict) -> None:
     assert all("matrix.lws-version" in n and "matrix.variant" in n for n in names), "artifact names are per cell"
     stress_upload = next(s for s in uploads if "stress-report" in str(s["with"]["path"]))
     assert "always()" in str(stress_upload.get("if", "")), "a failing stress run still uploads its report"
+
+
+def test_a_failing_cell_uploads_its_logs(workflow: dict) -> None:
+    """A red cell's logs outlive the runner: the build and wheel logs where build.py and wheel.py
+    write them (the cache's builds/<key>/build.log and wheel.log) and the stress run's."""
+    steps = _steps(workflow, "build")
+    failed = [s for s in _uses(workflow, "build", "actions/upload-artifact") if "failure()" in str(s.get("if", ""))]
+    assert len(failed) == 1, "one upload-artifact step of the build job runs when a step failed"
+    (step,) = failed
+    assert "always()" not in str(step["if"]) and step["with"].get("if-no-files-found") in ("warn", "ignore")
+    assert all(steps.index(step) > steps.index(s) for s in steps if "run" in s), "it comes after every step"
+    patterns = [line.strip() for line in _expand(str(step["with"]["path"])).splitlines() if line.strip()]
+    root = EXPRESSIONS["env.LWSBUILD_CACHE"]
+    key = "0" * 24  # build.py's entry name: the spec's 24-hex-digit key
+    for log in (f"{root}/builds/{key}/build.log", f"{root}/builds/{key}/wheel.log",
+                f"{root}/builds/{key}/build/CMakeFiles/CMakeError.log", "stress-report/stderr.log"):
+        assert any(fnmatch.fnmatch(log, pattern) for pattern in patterns), f"{log} is not uploaded: {patterns}"
 
 
 def test_the_source_cache_holds_the_pinned_tree(workflow: dict, tmp_path: Path,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import tools
-from ..errors import GitFetchFailed, ToolMissing, UsageError
+from ..errors import FETCH, GitFetchFailed, ToolMissing, UsageError
 from ..releases import Release
 from .admission import TreeWriter, shown
 from .archive import download_deadline_s, feed_tar
@@ -129,7 +129,8 @@ class GitMirror:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
-                proc.stdout.close()
+                if proc.stdout is not None:
+                    proc.stdout.close()
             if returncode != 0:
                 errors.seek(0)
                 raise GitFetchFailed(f"unpacking {shown(ref, quote=False)} from {shown(self.url, quote=False)} failed: {_reason(errors.read())}")
@@ -137,7 +138,7 @@ class GitMirror:
 
 def _git_program() -> str:
     try:
-        return tools.require("git", "a git+ source")
+        return tools.require("git", "a git+ source", FETCH)
     except ToolMissing as exc:
         raise GitFetchFailed(str(exc), hint=exc.hint) from None
 

@@ -37,7 +37,7 @@ SUMMARY = ("A reproducible, verifiably fixed libwebsockets: pinned sources, the 
            "sanitizer builds, wheels and a stress proof.")
 
 # build.cmake_bracket picks the bracket's "=" count so the value cannot end it early: any count.
-_SPEC_PROVENANCE = re.compile(r"^set\(LWSBUILD_PROVENANCE \[(=+)\[(.*)\]\1\]\)$", re.M)
+_SPEC_PROVENANCE = re.compile(r"^set\(LWSBUILD_PROVENANCE \[(=+)\[(.*)\]\1\]\)$", re.MULTILINE)
 
 
 def _segment(text: str) -> str:
@@ -101,7 +101,7 @@ class Identity:
         series = "all fixes" if self.series == "all" else f"fix series '{self.series}'"
         return f"{build}, {series}. {SUMMARY}"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, str]:
         return {"version": self.version, "local": self.local, "summary": self.summary}
 
 
@@ -113,7 +113,7 @@ class RepairPolicy:
     excluded: tuple[str, ...]  # sonames taken from the system instead of grafted into the wheel
     reason: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"repair": self.repair, "excluded": list(self.excluded), "reason": self.reason}
 
 
@@ -147,28 +147,31 @@ def repair_policy(sanitizer: str) -> RepairPolicy:
         "OpenSSL 3 (libssl.so.3, libcrypto.so.3) comes from the system, not grafted"))
 
 
-def spec_provenance(spec_file: Path) -> dict:
+def spec_provenance(spec_file: Path) -> dict[str, Any]:
     """The provenance written beside a spec, read from the path the spec itself names."""
     match = _SPEC_PROVENANCE.search(spec_file.read_text())
     if match is None:
         raise ValueError(f"{spec_file} names no LWSBUILD_PROVENANCE: not a spec written by lwsbuild")
-    return json.loads(Path(match.group(2)).read_text())
+    provenance: dict[str, Any] = json.loads(Path(match.group(2)).read_text())
+    return provenance
 
 
-def _identity(settings: Mapping[str, Any]) -> Identity:
+def _identity() -> Identity:
     spec = os.environ.get(SPEC_ENV)
     if spec:
         return Identity.of_provenance(spec_provenance(Path(spec)))
-    return Identity.default(str(settings.get("variant", "release")))
+    # scikit-build-core run without lwsbuild's backend and without a spec: the CMake project then
+    # plans the default build itself (python -m lwsbuild.build --write-spec, release).
+    return Identity.default("release")
 
 
 def dynamic_metadata(field: str, settings: Mapping[str, Any] | None = None,
                      project: Mapping[str, Any] | None = None) -> str:
-    """scikit-build-core's provider hook; `settings` carries `variant` (set by pyproject overrides)."""
-    unknown = set(settings or {}) - {"variant"}
-    if unknown:
-        raise RuntimeError(f"lwsbuild.wheelmeta takes only a 'variant' setting, not {sorted(unknown)}")
-    identity = _identity(settings or {})
+    """scikit-build-core's provider hook. The build is the one the spec in LWSBUILD_SPEC describes:
+    lwsbuild's backend (lwsbuild/backend.py) writes it from the -C lwsbuild.* settings."""
+    if settings:
+        raise RuntimeError(f"lwsbuild.wheelmeta takes no settings (the spec names the build), not {sorted(settings)}")
+    identity = _identity()
     if field == "version":
         return identity.version
     if field == "description":

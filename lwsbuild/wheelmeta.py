@@ -10,6 +10,10 @@ and three callers use it:
     is fixed before CMake runs; see `check`);
   * `BuildSpec.provenance()`, which records the repair policy of the variant.
 
+The repair policy is applied by one command line (`RepairPolicy.auditwheel_args`): `lwsbuild wheel`
+runs it, and so does cibuildwheel through `python -m lwsbuild.wheelmeta repair WHEEL DEST_DIR`
+(pyproject.toml [tool.cibuildwheel]), which reads the policy the wheel's own provenance.json records.
+
 Only the standard library and lwsbuild's data modules are imported here: the provider runs inside
 pip's isolated build environment.
 """
@@ -20,7 +24,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +123,17 @@ class RepairPolicy:
     def to_json(self) -> dict[str, Any]:
         return {"repair": self.repair, "excluded": list(self.excluded), "reason": self.reason}
 
+    @classmethod
+    def of_provenance(cls, provenance: Mapping[str, Any]) -> RepairPolicy:
+        """The policy a build recorded (provenance.json "wheel")."""
+        recorded = provenance["wheel"]
+        return cls(bool(recorded["repair"]), tuple(recorded["excluded"]), str(recorded["reason"]))
+
+    def auditwheel_args(self, wheel: Path, out_dir: Path) -> list[str]:
+        """The arguments after `auditwheel` that repair `wheel` into `out_dir` by this policy."""
+        excludes = [arg for soname in self.excluded for arg in ("--exclude", soname)]
+        return ["repair", *excludes, "-w", str(out_dir), str(wheel)]
+
 
 OPENSSL_SONAMES = ("libssl.so.3", "libcrypto.so.3")
 
@@ -189,11 +207,43 @@ def check(version: str, provenance_file: Path) -> str | None:
             f"{', UNFIXED' if identity.unfixed else ''}); the name is chosen before CMake runs")
 
 
+WHEEL_PROVENANCE = "lwsbuild/_native/share/lwsbuild/provenance.json"  # where a wheel carries it
+
+
+def repair(wheel: Path, out_dir: Path) -> int:
+    """Put `wheel` into `out_dir` as its recorded policy says: repaired by auditwheel (excluding what
+    the policy takes from the system), or copied unchanged (a sanitizer build). Returns the exit code.
+
+    The wheel's members are dated by SOURCE_DATE_EPOCH, here the pinned release's date as everywhere
+    else, so a repaired wheel has the same bytes as `lwsbuild wheel`'s."""
+    with zipfile.ZipFile(wheel) as archive:
+        provenance = json.loads(archive.read(WHEEL_PROVENANCE))
+    policy = RepairPolicy.of_provenance(provenance)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not policy.repair:
+        print(f"lwsbuild: {wheel.name}: {policy.reason}", file=sys.stderr)
+        shutil.copyfile(wheel, out_dir / wheel.name)
+        return 0
+    # cibuildwheel's containers have auditwheel as a program; `lwsbuild wheel` has the Python package.
+    program = shutil.which("auditwheel")
+    command = [program] if program else [sys.executable, "-m", "auditwheel"]
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(provenance["source_date_epoch"]))
+    return subprocess.run([*command, *policy.auditwheel_args(wheel, out_dir)], check=False,
+                          env=env).returncode
+
+
+_USAGE = ("usage: python -m lwsbuild.wheelmeta check VERSION PROVENANCE\n"
+          "       python -m lwsbuild.wheelmeta repair WHEEL DEST_DIR")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m lwsbuild.wheelmeta check VERSION PROVENANCE`: the CMake project's name check."""
+    """`python -m lwsbuild.wheelmeta check VERSION PROVENANCE`: the CMake project's name check;
+    `... repair WHEEL DEST_DIR`: cibuildwheel's repair-wheel-command."""
     args = sys.argv[1:] if argv is None else argv
+    if len(args) == 3 and args[0] == "repair":
+        return repair(Path(args[1]), Path(args[2]))
     if len(args) != 3 or args[0] != "check":
-        print("usage: python -m lwsbuild.wheelmeta check VERSION PROVENANCE", file=sys.stderr)
+        print(_USAGE, file=sys.stderr)
         return 2
     problem = check(args[1], Path(args[2]))
     if problem is None:

@@ -10,6 +10,10 @@ and three callers use it:
     is fixed before CMake runs; see `check`);
   * `BuildSpec.provenance()`, which records the repair policy of the variant.
 
+The repair policy is applied by one command line (`RepairPolicy.auditwheel_args`): `lwsbuild wheel`
+runs it, and so does cibuildwheel through `python -m lwsbuild.wheelmeta repair WHEEL DEST_DIR`
+(pyproject.toml [tool.cibuildwheel]), which reads the policy the wheel's own provenance.json records.
+
 Only the standard library and lwsbuild's data modules are imported here: the provider runs inside
 pip's isolated build environment.
 """
@@ -20,7 +24,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +44,7 @@ SUMMARY = ("A reproducible, verifiably fixed libwebsockets: pinned sources, the 
            "sanitizer builds, wheels and a stress proof.")
 
 # build.cmake_bracket picks the bracket's "=" count so the value cannot end it early: any count.
-_SPEC_PROVENANCE = re.compile(r"^set\(LWSBUILD_PROVENANCE \[(=+)\[(.*)\]\1\]\)$", re.M)
+_SPEC_PROVENANCE = re.compile(r"^set\(LWSBUILD_PROVENANCE \[(=+)\[(.*)\]\1\]\)$", re.MULTILINE)
 
 
 def _segment(text: str) -> str:
@@ -101,7 +108,7 @@ class Identity:
         series = "all fixes" if self.series == "all" else f"fix series '{self.series}'"
         return f"{build}, {series}. {SUMMARY}"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, str]:
         return {"version": self.version, "local": self.local, "summary": self.summary}
 
 
@@ -113,8 +120,19 @@ class RepairPolicy:
     excluded: tuple[str, ...]  # sonames taken from the system instead of grafted into the wheel
     reason: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"repair": self.repair, "excluded": list(self.excluded), "reason": self.reason}
+
+    @classmethod
+    def of_provenance(cls, provenance: Mapping[str, Any]) -> RepairPolicy:
+        """The policy a build recorded (provenance.json "wheel")."""
+        recorded = provenance["wheel"]
+        return cls(bool(recorded["repair"]), tuple(recorded["excluded"]), str(recorded["reason"]))
+
+    def auditwheel_args(self, wheel: Path, out_dir: Path) -> list[str]:
+        """The arguments after `auditwheel` that repair `wheel` into `out_dir` by this policy."""
+        excludes = [arg for soname in self.excluded for arg in ("--exclude", soname)]
+        return ["repair", *excludes, "-w", str(out_dir), str(wheel)]
 
 
 OPENSSL_SONAMES = ("libssl.so.3", "libcrypto.so.3")
@@ -147,28 +165,31 @@ def repair_policy(sanitizer: str) -> RepairPolicy:
         "OpenSSL 3 (libssl.so.3, libcrypto.so.3) comes from the system, not grafted"))
 
 
-def spec_provenance(spec_file: Path) -> dict:
+def spec_provenance(spec_file: Path) -> dict[str, Any]:
     """The provenance written beside a spec, read from the path the spec itself names."""
     match = _SPEC_PROVENANCE.search(spec_file.read_text())
     if match is None:
         raise ValueError(f"{spec_file} names no LWSBUILD_PROVENANCE: not a spec written by lwsbuild")
-    return json.loads(Path(match.group(2)).read_text())
+    provenance: dict[str, Any] = json.loads(Path(match.group(2)).read_text())
+    return provenance
 
 
-def _identity(settings: Mapping[str, Any]) -> Identity:
+def _identity() -> Identity:
     spec = os.environ.get(SPEC_ENV)
     if spec:
         return Identity.of_provenance(spec_provenance(Path(spec)))
-    return Identity.default(str(settings.get("variant", "release")))
+    # scikit-build-core run without lwsbuild's backend and without a spec: the CMake project then
+    # plans the default build itself (python -m lwsbuild.build --write-spec, release).
+    return Identity.default("release")
 
 
 def dynamic_metadata(field: str, settings: Mapping[str, Any] | None = None,
                      project: Mapping[str, Any] | None = None) -> str:
-    """scikit-build-core's provider hook; `settings` carries `variant` (set by pyproject overrides)."""
-    unknown = set(settings or {}) - {"variant"}
-    if unknown:
-        raise RuntimeError(f"lwsbuild.wheelmeta takes only a 'variant' setting, not {sorted(unknown)}")
-    identity = _identity(settings or {})
+    """scikit-build-core's provider hook. The build is the one the spec in LWSBUILD_SPEC describes:
+    lwsbuild's backend (lwsbuild/backend.py) writes it from the -C lwsbuild.* settings."""
+    if settings:
+        raise RuntimeError(f"lwsbuild.wheelmeta takes no settings (the spec names the build), not {sorted(settings)}")
+    identity = _identity()
     if field == "version":
         return identity.version
     if field == "description":
@@ -186,11 +207,43 @@ def check(version: str, provenance_file: Path) -> str | None:
             f"{', UNFIXED' if identity.unfixed else ''}); the name is chosen before CMake runs")
 
 
+WHEEL_PROVENANCE = "lwsbuild/_native/share/lwsbuild/provenance.json"  # where a wheel carries it
+
+
+def repair(wheel: Path, out_dir: Path) -> int:
+    """Put `wheel` into `out_dir` as its recorded policy says: repaired by auditwheel (excluding what
+    the policy takes from the system), or copied unchanged (a sanitizer build). Returns the exit code.
+
+    The wheel's members are dated by SOURCE_DATE_EPOCH, here the pinned release's date as everywhere
+    else, so a repaired wheel has the same bytes as `lwsbuild wheel`'s."""
+    with zipfile.ZipFile(wheel) as archive:
+        provenance = json.loads(archive.read(WHEEL_PROVENANCE))
+    policy = RepairPolicy.of_provenance(provenance)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not policy.repair:
+        print(f"lwsbuild: {wheel.name}: {policy.reason}", file=sys.stderr)
+        shutil.copyfile(wheel, out_dir / wheel.name)
+        return 0
+    # cibuildwheel's containers have auditwheel as a program; `lwsbuild wheel` has the Python package.
+    program = shutil.which("auditwheel")
+    command = [program] if program else [sys.executable, "-m", "auditwheel"]
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(provenance["source_date_epoch"]))
+    return subprocess.run([*command, *policy.auditwheel_args(wheel, out_dir)], check=False,
+                          env=env).returncode
+
+
+_USAGE = ("usage: python -m lwsbuild.wheelmeta check VERSION PROVENANCE\n"
+          "       python -m lwsbuild.wheelmeta repair WHEEL DEST_DIR")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m lwsbuild.wheelmeta check VERSION PROVENANCE`: the CMake project's name check."""
+    """`python -m lwsbuild.wheelmeta check VERSION PROVENANCE`: the CMake project's name check;
+    `... repair WHEEL DEST_DIR`: cibuildwheel's repair-wheel-command."""
     args = sys.argv[1:] if argv is None else argv
+    if len(args) == 3 and args[0] == "repair":
+        return repair(Path(args[1]), Path(args[2]))
     if len(args) != 3 or args[0] != "check":
-        print("usage: python -m lwsbuild.wheelmeta check VERSION PROVENANCE", file=sys.stderr)
+        print(_USAGE, file=sys.stderr)
         return 2
     problem = check(args[1], Path(args[2]))
     if problem is None:

@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from functools import cache as memoize
 from pathlib import Path
+from typing import Any
 
 from . import __version__, cache, progress, tools
 from .errors import BuildError, CacheError, LwsbuildError
@@ -41,7 +42,7 @@ class Compiler:
     def version(self) -> str:
         return self.version_line.rsplit(" ", 1)[-1]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "version": self.version, "id": self.version_line}
 
 
@@ -51,7 +52,7 @@ def compiler() -> Compiler:
     path = shutil.which(name)
     if path is None:
         raise BuildError(f"no C compiler: {name!r} is not on PATH", hint="install gcc, or set CC")
-    line = subprocess.run([path, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    line = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout.splitlines()[0]
     return Compiler(os.path.realpath(path), line.strip())
 
 
@@ -103,7 +104,7 @@ class BuildSpec:
     def source_date_epoch(self) -> int:
         return self.prepared.source.release.source_date_epoch
 
-    def provenance(self) -> dict:
+    def provenance(self) -> dict[str, Any]:
         release = self.prepared.source.release
         return {
             "lwsbuild_version": __version__,
@@ -181,7 +182,7 @@ class Install:
                              hint=f"remove {self.prefix.parent} and run the command again (it rebuilds)")
         return found[0]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         provenance = self.spec.provenance()
         return {"prefix": str(self.prefix), "library": str(self.library), "variant": self.spec.variant.name,
                 "version": provenance["lws"]["version"], "patches": provenance["patches"],
@@ -209,7 +210,7 @@ def run_logged(step: str, command: list[str], log: Path, env: dict[str, str], cw
     with progress.step(f"{step}…"), log.open("a") as out:
         out.write(f"$ {' '.join(command)}\n")
         out.flush()
-        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, check=False)
     if result.returncode != 0:
         lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
         why = next((line for line in reversed(lines) if "error" in line.lower()), lines[-1] if lines else "no output")
@@ -257,29 +258,3 @@ def build(spec: BuildSpec, jobs: int | None = None) -> Install:
         run_logged("build", ["cmake", "--build", str(build_dir), "-j", str(jobs or os.cpu_count() or 2)], log, env)
         run_logged("install", ["cmake", "--install", str(build_dir), "--prefix", str(staging)], log, env)
     return Install(spec, prefix, build_dir, cached=False)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m lwsbuild.build --write-spec FILE …`: the CMake project's entry under pip."""
-    import argparse
-
-    from .cli import plan_from_args, spec_arguments
-
-    parser = argparse.ArgumentParser(prog="python -m lwsbuild.build")
-    parser.add_argument("--write-spec", type=Path, required=True)
-    spec_arguments(parser)
-    args = parser.parse_args(argv)
-    from .errors import LwsbuildError
-
-    try:
-        spec = plan_from_args(args)
-        written = write_spec(spec, args.write_spec.parent)
-        if written != args.write_spec:
-            os.replace(written, args.write_spec)
-    except LwsbuildError as exc:
-        return exc.report()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -6,62 +6,33 @@ Heavy modules are imported inside the handlers so `lwsbuild --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
 from .errors import LwsbuildError
+from .request import (
+    BuildRequest,
+    add_arguments,
+    add_build_arguments,
+    add_series_arguments,
+    add_source_arguments,
+)
 
 if TYPE_CHECKING:
-    from .build import BuildSpec
-    from .series import PreparedTree
-    from .sources import Source
+    from .series import Line
+
+JsonDict = dict[str, Any]
 
 
 # --- argument groups shared by commands ---------------------------------------------------------
-
-def source_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("source")
-    group.add_argument("--lws-version", metavar="V", help="libwebsockets release (default: releases.toml's default, 4.3.5: the newest one this "
-                            "machine's network can fetch)")
-    group.add_argument("--source", action="append", metavar="SPEC",
-                       help="mirror to use, repeatable, tried in order: git+URL[@REF], archive:URL|PATH[#sha256=HEX], "
-                            "dir:PATH, debian (default: the pin's mirror list)")
-    group.add_argument("--allow-unpinned", action="store_true",
-                       help="accept a version or tree outside the pins (marked UNPINNED everywhere)")
-    group.add_argument("--refresh", action="store_true",
-                       help="ask the mirrors and verify what they deliver even when the pinned tree is cached")
-
-
-def series_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("fix series")
-    group.add_argument("--series", default="all", help="named fix set: all (default), seed (the original four) or none (no patch: hand checks)")
-    group.add_argument("--unfixed", action="store_true",
-                       help="build the bug: apply nothing and revert the fixes upstream already carries (marked UNFIXED)")
-
-
-def spec_arguments(parser: argparse.ArgumentParser) -> None:
-    source_arguments(parser)
-    series_arguments(parser)
-    group = parser.add_argument_group("build")
-    group.add_argument("--variant", default="release", help="release (default), asan or tsan")
-    group.add_argument("-D", dest="defines", action="append", default=[], metavar="LWS_NAME=VALUE",
-                       help="further libwebsockets CMake option, repeatable (e.g. -D LWS_WITH_SSL=OFF)")
-
-
-def spec_argv(args: argparse.Namespace) -> list[str]:
-    """The spec_arguments options of `args` as a command line (to run the same build elsewhere)."""
-    argv = ["--variant", args.variant, "--series", args.series]
-    argv += ["--lws-version", args.lws_version] if args.lws_version else []
-    argv += [arg for spec in args.source or [] for arg in ("--source", spec)]
-    argv += ["--allow-unpinned"] if args.allow_unpinned else []
-    argv += ["--unfixed"] if args.unfixed else []
-    return argv + [arg for define in args.defines for arg in ("-D", define)]
-
+# The build request's own options (source, series, variant, -D) are declared in request.py, beside
+# the fields they set.
 
 def json_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -69,36 +40,9 @@ def json_argument(parser: argparse.ArgumentParser) -> None:
 
 # --- the pipeline, driven by parsed arguments ---------------------------------------------------
 
-def source_from_args(args: argparse.Namespace) -> Source:
-    from . import releases, sources
-
-    release = releases.get(args.lws_version or releases.default_version(), args.allow_unpinned)
-    return sources.fetch(release, args.source, args.allow_unpinned, refresh=getattr(args, "refresh", False))
-
-
-def prepare_from_args(args: argparse.Namespace) -> PreparedTree:
-    from . import releases, series
-
-    selected = series.select(args.series)  # a bad --series or version fails before any download
-    release = releases.get(args.lws_version or releases.default_version(), args.allow_unpinned)
-    series.check_supported(release, selected, args.unfixed)
-    return series.prepare(source_from_args(args), selected, args.unfixed)
-
-
-def plan_from_args(args: argparse.Namespace) -> BuildSpec:
-    from . import build, releases, variants
-
-    variant = variants.get(args.variant)
-    version = releases.normalize(args.lws_version or releases.default_version())
-    options = variants.options_for(variant, variants.parse_defines(args.defines), version)  # fails before any download
-    return build.plan(prepare_from_args(args), variant, options)
-
-
-def prefix_from_args(args: argparse.Namespace):
+def prefix_from_args(args: argparse.Namespace) -> Path | None:
     """--prefix DIR, else a (cached) build when any build option is given, else None: the library
     bundled in this installed wheel."""
-    from pathlib import Path
-
     from .errors import UsageError
 
     wants_build = any([args.variant, args.lws_version, args.source, args.allow_unpinned, args.unfixed,
@@ -112,11 +56,10 @@ def prefix_from_args(args: argparse.Namespace):
         return None
     from . import build
 
-    args.variant = args.variant or "release"
-    return build.build(plan_from_args(args)).prefix
+    return build.build(BuildRequest.from_args(args).plan()).prefix
 
 
-def emit(args: argparse.Namespace, data: dict, text: str) -> None:
+def emit(args: argparse.Namespace, data: JsonDict, text: str) -> None:
     if getattr(args, "json", False):
         print(json.dumps(data, indent=2, sort_keys=True))
     else:
@@ -129,7 +72,7 @@ def _marks(marks: list[str]) -> str:
 
 # --- commands -----------------------------------------------------------------------------------
 
-def _fix_state(line) -> dict:
+def _fix_state(line: Line | None) -> JsonDict:
     """One fix on one release, from series.toml alone: ours | upstream | not-needed | uncovered."""
     if line is None:
         return {"status": "uncovered", "versions": None, "upstream": None, "patch": None, "reason": None}
@@ -137,7 +80,7 @@ def _fix_state(line) -> dict:
             "patch": line.patch or None, "reason": line.not_needed or None}
 
 
-def _fix_groups(fixes: dict[str, dict]) -> str:
+def _fix_groups(fixes: dict[str, JsonDict]) -> str:
     """"ours 0004 0005; upstream bd8f69e43 0001 0002": fixes grouped by what they are there."""
     groups: dict[str, list[str]] = {}
     for pid, state in fixes.items():
@@ -149,7 +92,7 @@ def _fix_groups(fixes: dict[str, dict]) -> str:
 def cmd_versions(args: argparse.Namespace) -> int:
     from . import releases, series, verified
 
-    rows = []
+    rows: list[JsonDict] = []
     for release in releases.all_releases():
         fixes = {pid: _fix_state(line) for pid, line in series.forms(release).items()}
         supported = series.supported(release)
@@ -161,9 +104,9 @@ def cmd_versions(args: argparse.Namespace) -> int:
                      "default": release.version == releases.default_version(),
                      "verified": verified.summary(release.version)})
     cve_text = _cve_states(rows)
-    lines = [f"{'version':9} {'date':10} {'tree id':12} {'series':9} {'verified by hand':32} "
-             "fixes (from patches/series.toml) | CVEs (lwsbuild/cves.toml; ours = our patch, upstream = in the "
-             "release; * = compiled out of the default variants: not affected there)"]
+    lines = [(f"{'version':9} {'date':10} {'tree id':12} {'series':9} {'verified by hand':32} "
+              "fixes (from patches/series.toml) | CVEs (lwsbuild/cves.toml; ours = our patch, upstream = in the "
+              "release; * = compiled out of the default variants: not affected there)")]
     for row in rows:
         lines.append(f"{row['version']:9} {row['date']:10} {row['tree_id'][:12]} "
                      f"{'supported' if row['series_supported'] else 'outside':9} {_verified(row['verified']):32} "
@@ -176,7 +119,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verified(summary: dict) -> str:
+def _verified(summary: JsonDict) -> str:
     """"proven" (build, smoke, stress clean and the unfixed defect, through the series), else the
     steps checked by hand (lwsbuild/verified.toml)."""
     if summary["proven"]:
@@ -186,7 +129,7 @@ def _verified(summary: dict) -> str:
     return ",".join(step.replace("stress-unfixed", "unfixed") for step in summary["steps"]) or "-"
 
 
-def _cve_states(rows: list[dict]) -> dict[str, str]:
+def _cve_states(rows: list[JsonDict]) -> dict[str, str]:
     """Adds each release's CVE status (lwsbuild/cves.toml) to `rows`; version → its text,
     "ours CVE-… CVE-…*; upstream CVE-…" (* = compiled out of the default variants)."""
     from . import cves, releases
@@ -208,7 +151,7 @@ def _cve_states(rows: list[dict]) -> dict[str, str]:
 def cmd_debian_patches(args: argparse.Namespace) -> int:
     from . import distro
 
-    prepared = prepare_from_args(args)
+    prepared = BuildRequest.from_args(args).prepare()
     package = distro.debian_security_patches(prepared)
     emit(args, {"version": prepared.source.release.version, "series": prepared.series.name, **package.to_json()},
          distro.render(package))
@@ -233,7 +176,7 @@ def cmd_variants(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    source = source_from_args(args)
+    source = BuildRequest.from_args(args).source()
     marks = ["UNPINNED"] if source.unpinned else []
     data = {**source.to_json(), "marks": marks}
     emit(args, data, f"libwebsockets {source.release.version}{_marks(marks)}: tree {source.tree_id} "
@@ -242,9 +185,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_patch(args: argparse.Namespace) -> int:
-    prepared = prepare_from_args(args)
-    lines = [f"libwebsockets {prepared.source.release.version}{_marks(prepared.marks)}, series "
-             f"'{prepared.series.name}': {prepared.path}"]
+    prepared = BuildRequest.from_args(args).prepare()
+    lines = [(f"libwebsockets {prepared.source.release.version}{_marks(prepared.marks)}, series "
+              f"'{prepared.series.name}': {prepared.path}")]
     lines += [f"  {r.fix.id} {r.status:10} {r.fix.title}  [{r.line.versions}"
               + (f"; upstream {r.line.upstream}" if r.line.upstream else "")
               + (f"; {r.line.not_needed}" if r.line.not_needed else "")
@@ -259,7 +202,7 @@ def cmd_patch(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from . import build
 
-    install = build.build(plan_from_args(args))
+    install = build.build(BuildRequest.from_args(args).plan())
     data = install.to_json()
     emit(args, data, f"libwebsockets {data['version']} {data['variant']}{_marks(data['marks'])}"
                      f"{' (cached)' if install.cached else ''}\n  prefix  {data['prefix']}\n  library {data['library']}")
@@ -277,8 +220,9 @@ def wheel_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_wheel(args: argparse.Namespace) -> int:
     from . import build, variants, wheel
 
-    wheel.require_tools(variants.get(args.variant).sanitizer)  # before a build, not after it
-    install = build.build(plan_from_args(args))
+    request = BuildRequest.from_args(args)
+    wheel.require_tools(variants.get(request.variant).sanitizer)  # before a build, not after it
+    install = build.build(request.plan())
     made = wheel.build_wheel(install, args.output)
     data = made.to_json()
     lines = [f"{made.path.name}{_marks(data['marks'])}", f"  {made.identity.summary}",
@@ -291,7 +235,7 @@ def cmd_wheel(args: argparse.Namespace) -> int:
         from . import reproducible
 
         source = install.spec.prepared.source
-        comparison = reproducible.check(made.path, spec_argv(args), source.tree_id, source.path)
+        comparison = reproducible.check(made.path, request, source.tree_id, source.path)
         data["reproducible"] = comparison.to_json()
         lines.append(f"  reproducible (rebuilt in a fresh cache and directory): {comparison.describe()}")
     emit(args, data, "\n".join(lines))
@@ -312,7 +256,7 @@ def config_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the prefix for CMAKE_PREFIX_PATH (find_package(libwebsockets))")
     parser.add_argument("--prefix", type=Path, metavar="DIR",
                         help="an install prefix (default: the installed wheel's; build options select a build)")
-    spec_arguments(parser)
+    add_arguments(parser)
     # A build only when asked for: no build option means the installed wheel's library.
     parser.set_defaults(variant=None)  # no --variant: the bundled library, not a build
 
@@ -439,7 +383,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
     from .errors import DefectFound, UsageError
 
     named = profiles.with_overrides(args.profile, vars(args))
-    install = build.build(plan_from_args(args))
+    install = build.build(BuildRequest.from_args(args).plan())
     # Without --report the logs go to a scratch directory, removed once the run has been judged; a
     # run that could not be judged (an error naming a log in it) leaves it for the user to read.
     directory = Path(args.report) if args.report else Path(tempfile.mkdtemp(prefix="lwsbuild-stress-"))
@@ -466,11 +410,8 @@ def cmd_stress(args: argparse.Namespace) -> int:
 
 
 def prove_arguments(parser: argparse.ArgumentParser) -> None:
-    source_arguments(parser)
-    group = parser.add_argument_group("build")
-    group.add_argument("--variant", default="asan", help="asan (default), tsan or release")
-    group.add_argument("-D", dest="defines", action="append", default=[], metavar="LWS_NAME=VALUE",
-                       help="further libwebsockets CMake option, repeatable, for all three builds")
+    add_source_arguments(parser)
+    add_build_arguments(parser, default_variant="asan", defines_for=", for all three builds")
     parser.set_defaults(report="prove-report")  # its prove.json names the runs' logs: they are kept
 
 
@@ -481,7 +422,8 @@ def cmd_prove(args: argparse.Namespace) -> int:
     from .errors import DefectFound, ProofFailed
 
     builds = {"unfixed": ("all", True), "seed": ("seed", False), "all": ("all", False)}
-    specs = {label: plan_from_args(argparse.Namespace(**{**vars(args), "series": series, "unfixed": unfixed}))
+    request = BuildRequest.from_args(args)
+    specs = {label: dataclasses.replace(request, series=series, unfixed=unfixed).plan()
              for label, (series, unfixed) in builds.items()}
     # Frequent samples: an unfixed build often dies within a second, before a 1 s sample.
     overrides = {"sample_ms": 200, **{k: v for k, v in vars(args).items() if v is not None}}
@@ -508,7 +450,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
 class _Parser(argparse.ArgumentParser):
     """argparse with lwsbuild's one-line error (argparse's own is the usage text plus a line)."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         print(f"lwsbuild: error: {self.prog}: {' '.join(message.split())} (fix: see `{self.prog} --help`)",
               file=sys.stderr)
         raise SystemExit(2)
@@ -522,7 +464,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lwsbuild {__version__}")
     parser.add_argument("--debug-traceback", action="store_true", help=_DEBUG_HELP)
     # Accepted after the command too; SUPPRESS keeps a subcommand from resetting it to False.
-    debug = argparse.ArgumentParser(add_help=False)
+    debug = _Parser(add_help=False)
     debug.add_argument("--debug-traceback", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -538,25 +480,25 @@ def _parser() -> argparse.ArgumentParser:
             json_argument)
     command("variants", cmd_variants, "list the build variants", json_argument)
     command("debian-patches", cmd_debian_patches, "Debian's security patches for a release (read at run time) "
-            "and what the series does about each CVE they name", source_arguments, series_arguments, json_argument)
+            "and what the series does about each CVE they name", add_source_arguments, add_series_arguments, json_argument)
     audit_parser = command("audit", cmd_audit, "the CVE status of an existing build (a wheel or an install prefix; "
                            "default: this installed lwsbuild's library)", json_argument)
     audit_parser.add_argument("target", nargs="?", metavar="WHEEL|PREFIX",
                               help="a wheel made by `lwsbuild wheel`, or a prefix from `lwsbuild build --json`")
-    command("fetch", cmd_fetch, "fetch and verify a release's source tree", source_arguments, json_argument)
+    command("fetch", cmd_fetch, "fetch and verify a release's source tree", add_source_arguments, json_argument)
     command("patch", cmd_patch, "classify and apply the fix series to a verified tree",
-            source_arguments, series_arguments, json_argument)
-    command("build", cmd_build, "build a variant into a cached install prefix", spec_arguments, json_argument)
+            add_source_arguments, add_series_arguments, json_argument)
+    command("build", cmd_build, "build a variant into a cached install prefix", add_arguments, json_argument)
     command("wheel", cmd_wheel, "build a variant and package it as a wheel (py3-none-<platform>)",
-            spec_arguments, wheel_arguments, json_argument)
+            add_arguments, wheel_arguments, json_argument)
     command("config", cmd_config, "compiler, linker, pkg-config and CMake settings for C programs using the library",
             config_arguments, json_argument)
     command("smoke", cmd_smoke, "a real WebSocket round trip through the library, via ctypes",
-            spec_arguments, smoke_arguments, json_argument)
+            add_arguments, smoke_arguments, json_argument)
     command("matrix", cmd_matrix, "print the CI build matrix (version x variant, expected fixes)",
             matrix_arguments, json_argument)
     command("stress", cmd_stress, "run the C stress harness on a build and judge it by its sanitizer reports",
-            spec_arguments, harness_arguments, lambda p: profile_argument(p, repeatable=False), report_argument,
+            add_arguments, harness_arguments, lambda p: profile_argument(p, repeatable=False), report_argument,
             json_argument)
     command("prove", cmd_prove, "stress the unfixed, seed and all builds under every stress profile and compare",
             prove_arguments, harness_arguments, lambda p: profile_argument(p, repeatable=True), report_argument,
@@ -577,7 +519,8 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(argv) if argv is not None else sys.argv[1:]  # what a re-exec must repeat
     debug = bool(getattr(args, "debug_traceback", False))
     try:
-        return args.handler(args)
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
     except LwsbuildError as exc:
         return _fail(exc, debug)
     except KeyboardInterrupt:
@@ -591,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         from .errors import InternalError
 
         return _fail(cache.unwritable(exc) or InternalError(_describe(exc)), debug)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any other exception is a bug: one line, not a traceback
         from .errors import InternalError
 
         return _fail(InternalError(_describe(exc)), debug)

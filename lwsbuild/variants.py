@@ -13,6 +13,7 @@ from importlib import resources
 from . import progress
 from .errors import BadDefineError, UnknownVariantError, UsageError
 
+DEFAULT = "release"  # the variant of a build that names none (variants.toml must define it)
 _DEFINE = re.compile(r"^(LWS_[A-Z0-9_]+)=(.*)$", re.DOTALL)
 _MIN_SMP = 2
 _MAX_SMP = 1024  # lws sizes per-thread arrays in every context by it: more only wastes memory

@@ -81,7 +81,7 @@ class BuildSpec:
     def key(self) -> str:
         identity = {
             "tree": self.prepared.tree_id, "series": self.prepared.series.name, "unfixed": self.prepared.unfixed,
-            "unpinned": self.prepared.source.unpinned, "variant": self.variant.name, "options": self.options,
+            "unpinned": self.prepared.source.unpinned, "variant": self.variant.build_identity(), "options": self.options,
             "c_flags": self.c_flags, "compiler": self.compiler.version_line, "compiler_path": self.compiler.path,
             "project": project_digest(), "lwsbuild": __version__,
         }
@@ -117,7 +117,7 @@ class BuildSpec:
             "patches": [r.to_json() for r in self.prepared.results],
             "prepared_tree_id": self.prepared.tree_id,
             "variant": self.variant.name,
-            "sanitizer": self.variant.sanitizer,
+            "sanitizer": self.variant.sanitizer_name,
             "cmake_options": self.options,
             "extra_options": self.extra_options,
             "line_options": [entry.to_json() for entry in self.line_options],
@@ -149,6 +149,15 @@ class BuildSpec:
                  f"set(LWS_BUILD_HASH {q(self.build_hash)} CACHE STRING \"\" FORCE)",
                  f"set(CMAKE_C_FLAGS {q(' '.join(self.c_flags))} CACHE STRING \"\" FORCE)"]
         lines += [f"set({name} {q(value)} CACHE STRING \"\" FORCE)" for name, value in sorted(self.options.items())]
+        # The sanitizer's part (variants.toml [sanitizer.NAME]) that CMake applies: flags for our own
+        # programs (harness.cmake, cveserver.cmake) and the layout probe's environment (probe.cmake).
+        sanitizer = self.variant.sanitizer
+        program = sanitizer.program_flags if sanitizer else ()
+        program_gcc = sanitizer.program_flags_gcc if sanitizer else ()
+        probe_env = [f"{name}={value}" for name, value in (sanitizer.build_env({}) if sanitizer else {}).items()]
+        lines += [f"set(LWSBUILD_PROGRAM_SANITIZER_FLAGS {q(';'.join(program))})",
+                  f"set(LWSBUILD_PROGRAM_SANITIZER_FLAGS_GCC {q(';'.join(program_gcc))})",
+                  f"set(LWSBUILD_SANITIZER_BUILD_ENV {q(';'.join(probe_env))})"]
         return "\n".join(lines) + "\n"
 
 
@@ -220,8 +229,8 @@ def run_logged(step: str, command: list[str], log: Path, env: dict[str, str], cw
 def cmake_env(spec: BuildSpec) -> dict[str, str]:
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(spec.source_date_epoch))
     if spec.variant.sanitizer:
-        # The probe runs at build time; Python-free, but LeakSanitizer must not fail the build.
-        env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS", ""), "detect_leaks=0"]))
+        # Instrumented programs run while building (the layout probe): the sanitizer's build_options.
+        env.update(spec.variant.sanitizer.build_env(env))
     return env
 
 

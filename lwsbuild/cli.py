@@ -170,7 +170,7 @@ def cmd_variants(args: argparse.Namespace) -> int:
     from . import variants
 
     rows = [{"name": v.name, "description": v.description, "cmake": v.cmake, "c_flags": list(v.c_flags),
-             "sanitizer": v.sanitizer} for v in map(variants.get, variants.names())]
+             "sanitizer": v.sanitizer_name} for v in map(variants.get, variants.names())]
     emit(args, {"variants": rows}, "\n".join(f"{r['name']:8} {r['description']}" for r in rows))
     return 0
 

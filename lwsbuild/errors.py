@@ -57,6 +57,12 @@ class UnknownVariantError(UsageError):
     hint = "use one of the variants `lwsbuild variants` lists"
 
 
+class VariantsFileError(UsageError):
+    """variants.toml, or the file LWSBUILD_VARIANTS_FILE names, has a table lwsbuild cannot use."""
+
+    hint = "fix the table named (variants.toml's opening comments say what each key is), or unset LWSBUILD_VARIANTS_FILE"
+
+
 class BadDefineError(UsageError):
     hint = "pass lws options as -D LWS_NAME=VALUE"
 

@@ -24,9 +24,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .variants import Sanitizer
 
 # The environment variable of the declared config-setting `lwsbuild.spec` (pyproject.toml): a spec
 # written by lwsbuild. scikit-build-core hands config-settings to CMake but not to metadata
@@ -101,7 +104,7 @@ class Identity:
         series = "all fixes" if self.series == "all" else f"fix series '{self.series}'"
         return f"{build}, {series}. {SUMMARY}"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"version": self.version, "local": self.local, "summary": self.summary}
 
 
@@ -113,14 +116,14 @@ class RepairPolicy:
     excluded: tuple[str, ...]  # sonames taken from the system instead of grafted into the wheel
     reason: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"repair": self.repair, "excluded": list(self.excluded), "reason": self.reason}
 
 
 OPENSSL_SONAMES = ("libssl.so.3", "libcrypto.so.3")
 
 
-def repair_policy(sanitizer: str) -> RepairPolicy:
+def repair_policy(sanitizer: Sanitizer | None) -> RepairPolicy:
     """Release wheels: auditwheel repair to a manylinux tag, OpenSSL taken from the system.
 
     OpenSSL is not grafted into the wheel. libwebsockets hands OpenSSL objects across its API
@@ -136,10 +139,9 @@ def repair_policy(sanitizer: str) -> RepairPolicy:
     preloaded and matching the compiler that built it; a grafted copy cannot work. They keep the
     linux tag, and say so in the command's output and in provenance.json.
     """
-    if sanitizer:
-        runtime = {"address": "libasan.so", "thread": "libtsan.so"}.get(sanitizer, f"the {sanitizer} runtime")
+    if sanitizer is not None:
         return RepairPolicy(False, (), (
-            f"not repaired: a sanitizer build ({sanitizer}) needs the compiler's own {runtime}, loaded first "
+            f"not repaired: a sanitizer build ({sanitizer.name}) needs the compiler's own {sanitizer.runtime}, loaded first "
             "(LD_PRELOAD) and matching the compiler that built it; auditwheel would graft a copy, which "
             "cannot work. The wheel keeps the linux tag and is for this machine's toolchain only."))
     return RepairPolicy(True, OPENSSL_SONAMES, (

@@ -91,11 +91,11 @@ def test_the_cmake_name_check_refuses_a_wheel_named_for_another_build(tmp_path: 
 
 
 def test_only_release_wheels_are_repaired_and_openssl_is_not_grafted() -> None:
-    release = repair_policy("")
+    release = repair_policy(variants.get("release").sanitizer)
     assert release.repair and set(release.excluded) == {"libssl.so.3", "libcrypto.so.3"}
-    for sanitizer in ("address", "thread"):
-        policy = repair_policy(sanitizer)
-        assert not policy.repair and "not repaired" in policy.reason
+    for name, runtime in (("asan", "libasan.so"), ("tsan", "libtsan.so")):
+        policy = repair_policy(variants.get(name).sanitizer)
+        assert not policy.repair and "not repaired" in policy.reason and runtime in policy.reason
 
 
 def test_compare_names_the_differing_members(tmp_path: Path) -> None:

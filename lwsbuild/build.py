@@ -17,9 +17,16 @@ from functools import cache as memoize
 from pathlib import Path
 from typing import Any
 
-from . import __version__, cache, progress, tools
+from . import __version__, cache, progress, provenance, tools
 from .errors import BuildError, CacheError, LwsbuildError
 from .paths import PACKAGE_DIR, own_dir
+from .provenance import (
+    CompilerRecord,
+    LwsSource,
+    PatchRecord,
+    Provenance,
+    SanitizerRecord,
+)
 from .series import PreparedTree
 from .variants import LineOptions, Variant, line_options
 from .wheelmeta import repair_policy
@@ -27,8 +34,7 @@ from .wheelmeta import repair_policy
 HARNESS_DIR = PACKAGE_DIR / "harness"  # C sources of the probe and the stress harness
 # What every install prefix holds: a cached prefix missing any of them (a file deleted by hand, a
 # disk cleaner) is a broken entry, rebuilt rather than handed out.
-PREFIX_FILES = ("lib/libwebsockets.so.19", "share/lwsbuild/layout.json", "share/lwsbuild/provenance.json",
-                "bin/lws-stress")
+PREFIX_FILES = ("lib/libwebsockets.so.19", "share/lwsbuild/layout.json", provenance.PREFIX_PATH, "bin/lws-stress")
 # An installed wheel carries the project too, so an installed lwsbuild can build, stress and prove.
 PROJECT_DIR = own_dir("cmake", "CMakeLists.txt")
 
@@ -42,8 +48,23 @@ class Compiler:
     def version(self) -> str:
         return self.version_line.rsplit(" ", 1)[-1]
 
-    def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "version": self.version, "id": self.version_line}
+    def record(self) -> CompilerRecord:
+        return CompilerRecord(self.path, self.version, self.version_line)
+
+    def resolve(self, library: str) -> str:
+        """The file this compiler links for `library` (`-print-file-name`), "" if it has none."""
+        return _print_file_name(self.path, library)
+
+
+@memoize
+def _print_file_name(compiler_path: str, library: str) -> str:
+    try:
+        found = subprocess.run([compiler_path, f"-print-file-name={library}"], capture_output=True, text=True,
+                               timeout=60, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    # Without the library gcc echoes the bare name back.
+    return os.path.realpath(found) if os.path.isabs(found) and os.path.exists(found) else ""
 
 
 @memoize
@@ -84,6 +105,7 @@ class BuildSpec:
             "unpinned": self.prepared.source.unpinned, "variant": self.variant.build_identity(), "options": self.options,
             "c_flags": self.c_flags, "compiler": self.compiler.version_line, "compiler_path": self.compiler.path,
             "project": project_digest(), "lwsbuild": __version__,
+            "provenance_schema": provenance.SCHEMA,  # an entry's provenance.json must be readable
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -104,30 +126,34 @@ class BuildSpec:
     def source_date_epoch(self) -> int:
         return self.prepared.source.release.source_date_epoch
 
-    def provenance(self) -> dict[str, Any]:
+    def provenance(self) -> Provenance:
+        """What this build is: the one value provenance.json is written from."""
         release = self.prepared.source.release
-        return {
-            "lwsbuild_version": __version__,
-            "lws": {"version": release.version, "tag": release.tag, "commit": release.commit,
-                    "tree_id": self.prepared.source.tree_id, "unpinned": self.prepared.source.unpinned},
-            "mirror": self.prepared.source.mirror,
-            "series": self.prepared.series.name,
-            "unfixed": self.prepared.unfixed,
-            "marks": self.prepared.marks,
-            "patches": [r.to_json() for r in self.prepared.results],
-            "prepared_tree_id": self.prepared.tree_id,
-            "variant": self.variant.name,
-            "sanitizer": self.variant.sanitizer_name,
-            "cmake_options": self.options,
-            "extra_options": self.extra_options,
-            "line_options": [entry.to_json() for entry in self.line_options],
-            "c_flags": list(self.c_flags),
-            "compiler": self.compiler.to_json(),
-            "source_date_epoch": self.source_date_epoch,
-            "build_key": self.key,
+        source = self.prepared.source
+        sanitizer = self.variant.sanitizer
+        return Provenance(
+            schema=provenance.SCHEMA,
+            lwsbuild_version=__version__,
+            lws=LwsSource(release.version, release.tag, release.commit, source.tree_id, source.unpinned),
+            mirror=source.mirror,
+            series=self.prepared.series.name,
+            unfixed=self.prepared.unfixed,
+            marks=tuple(self.prepared.marks),
+            patches=tuple(PatchRecord(**r.to_json()) for r in self.prepared.results),
+            prepared_tree_id=self.prepared.tree_id,
+            variant=self.variant.name,
+            # The runtime as this compiler links it: what the library will need preloaded.
+            sanitizer=SanitizerRecord.of(sanitizer, self.compiler.resolve(sanitizer.runtime)) if sanitizer else None,
+            cmake_options=dict(self.options),
+            extra_options=self.extra_options,
+            line_options=self.line_options,
+            c_flags=self.c_flags,
+            compiler=self.compiler.record(),
+            source_date_epoch=self.source_date_epoch,
+            build_key=self.key,
             # Whether its wheel is repaired to a manylinux tag, and why (or why not).
-            "wheel": repair_policy(self.variant.sanitizer).to_json(),
-        }
+            wheel=repair_policy(sanitizer),
+        )
 
     def cmake_spec(self, provenance_path: Path) -> str:
         """The LWSBUILD_SPEC file the CMake project includes: every input, nothing else."""
@@ -192,10 +218,10 @@ class Install:
         return found[0]
 
     def to_json(self) -> dict[str, Any]:
-        provenance = self.spec.provenance()
+        described = self.spec.provenance()
         return {"prefix": str(self.prefix), "library": str(self.library), "variant": self.spec.variant.name,
-                "version": provenance["lws"]["version"], "patches": provenance["patches"],
-                "series": provenance["series"], "unfixed": self.spec.prepared.unfixed,
+                "version": described.lws.version, "patches": [p.to_json() for p in described.patches],
+                "series": described.series, "unfixed": self.spec.prepared.unfixed,
                 "marks": self.spec.prepared.marks, "build_key": self.spec.key, "cached": self.cached,
                 "build_dir": str(self.build_dir)}
 
@@ -203,10 +229,10 @@ class Install:
 def write_spec(spec: BuildSpec, directory: Path) -> Path:
     """Write provenance.json and the CMake spec into `directory`; return the spec's path."""
     directory.mkdir(parents=True, exist_ok=True)
-    provenance = directory / "provenance.json"
-    cache.write_json_atomic(provenance, spec.provenance())
     spec_file = directory / "lwsbuild-spec.cmake"
-    spec_file.write_text(spec.cmake_spec(provenance))
+    written = provenance.beside(spec_file)
+    provenance.write(written, spec.provenance())
+    spec_file.write_text(spec.cmake_spec(written))
     return spec_file
 
 

@@ -15,11 +15,13 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache as memoize
 from pathlib import Path
+from typing import Any
 
+from . import series
 from .errors import SeriesError
 from .paths import PACKAGE_DIR
+from .provenance import PatchRecord, Provenance
 from .releases import Release
-from . import series
 
 CVES_FILE = PACKAGE_DIR / "cves.toml"
 
@@ -104,7 +106,7 @@ def default_build() -> DefaultBuild:
 
 def config_macros(lws_config_h: Path) -> set[str]:
     """The macros a build's lws_config.h defines."""
-    return set(re.findall(r"^\s*#\s*define\s+(\w+)", lws_config_h.read_text(errors="replace"), re.M))
+    return set(re.findall(r"^\s*#\s*define\s+(\w+)", lws_config_h.read_text(errors="replace"), re.MULTILINE))
 
 
 @dataclass(frozen=True)
@@ -115,28 +117,28 @@ class CveStatus:
     fix_status: str  # what the series did with the fix on this tree: applied, upstream, ..., "not in series"
     detail: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"id": self.cve.id, "state": self.state, "justification": self.justification or None,
                 "fix": self.cve.fix, "fix_status": self.fix_status, "detail": self.detail}
 
 
-def _fix_words(cve: Cve, fix_status: str, patch: dict | None) -> str:
-    if fix_status == "applied":
-        return f"fixed by lwsbuild patch {cve.fix} ({patch.get('patch')})"
-    if fix_status == "upstream":
-        return f"fixed upstream in this release (commit {patch.get('upstream') or '?'})"
+def _fix_words(cve: Cve, patch: PatchRecord | None) -> str:
+    if patch is not None and patch.status == "applied":
+        return f"fixed by lwsbuild patch {cve.fix} ({patch.patch})"
+    if patch is not None and patch.status == "upstream":
+        return f"fixed upstream in this release (commit {patch.upstream or '?'})"
     return ""
 
 
-def build_status(provenance: dict, defined: set[str]) -> list[CveStatus]:
+def build_status(provenance: Provenance, defined: set[str]) -> list[CveStatus]:
     """Every known CVE's status on one build (its provenance.json and lws_config.h macros)."""
-    patches = {p.get("id"): p for p in provenance.get("patches", []) if isinstance(p, dict)}
+    patches = {p.id: p for p in provenance.patches}
     out = []
     for cve in known():
         patch = patches.get(cve.fix)
-        fix_status = patch.get("status", "?") if patch else "not in series"
+        fix_status = patch.status if patch else "not in series"
         fixed = fix_status in ("applied", "upstream")
-        words = _fix_words(cve, fix_status, patch)
+        words = _fix_words(cve, patch)
         if not cve.is_compiled_in(defined):
             detail = (f"not affected in this build: the code is compiled out ({cve.missing(defined)} not defined; "
                       f"options {', '.join(cve.options)} OFF)")
@@ -145,19 +147,19 @@ def build_status(provenance: dict, defined: set[str]) -> list[CveStatus]:
         elif fixed:
             out.append(CveStatus(cve, "resolved", "", fix_status, words))
         else:
-            why = ("an UNFIXED build" if provenance.get("unfixed") else
-                   f"series '{provenance.get('series')}' does not include fix {cve.fix}" if patch is None else
+            why = ("an UNFIXED build" if provenance.unfixed else
+                   f"series '{provenance.series}' does not include fix {cve.fix}" if patch is None else
                    f"fix {cve.fix} is {fix_status} in this build")
             out.append(CveStatus(cve, "exploitable", "", fix_status, f"compiled in and not fixed: {why}"))
     return out
 
 
-def release_status(release: Release) -> list[dict]:
+def release_status(release: Release) -> list[dict[str, Any]]:
     """Per CVE, what the series data does on `release` and what the default variants compile in."""
     default = default_build()
     rows = []
     for cve in known():
-        line = next((f for f in series.select(series.ALL).fixes if f.id == cve.fix)).line_for(release.version)
+        line = next(f for f in series.select(series.ALL).fixes if f.id == cve.fix).line_for(release.version)
         form = "uncovered" if line is None else line.form
         if line is None:
             fix = "no line"

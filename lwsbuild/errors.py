@@ -174,6 +174,12 @@ class LayoutMismatchError(NativeLibraryError):
     hint = "rebuild the prefix: layout.json must come from the same build as the library"
 
 
+class ProvenanceError(UsageError):
+    """A build's provenance.json is missing, malformed, or of a schema this lwsbuild does not read."""
+
+    hint = "rebuild it with this lwsbuild (`lwsbuild build` or `lwsbuild wheel` with the same options)"
+
+
 class SmokeFailure(LwsbuildError):
     """The lws client smoke round trip did not succeed."""
 

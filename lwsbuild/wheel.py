@@ -23,8 +23,9 @@ from . import build, cache, progress, reproducible
 from .build import Install
 from .errors import PathInWheel, WheelError, WheelToolMissing
 from .paths import CHECKOUT, sha256_file, stage_project, with_checkout_on_path
+from .provenance import RepairPolicy
 from .variants import Sanitizer
-from .wheelmeta import SPEC_ENV, Identity, RepairPolicy, repair_policy
+from .wheelmeta import SPEC_ENV, Identity, repair_policy
 
 # Runs in a child process with the project (checkout or staged copy) as working directory:
 # scikit-build-core's hooks read pyproject.toml from there.

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from . import __version__, provenance
+from .provenance import Provenance, RepairPolicy
 
 if TYPE_CHECKING:
     from .variants import Sanitizer
@@ -38,9 +39,6 @@ SPEC_ENV = "LWSBUILD_SPEC"
 
 SUMMARY = ("A reproducible, verifiably fixed libwebsockets: pinned sources, the SMP client fix series, "
            "sanitizer builds, wheels and a stress proof.")
-
-# build.cmake_bracket picks the bracket's "=" count so the value cannot end it early: any count.
-_SPEC_PROVENANCE = re.compile(r"^set\(LWSBUILD_PROVENANCE \[(=+)\[(.*)\]\1\]\)$", re.M)
 
 
 def _segment(text: str) -> str:
@@ -58,12 +56,11 @@ class Identity:
     options_digest: str  # of the -D options beyond the variant's own; "" if none
 
     @classmethod
-    def of_provenance(cls, provenance: Mapping[str, Any]) -> Identity:
-        variant = str(provenance["variant"])
-        extra = provenance["extra_options"]
+    def of_provenance(cls, described: Provenance) -> Identity:
+        extra = described.extra_options
         digest = hashlib.sha256(json.dumps(extra, sort_keys=True).encode()).hexdigest()[:8] if extra else ""
-        return cls(str(provenance["lws"]["version"]), variant, str(provenance["series"]),
-                   bool(provenance["unfixed"]), bool(provenance["lws"]["unpinned"]), digest)
+        return cls(described.lws.version, described.variant, described.series, described.unfixed,
+                   described.lws.unpinned, digest)
 
     @classmethod
     def default(cls, variant: str) -> Identity:
@@ -108,18 +105,6 @@ class Identity:
         return {"version": self.version, "local": self.local, "summary": self.summary}
 
 
-@dataclass(frozen=True)
-class RepairPolicy:
-    """Whether auditwheel repairs a variant's wheel to a manylinux tag, and why (or why not)."""
-
-    repair: bool
-    excluded: tuple[str, ...]  # sonames taken from the system instead of grafted into the wheel
-    reason: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"repair": self.repair, "excluded": list(self.excluded), "reason": self.reason}
-
-
 OPENSSL_SONAMES = ("libssl.so.3", "libcrypto.so.3")
 
 
@@ -149,12 +134,9 @@ def repair_policy(sanitizer: Sanitizer | None) -> RepairPolicy:
         "OpenSSL 3 (libssl.so.3, libcrypto.so.3) comes from the system, not grafted"))
 
 
-def spec_provenance(spec_file: Path) -> dict:
-    """The provenance written beside a spec, read from the path the spec itself names."""
-    match = _SPEC_PROVENANCE.search(spec_file.read_text())
-    if match is None:
-        raise ValueError(f"{spec_file} names no LWSBUILD_PROVENANCE: not a spec written by lwsbuild")
-    return json.loads(Path(match.group(2)).read_text())
+def spec_provenance(spec_file: Path) -> Provenance:
+    """The provenance of a spec written by lwsbuild (build.write_spec puts it beside the spec)."""
+    return provenance.read(provenance.beside(spec_file))
 
 
 def _identity(settings: Mapping[str, Any]) -> Identity:
@@ -180,7 +162,7 @@ def dynamic_metadata(field: str, settings: Mapping[str, Any] | None = None,
 
 def check(version: str, provenance_file: Path) -> str | None:
     """Why a wheel named `version` must not hold the build `provenance_file` describes, or None."""
-    identity = Identity.of_provenance(json.loads(provenance_file.read_text()))
+    identity = Identity.of_provenance(provenance.read(provenance_file))
     if version == identity.version:
         return None
     return (f"the wheel is named {version} but this build is {identity.version} "
@@ -194,12 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 3 or args[0] != "check":
         print("usage: python -m lwsbuild.wheelmeta check VERSION PROVENANCE", file=sys.stderr)
         return 2
-    problem = check(args[1], Path(args[2]))
-    if problem is None:
-        return 0
-    from .errors import WheelNameMismatch
+    from .errors import LwsbuildError, WheelNameMismatch
 
-    return WheelNameMismatch(problem).report()
+    try:
+        problem = check(args[1], Path(args[2]))
+    except LwsbuildError as exc:  # a provenance.json this lwsbuild cannot read
+        return exc.report()
+    return 0 if problem is None else WheelNameMismatch(problem).report()
 
 
 if __name__ == "__main__":

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, run_cli
+from helpers import planned
 from helpers.checks import error_line
 
-from lwsbuild import build, matrix, releases, series, stress, variants, wheelmeta
-from lwsbuild.sources import Source
+from lwsbuild import build, matrix, releases, stress, variants, wheelmeta
 
 UBSAN = '''
 [sanitizer.undefined]
@@ -55,11 +55,7 @@ def ubsan_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _spec(variant: variants.Variant, tmp_path: Path) -> build.BuildSpec:
-    """A planned build of the default pin, without fetching: the prepared tree is only named."""
-    release = releases.get(releases.default_version())
-    source = Source(release, release.tree_id or "", "dir:x", tmp_path / "tree", False, True)
-    prepared = series.PreparedTree(source, series.select("all"), False, tmp_path / "prepared", "f" * 40, ())
-    return build.plan(prepared, variant, variants.options_for(variant, {}, release.version))
+    return planned.spec(variant.name, where=tmp_path)
 
 
 def test_pyproject_has_one_override_per_non_default_variant(shipped: None) -> None:

@@ -37,7 +37,7 @@ def _env(cache: Path | None = None) -> dict[str, str]:
 
 def _timed(command: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, str]:
     start = time.perf_counter()
-    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"failed: {' '.join(command)}\n{result.stderr[-2000:]}")
@@ -76,7 +76,7 @@ def _by_hand(root: Path, cache: Path, variant: str) -> float:
                      f"-DLWSBUILD_SPEC={spec_file}", f"-DCMAKE_C_COMPILER={spec.compiler.path}"],
                     ["cmake", "--build", str(work / "build"), "-j", jobs],
                     ["cmake", "--install", str(work / "build"), "--prefix", str(work / "prefix")]):
-        result = subprocess.run(command, env=env, capture_output=True, text=True)
+        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise SystemExit(f"failed: {' '.join(command)}\n{result.stdout[-2000:]}")
     return time.perf_counter() - start

@@ -70,7 +70,7 @@ def run(variant: str, args: argparse.Namespace) -> Result:
     print(f"stress_scale: {variant}: {' '.join(argv[3:])}", file=sys.stderr, flush=True)
     before, began = _load(), time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO,
-                          timeout=duration * 3 + 600)
+                          timeout=duration * 3 + 600, check=False)
     wall = time.monotonic() - began
     try:
         data = json.loads(proc.stdout)
@@ -104,8 +104,8 @@ def table(results: list[Result]) -> str:
     ]
     width = max(len(label) for label, _ in rows)
     cols = [max(len(n), *(len(values[i]) for _, values in rows)) for i, n in enumerate(names)]
-    lines = [" " * width + "  " + "  ".join(n.rjust(c) for n, c in zip(names, cols))]
-    lines += [label.ljust(width) + "  " + "  ".join(v.rjust(c) for v, c in zip(values, cols)) for label, values in rows]
+    lines = [" " * width + "  " + "  ".join(n.rjust(c) for n, c in zip(names, cols, strict=True))]
+    lines += [label.ljust(width) + "  " + "  ".join(v.rjust(c) for v, c in zip(values, cols, strict=True)) for label, values in rows]
     if "release" in by and "asan" in by and by["release"].data["cps"]:
         lines.append(f"asan / release connections/s: {by['asan'].data['cps'] / by['release'].data['cps']:.2f}")
     return "\n".join(lines)

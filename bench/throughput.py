@@ -9,6 +9,8 @@ sockets and epoll and no libwebsockets (see its header for what it does not do),
 run's connections/s over the baseline's is libwebsockets' and the harness's overhead together.
 Goals (issue 14): release >= 5,000 conn/s and asan >= 2,000 conn/s at a profile with >= 1/3
 black-hole targets and a 5 s timeout (the default: tsi0-timeouts), 0 findings, no cap binding unsaid.
+Each variant runs with the default series and, side by side, without the throughput set (fix 0021,
+the timer insert that walked every pending timer): what that fix is worth, in the same run.
 
     python3 bench/throughput.py                         # 20 s per run: ~3 minutes
     python3 bench/throughput.py --duration 5 --rounds 2 # shorter runs, interleaved twice
@@ -34,8 +36,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lwsbuild import profiles  # noqa: E402
-from lwsbuild.stress import HARNESS_DEFAULTS  # noqa: E402
+from lwsbuild import profiles
+from lwsbuild.stress import HARNESS_DEFAULTS
 
 GOALS = {"release": 5000.0, "asan": 2000.0}
 BASELINE_SOURCE = REPO / "bench" / "baseline_client.c"
@@ -43,12 +45,14 @@ BASELINE_SOURCE = REPO / "bench" / "baseline_client.c"
 
 @dataclass(frozen=True)
 class Run:
-    name: str  # "baseline", "release", "asan"
+    name: str  # "baseline", or the variant, with the series when it is not the first one asked
     data: dict  # the summary (baseline) or `lwsbuild stress --json`
     returncode: int
     wall_s: float
     load_before: str
     load_after: str
+    variant: str = ""  # "" for the baseline
+    series: str = ""
 
     @property
     def cps(self) -> float:
@@ -100,13 +104,13 @@ class Load:
         return self.threads - (0 if self.tsi0_initiates else 1)
 
     def blackhole_share(self) -> float:
-        weights = dict((k, int(v)) for k, _, v in (item.partition("=") for item in self.mix.split(",")))
+        weights = {k: int(v) for k, _, v in (item.partition("=") for item in self.mix.split(","))}
         return weights.get("blackhole", 0) / (sum(weights.values()) or 1)
 
 
 def resolve(args: argparse.Namespace) -> Load:
     flags = profiles.get(args.profile).profile.to_json()
-    get = lambda name, default: flags.get(name, default)  # noqa: E731
+    get = lambda name, default: flags.get(name, default)
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     nofile = args.nofile or (hard if hard != resource.RLIM_INFINITY and hard < 65536 else 65536)
     # Every kind holds one descriptor per open connection, an echo two (client and server): keep
@@ -126,7 +130,8 @@ def run_baseline(exe: Path, load: Load) -> Run:
             "--nofile", str(load.nofile)]
     print(f"throughput: baseline: {' '.join(argv[1:])}", file=sys.stderr, flush=True)
     before, began = _load(), time.monotonic()
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=load.duration + load.timeout_secs + 60)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=load.duration + load.timeout_secs + 60,
+                          check=False)
     wall = time.monotonic() - began
     try:
         data = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -136,21 +141,21 @@ def run_baseline(exe: Path, load: Load) -> Run:
     return Run("baseline", data, proc.returncode, wall, before, _load())
 
 
-def run_stress(variant: str, load: Load, args: argparse.Namespace) -> Run:
-    argv = [sys.executable, "-m", "lwsbuild", "stress", "--json", "--variant", variant, "--series", args.series,
+def run_stress(variant: str, series: str, name: str, load: Load, args: argparse.Namespace) -> Run:
+    argv = [sys.executable, "-m", "lwsbuild", "stress", "--json", "--variant", variant, "--series", series,
             "--profile", load.profile, "--cps", str(load.cps), "--duration", f"{load.duration:g}",
             "--max-concurrent", str(load.max_concurrent), "--nofile", str(load.nofile), "--sample-ms", "1000"]
     argv += ["--lws-version", args.lws_version] if args.lws_version else []
-    argv += ["--report", str(Path(args.report) / variant)] if args.report else []
+    argv += ["--report", str(Path(args.report) / f"{variant}-{series}")] if args.report else []
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     # build (cached) first, so the timed run is the stress run only
-    subprocess.run([*argv[:3], "build", "--variant", variant, "--series", args.series,
+    subprocess.run([*argv[:3], "build", "--variant", variant, "--series", series,
                     *(["--lws-version", args.lws_version] if args.lws_version else [])],
                    capture_output=True, env=env, cwd=REPO, check=False)
-    print(f"throughput: {variant}: {' '.join(argv[3:])}", file=sys.stderr, flush=True)
+    print(f"throughput: {name}: {' '.join(argv[3:])}", file=sys.stderr, flush=True)
     before, began = _load(), time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO,
-                          timeout=load.duration * 3 + load.timeout_secs + 900)
+                          timeout=load.duration * 3 + load.timeout_secs + 900, check=False)
     wall = time.monotonic() - began
     try:
         data = json.loads(proc.stdout)
@@ -158,19 +163,19 @@ def run_stress(variant: str, load: Load, args: argparse.Namespace) -> Run:
         print(proc.stderr.strip()[-2000:], file=sys.stderr)
         data = {"verdict": "error", "cps": 0.0, "connections": 0, "max_concurrent": 0, "sanitizer_reports": []}
     data.pop("samples", None)
-    return Run(variant, data, proc.returncode, wall, before, _load())
+    return Run(name, data, proc.returncode, wall, before, _load(), variant, series)
 
 
 def table(rounds: list[list[Run]], load: Load) -> str:
-    lines = [f"profile {load.profile}: {load.threads} threads ({load.initiating} initiating), mix {load.mix} "
-             f"({load.blackhole_share():.0%} black hole), {load.timeout_secs} s timeout, asked "
-             f"{load.cps * load.initiating:,} conn/s, {load.duration:g} s per run, max-concurrent "
-             f"{load.max_concurrent:,}, nofile {load.nofile:,}; {os.cpu_count()} CPUs"]
+    lines = [(f"profile {load.profile}: {load.threads} threads ({load.initiating} initiating), mix {load.mix} "
+              f"({load.blackhole_share():.0%} black hole), {load.timeout_secs} s timeout, asked "
+              f"{load.cps * load.initiating:,} conn/s, {load.duration:g} s per run, max-concurrent "
+              f"{load.max_concurrent:,}, nofile {load.nofile:,}; {os.cpu_count()} CPUs")]
     for index, runs in enumerate(rounds):
         base = next((r for r in runs if r.name == "baseline"), None)
         names = [r.name for r in runs]
 
-        def ratio(r: Run) -> str:
+        def ratio(r: Run, base: Run | None = base) -> str:  # this round's baseline
             return f"{r.cps / base.cps:.2f}" if base and base.cps else "-"
 
         def findings(r: Run) -> str:
@@ -185,9 +190,9 @@ def table(rounds: list[list[Run]], load: Load) -> str:
             return f"CAPPED: {r.skipped:,} skipped" + (", nofile clamped" if clamped else "")
 
         def goal(r: Run) -> str:
-            if r.name not in GOALS:
+            if r.variant not in GOALS:
                 return "-"
-            return f">= {GOALS[r.name]:,.0f}: " + ("met" if r.cps >= GOALS[r.name] and r.clean else "MISSED")
+            return f">= {GOALS[r.variant]:,.0f}: " + ("met" if r.cps >= GOALS[r.variant] and r.clean else "MISSED")
 
         rows = [
             ("connections/s", [f"{r.cps:,.0f}" for r in runs]),
@@ -206,8 +211,8 @@ def table(rounds: list[list[Run]], load: Load) -> str:
         width = max(len(label) for label, _ in rows)
         cols = [max(len(n), *(len(values[i]) for _, values in rows)) for i, n in enumerate(names)]
         lines.append(f"round {index + 1}:" if len(rounds) > 1 else "")
-        lines.append(" " * width + "  " + "  ".join(n.rjust(c) for n, c in zip(names, cols)))
-        lines += [label.ljust(width) + "  " + "  ".join(v.rjust(c) for v, c in zip(values, cols))
+        lines.append(" " * width + "  " + "  ".join(n.rjust(c) for n, c in zip(names, cols, strict=True)))
+        lines += [label.ljust(width) + "  " + "  ".join(v.rjust(c) for v, c in zip(values, cols, strict=True))
                   for label, values in rows]
     return "\n".join(line for line in lines if line)
 
@@ -229,9 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1, help="baseline, then each variant, this many times")
     parser.add_argument("--max-concurrent", type=int, help="cap on open connections (default: nofile - 4096)")
     parser.add_argument("--nofile", type=int, help="RLIMIT_NOFILE (default: the hard limit, at most 65536)")
-    parser.add_argument("--series", default="all")
+    # The default series, then without the fix that removes the sorted-timer walk (0021): its worth,
+    # measured side by side. A difference series builds once (cached) like any other.
+    parser.add_argument("--series", default="all,all-throughput",
+                        help="comma-separated fix series, each run on every variant (default all,all-throughput: "
+                             "the default series and the same without the throughput set)")
     parser.add_argument("--lws-version")
-    parser.add_argument("--report", metavar="DIR", help="keep each stress run's report in DIR/<variant>, and "
+    parser.add_argument("--report", metavar="DIR", help="keep each stress run's report in DIR/<variant>-<series>, and "
                                                          "throughput.json")
     args = parser.parse_args(argv)
     if not 1 <= args.rounds <= 10 or not 1 <= args.duration <= 600:
@@ -243,13 +252,15 @@ def main(argv: list[str] | None = None) -> int:
         exe = build_baseline(Path(tmp))
         for _ in range(args.rounds):
             runs = [run_baseline(exe, load)]
-            runs += [run_stress(variant, load, args) for variant in args.variants.split(",")]
+            for position, series in enumerate(args.series.split(",")):
+                runs += [run_stress(variant, series, variant if position == 0 else f"{variant} {series}", load, args)
+                         for variant in args.variants.split(",")]
             rounds.append(runs)
     print(table(rounds, load))
     if args.report:
         Path(args.report).mkdir(parents=True, exist_ok=True)
         (Path(args.report) / "throughput.json").write_text(json.dumps(
-            {"load": load.__dict__, "rounds": [[{"name": r.name, **r.data, "wall_s": r.wall_s,
+            {"load": load.__dict__, "rounds": [[{"name": r.name, "series": r.series, **r.data, "wall_s": r.wall_s,
                                                  "load_before": r.load_before, "load_after": r.load_after}
                                                 for r in runs] for runs in rounds]},
             indent=2, sort_keys=True, default=str) + "\n")

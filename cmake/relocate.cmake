@@ -25,8 +25,22 @@ if(LWSBUILD_SANITIZER_FLAGS)
 endif()
 rewrite("${prefix}/lib/pkgconfig/libwebsockets.pc" "Libs: " "Libs: ${consumer_flags}-Wl,-rpath,\${libdir} ")
 
-# LWS_WITH_STATIC is off, but lws installs the static library's .pc regardless.
-file(REMOVE "${prefix}/lib/pkgconfig/libwebsockets_static.pc")
+# The static library's .pc (lws installs it whether or not it built the library): relocatable like
+# the shared one, without an rpath, with the sanitizer flags, and with the libraries the archive
+# needs (LWSBUILD_STATIC_LIBS, from lws's link list: lws leaves Libs.private empty), so
+# `pkg-config --static --libs libwebsockets_static` links. Removed when no static library was built.
+set(static_pc "${prefix}/lib/pkgconfig/libwebsockets_static.pc")
+if(EXISTS "${prefix}/lib/libwebsockets.a")
+  rewrite("${static_pc}" "prefix=\"[^\"\n]*\"" "prefix=\${pcfiledir}/../..")
+  if(consumer_flags)
+    rewrite("${static_pc}" "Cflags: " "Cflags: ${consumer_flags}")
+    rewrite("${static_pc}" "Libs: " "Libs: ${consumer_flags}")
+  endif()
+  list(JOIN LWSBUILD_STATIC_LIBS " " static_libs)
+  rewrite("${static_pc}" "Libs.private:[^\n]*" "Libs.private: ${static_libs}")
+else()
+  file(REMOVE "${static_pc}")
+endif()
 
 # CMake package config: lws lists configure-time include dirs (source and build tree paths).
 rewrite("${prefix}/lib/cmake/libwebsockets/libwebsockets-config.cmake"
@@ -39,10 +53,15 @@ rewrite("${prefix}/lib/cmake/libwebsockets/LibwebsocketsTargets.cmake" "/[^;\"\n
 rewrite("${prefix}/lib/cmake/libwebsockets/LibwebsocketsTargets.cmake"
         "(INTERFACE_INCLUDE_DIRECTORIES \"[^\"\n]*);/usr/include\"" "\\1\"")
 if(LWSBUILD_SANITIZER_FLAGS)
+  # websockets_shared always; websockets (the static library) when the build made it.
   file(APPEND "${prefix}/lib/cmake/libwebsockets/libwebsockets-config.cmake"
        "\n# A sanitizer build: consumers are instrumented and link the sanitizer runtime too.\n"
-       "set_property(TARGET websockets_shared APPEND PROPERTY INTERFACE_COMPILE_OPTIONS ${LWSBUILD_SANITIZER_FLAGS})\n"
-       "set_property(TARGET websockets_shared APPEND PROPERTY INTERFACE_LINK_OPTIONS ${LWSBUILD_SANITIZER_FLAGS})\n")
+       "foreach(_lws_target websockets_shared websockets)\n"
+       "  if(TARGET \${_lws_target})\n"
+       "    set_property(TARGET \${_lws_target} APPEND PROPERTY INTERFACE_COMPILE_OPTIONS ${LWSBUILD_SANITIZER_FLAGS})\n"
+       "    set_property(TARGET \${_lws_target} APPEND PROPERTY INTERFACE_LINK_OPTIONS ${LWSBUILD_SANITIZER_FLAGS})\n"
+       "  endif()\n"
+       "endforeach()\n")
 endif()
 
 # lws_config.h: plugin/data dirs relative to the install prefix (plugins are not built).

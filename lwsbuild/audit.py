@@ -13,7 +13,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from . import cves, provenance
 from .errors import UsageError
@@ -34,7 +34,7 @@ class BuildFiles:
 
 def _json(text: str, what: str) -> dict[str, Any]:
     try:
-        data = json.loads(text)
+        data: object = json.loads(text)
     except ValueError as exc:
         raise UsageError(f"{what} is not valid JSON: {exc}", hint="rebuild it with lwsbuild") from None
     if not isinstance(data, dict):
@@ -88,19 +88,35 @@ def load_build(target: Path | None) -> BuildFiles:
     raise UsageError(f"{target} does not exist", hint="pass a wheel (.whl) or an install prefix")
 
 
-def _sbom_states(sbom: dict[str, Any] | None) -> dict[str, str]:
-    if not sbom:
-        return {}
-    return {str(v.get("id")): str((v.get("analysis") or {}).get("state")) for v in sbom.get("vulnerabilities", [])
-            if isinstance(v, dict)}
+def _sbom_states(sbom: dict[str, Any] | None) -> dict[str, object]:
+    """CVE id -> the analysis state the SBOM recorded (None where it recorded none)."""
+    states: dict[str, object] = {}
+    for v in (sbom or {}).get("vulnerabilities", []):
+        if isinstance(v, dict) and isinstance(v.get("id"), str):
+            states[v["id"]] = (v.get("analysis") or {}).get("state")
+    return states
 
 
-def audit(target: Path | None) -> dict[str, Any]:
+class Report(TypedDict):
+    """`lwsbuild audit --json`; the build's facts come from its provenance.json."""
+
+    build: str  # the wheel or prefix audited
+    lws_version: str
+    series: str
+    variant: str
+    unfixed: bool
+    marks: list[str]
+    sbom: bool  # whether the build carries an SBOM
+    cves: list[dict[str, object]]  # CveStatus.to_json() with the SBOM's state and whether it agrees
+    exploitable: list[str]  # CVE ids
+
+
+def audit(target: Path | None) -> Report:
     files = load_build(target)
     defined = set(re.findall(r"^\s*#\s*define\s+(\w+)", files.config_h, re.MULTILINE))
     statuses = cves.build_status(files.provenance, defined)
     recorded = _sbom_states(files.sbom)
-    rows = []
+    rows: list[dict[str, object]] = []
     for status in statuses:
         row = status.to_json()
         row["sbom_state"] = recorded.get(status.cve.id)
@@ -110,10 +126,10 @@ def audit(target: Path | None) -> dict[str, Any]:
     return {"build": files.where, "lws_version": described.lws.version, "series": described.series,
             "variant": described.variant, "unfixed": described.unfixed,
             "marks": list(described.marks), "sbom": files.sbom is not None, "cves": rows,
-            "exploitable": [r["id"] for r in rows if r["state"] == "exploitable"]}
+            "exploitable": [s.cve.id for s in statuses if s.state == "exploitable"]}
 
 
-def render(report: dict[str, Any]) -> str:
+def render(report: Report) -> str:
     marks = "".join(f" [{m}]" for m in report["marks"])
     lines = [(f"lws {report['lws_version']}  variant {report['variant']}  series {report['series']}{marks}  "
               f"({report['build']})"),

@@ -18,23 +18,26 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, cache, progress, provenance, tools
-from .errors import BuildError, CacheError, LwsbuildError
+from .errors import BuildError, CacheError, LwsbuildError, by_code
 from .paths import PACKAGE_DIR, own_dir
 from .provenance import (
     CompilerRecord,
     LwsSource,
-    PatchRecord,
     Provenance,
     SanitizerRecord,
+    TlsRecord,
 )
 from .series import PreparedTree
-from .variants import LineOptions, Variant, line_options
+from .variants import LineOptions, Variant, cmake_truthy, line_options, tls_backend
 from .wheelmeta import repair_policy
 
 HARNESS_DIR = PACKAGE_DIR / "harness"  # C sources of the probe and the stress harness
 # What every install prefix holds: a cached prefix missing any of them (a file deleted by hand, a
-# disk cleaner) is a broken entry, rebuilt rather than handed out.
-PREFIX_FILES = ("lib/libwebsockets.so.19", "share/lwsbuild/layout.json", provenance.PREFIX_PATH, "bin/lws-stress")
+# disk cleaner) is a broken entry, rebuilt rather than handed out. The shared library is expected
+# under the SONAME layout.json records (it differs per release line), the static one when built.
+LAYOUT_FILE = "share/lwsbuild/layout.json"
+PREFIX_FILES = (LAYOUT_FILE, provenance.PREFIX_PATH, "bin/lws-stress")
+STATIC_LIBRARY = "lib/libwebsockets.a"  # -D LWS_WITH_STATIC=ON
 # An installed wheel carries the project too, so an installed lwsbuild can build, stress and prove.
 PROJECT_DIR = own_dir("cmake", "CMakeLists.txt")
 
@@ -139,7 +142,7 @@ class BuildSpec:
             series=self.prepared.series.name,
             unfixed=self.prepared.unfixed,
             marks=tuple(self.prepared.marks),
-            patches=tuple(PatchRecord(**r.to_json()) for r in self.prepared.results),
+            patches=tuple(r.record() for r in self.prepared.results),
             prepared_tree_id=self.prepared.tree_id,
             variant=self.variant.name,
             # The runtime as this compiler links it: what the library will need preloaded.
@@ -147,6 +150,8 @@ class BuildSpec:
             cmake_options=dict(self.options),
             extra_options=self.extra_options,
             line_options=self.line_options,
+            # The TLS backend the options select; the install step checks the library links it.
+            tls=TlsRecord.of(tls_backend(self.options)),
             c_flags=self.c_flags,
             compiler=self.compiler.record(),
             source_date_epoch=self.source_date_epoch,
@@ -239,17 +244,15 @@ def write_spec(spec: BuildSpec, directory: Path) -> Path:
 def run_logged(step: str, command: list[str], log: Path, env: dict[str, str], cwd: Path | None = None,
                error: type[LwsbuildError] = BuildError,
                hint: str = "read the log; a -D option or compiler mismatch is the usual cause") -> None:
-    """Run one step with its output appended to `log`; on failure, one line naming the step, the
-    most telling log line and the log's path."""
-    tools.require(command[0], f"the {step} step")
-    with progress.step(f"{step}…"), log.open("a") as out:
-        out.write(f"$ {' '.join(command)}\n")
-        out.flush()
-        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, check=False)
-    if result.returncode != 0:
+    """Run one step with its output appended to `log` (streamed too under --verbose); on failure,
+    one line naming the step, the most telling log line and the log's path (the entry point shows
+    the log's tail above it). A missing program fails with the code of `error`'s stage."""
+    tools.require(command[0], f"the {step} step", by_code(error.exit_code))
+    returncode = progress.run_logged(f"{step}…", command, log, env, cwd)
+    if returncode != 0:
         lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
         why = next((line for line in reversed(lines) if "error" in line.lower()), lines[-1] if lines else "no output")
-        raise error(f"{step} failed ({why.strip()[:240]}); full log: {log}", hint=hint)
+        raise error(f"{step} failed ({why.strip()[:240]}); full log: {log}", hint=hint, log=log)
 
 
 def cmake_env(spec: BuildSpec) -> dict[str, str]:
@@ -260,10 +263,19 @@ def cmake_env(spec: BuildSpec) -> dict[str, str]:
     return env
 
 
-def broken(prefix: Path) -> str | None:
+def broken(prefix: Path, spec: BuildSpec) -> str | None:
     """What a published install prefix lacks (None: it is complete)."""
-    missing = [name for name in PREFIX_FILES if not (prefix / name).is_file()]  # is_file follows the .so link
-    return f"{', '.join(missing)} missing" if missing else None
+    try:
+        soname: str | None = str(json.loads((prefix / LAYOUT_FILE).read_text())["soname"])
+    except (OSError, ValueError, KeyError, TypeError):
+        soname = None  # layout.json missing (named below) or naming no library
+    libraries = [f"lib/{soname}"] if soname else []
+    if cmake_truthy(spec.options.get("LWS_WITH_STATIC", "OFF")):
+        libraries.append(STATIC_LIBRARY)
+    missing = [name for name in (*libraries, *PREFIX_FILES) if not (prefix / name).is_file()]  # follows links
+    if missing:
+        return f"{', '.join(missing)} missing"
+    return None if soname else f"{LAYOUT_FILE} names no library (soname)"
 
 
 def build(spec: BuildSpec, jobs: int | None = None) -> Install:
@@ -272,7 +284,7 @@ def build(spec: BuildSpec, jobs: int | None = None) -> Install:
     entry = cache.area("builds") / spec.key
     prefix, build_dir = entry / "prefix", entry / "build"
     if prefix.is_dir():
-        damage = broken(prefix)
+        damage = broken(prefix, spec)
         if damage is None:
             return Install(spec, prefix, build_dir, cached=True)
         progress.note(f"the cached build {prefix} is broken ({damage}): rebuilding it")
@@ -288,8 +300,12 @@ def build(spec: BuildSpec, jobs: int | None = None) -> Install:
         spec_file = write_spec(spec, entry)
         env = cmake_env(spec)
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+        tls = tls_backend(spec.options)
         run_logged("configure", ["cmake", "-S", str(PROJECT_DIR), "-B", str(build_dir), *generator,
-                           f"-DLWSBUILD_SPEC={spec_file}", f"-DCMAKE_C_COMPILER={spec.compiler.path}"], log, env)
+                           f"-DLWSBUILD_SPEC={spec_file}", f"-DCMAKE_C_COMPILER={spec.compiler.path}"], log, env,
+                   hint="read the log; a -D option or compiler mismatch is the usual cause"
+                        + (f", or the {tls.name} TLS backend's missing development files (Debian: apt-get install "
+                           f"{tls.debian})" if tls.debian else ""))
         run_logged("build", ["cmake", "--build", str(build_dir), "-j", str(jobs or os.cpu_count() or 2)], log, env)
         run_logged("install", ["cmake", "--install", str(build_dir), "--prefix", str(staging)], log, env)
     return Install(spec, prefix, build_dir, cached=False)

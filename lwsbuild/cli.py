@@ -12,10 +12,9 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
-from . import __version__
-from .errors import LwsbuildError
+from . import __version__, entry
 from .request import (
     BuildRequest,
     add_arguments,
@@ -299,28 +298,19 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 
 def smoke_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("smoke")
-    group.add_argument("--url", help="ws:// echo endpoint (default: an independent echo peer on 127.0.0.1)")
-    group.add_argument("--prefix", help="an install prefix to load (default: the library bundled in this wheel, "
-                                        "or a build when --variant or other build options are given)")
-    group.add_argument("--timeout", type=float, default=10.0, help="overall time limit in seconds (default 10)")
+    from .smoke_options import add_arguments
+
+    add_arguments(parser.add_argument_group("smoke"))
     parser.set_defaults(variant=None)  # no --variant: the bundled library, not a build
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
     from . import smoke
-    from .errors import SmokeFailure
 
-    smoke.check_timeout(args.timeout)  # both before any build
-    if args.url is not None:
-        smoke.parse_url(args.url)
-    # An ASan library needs its runtime preloaded: smoke re-executes this very command with it.
-    report = smoke.run_smoke(args.url, prefix_from_args(args), args.timeout, reexec_module="lwsbuild",
-                             argv=args.argv)
-    emit(args, report.to_json(), report.render())
-    if not report.ok:
-        raise SmokeFailure(f"smoke failed: {report.error}")
-    return 0
+    # The same command as `python -m lwsbuild.smoke`; the prefix may be a build, made only after the
+    # arguments were checked. An ASan library needs its runtime preloaded: smoke re-executes this
+    # very command with it.
+    return smoke.command(args, locate=lambda: prefix_from_args(args), reexec_module="lwsbuild", argv=args.argv)
 
 
 def _finite(text: str) -> float:
@@ -447,25 +437,12 @@ def cmd_prove(args: argparse.Namespace) -> int:
 
 # --- parser -------------------------------------------------------------------------------------
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with lwsbuild's one-line error (argparse's own is the usage text plus a line)."""
-
-    def error(self, message: str) -> NoReturn:
-        print(f"lwsbuild: error: {self.prog}: {' '.join(message.split())} (fix: see `{self.prog} --help`)",
-              file=sys.stderr)
-        raise SystemExit(2)
-
-
-_DEBUG_HELP = "on an error, print the Python traceback too (for reporting a bug in lwsbuild)"
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="lwsbuild", description="A reproducible, verifiably fixed libwebsockets.")
+    parser = entry.OneLineParser(prog="lwsbuild", description="A reproducible, verifiably fixed libwebsockets.")
     parser.add_argument("--version", action="version", version=f"lwsbuild {__version__}")
-    parser.add_argument("--debug-traceback", action="store_true", help=_DEBUG_HELP)
-    # Accepted after the command too; SUPPRESS keeps a subcommand from resetting it to False.
-    debug = _Parser(add_help=False)
-    debug.add_argument("--debug-traceback", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
+    entry.global_flags(parser)
+    debug = entry.OneLineParser(add_help=False)  # the same flags, accepted after the command too
+    entry.global_flags(debug, after_command=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, handler: Callable[[argparse.Namespace], int], help_text: str,
@@ -506,43 +483,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(error: LwsbuildError, debug: bool) -> int:
-    if debug:
-        import traceback
-
-        traceback.print_exc()
-    return error.report()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]  # what a re-exec must repeat
-    debug = bool(getattr(args, "debug_traceback", False))
-    try:
-        handler: Callable[[argparse.Namespace], int] = args.handler
-        return handler(args)
-    except LwsbuildError as exc:
-        return _fail(exc, debug)
-    except KeyboardInterrupt:
-        print("lwsbuild: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `lwsbuild versions | head`: the reader has all it wanted
-        sys.stderr.close()
-        return 0
-    except OSError as exc:  # a read-only, immutable or full cache, wherever the write was made
-        from . import cache
-        from .errors import InternalError
-
-        return _fail(cache.unwritable(exc) or InternalError(_describe(exc)), debug)
-    except Exception as exc:  # noqa: BLE001 - any other exception is a bug: one line, not a traceback
-        from .errors import InternalError
-
-        return _fail(InternalError(_describe(exc)), debug)
-
-
-def _describe(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"unexpected {type(exc).__name__}" + (f": {text[:300]}" if text else "")
+    return entry.run(lambda: int(args.handler(args)), args)
 
 
 if __name__ == "__main__":

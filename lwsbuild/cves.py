@@ -154,7 +154,7 @@ def build_status(provenance: Provenance, defined: set[str]) -> list[CveStatus]:
     return out
 
 
-def release_status(release: Release) -> list[dict[str, Any]]:
+def release_status(release: Release) -> list[dict[str, str]]:
     """Per CVE, what the series data does on `release` and what the default variants compile in."""
     default = default_build()
     rows = []

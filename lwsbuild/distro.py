@@ -18,9 +18,10 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 from . import cache, cves, tools
-from .errors import MirrorFailed
+from .errors import PATCH, MirrorFailed
 from .releases import Release
 from .series import PreparedTree
 from .sources import debian
@@ -37,7 +38,7 @@ def security_archive() -> debian.AptEntry:
     for path, text in debian.apt_source_files():
         if path.suffix == ".sources":
             for stanza in re.split(r"\n\s*\n", text):
-                fields = dict(re.findall(r"^([A-Za-z-]+):[ \t]*(.*)$", stanza, re.M))
+                fields = dict(re.findall(r"^([A-Za-z-]+):[ \t]*(.*)$", stanza, re.MULTILINE))
                 if ("deb" in fields.get("Types", "").split() and fields.get("Enabled", "yes") != "no"
                         and any(s.endswith("-security") for s in fields.get("Suites", "").split())):
                     return debian.AptEntry(fields.get("URIs", "").split()[0], fields.get("Signed-By"))
@@ -55,7 +56,8 @@ def security_archive() -> debian.AptEntry:
 class _SecurityApt(debian._PrivateApt):
     """The debian mirror's private apt, with a deb-src line for one security suite."""
 
-    def __init__(self, suite: str) -> None:  # noqa: super().__init__ would list the main archive
+    # Deliberately not calling super().__init__: it would list the main archive.
+    def __init__(self, suite: str) -> None:
         self.root = cache.area("apt") / f"security-{suite}"
         entry = security_archive()
         signed = f" [signed-by={entry.signed_by}]" if entry.signed_by else ""
@@ -65,6 +67,15 @@ class _SecurityApt(debian._PrivateApt):
         (self.root / "sources.list").write_text(f"deb-src{signed} {entry.uri} {suite} main\n")
 
 
+class OurFix(TypedDict):
+    """What our series does about one CVE a distribution patch names."""
+
+    cve: str
+    fix: str | None  # our fix's id (cves.toml), None if lwsbuild does not know the CVE
+    status: str  # the fix's status on the prepared tree, or why there is none
+    compiled_in: NotRequired[bool]  # only when the build's lws_config.h was given
+
+
 @dataclass(frozen=True)
 class DistroPatch:
     name: str
@@ -72,9 +83,9 @@ class DistroPatch:
     subject: str
     files: tuple[str, ...]
     on_release: str  # applies | present | conflict: against the pinned tree as released
-    ours: tuple[dict, ...]  # per CVE: our fix, its status on the prepared tree, compiled-in or not
+    ours: tuple[OurFix, ...]  # per CVE the patch names
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         return {"name": self.name, "cves": list(self.cves), "subject": self.subject, "files": list(self.files),
                 "on_release": self.on_release, "ours": list(self.ours)}
 
@@ -87,14 +98,14 @@ class DistroPackage:
     sha256: str
     patches: tuple[DistroPatch, ...]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         return {"distribution": "debian", "version": self.version, "suite": self.suite, "filename": self.filename,
                 "sha256": self.sha256, "patches": [p.to_json() for p in self.patches]}
 
 
 def _newest(versions: list[str]) -> str:
     def newer(a: str, b: str) -> bool:
-        return subprocess.run(["dpkg", "--compare-versions", a, "gt", b]).returncode == 0
+        return subprocess.run(["dpkg", "--compare-versions", a, "gt", b], check=False).returncode == 0
     best = versions[0]
     for v in versions[1:]:
         if newer(v, best):
@@ -111,13 +122,13 @@ def locate(release: Release) -> tuple[str, str, str, str, str]:
         with cache.lock(cache.area("apt") / f"security-{suite}"):
             apt = _SecurityApt(suite)
             apt.run("apt-get", "update", "-q")
-            listed = re.findall(r"^Version: (\S+)$", apt.run("apt-cache", "showsrc", _PACKAGE), re.M)
+            listed = re.findall(r"^Version: (\S+)$", apt.run("apt-cache", "showsrc", _PACKAGE), re.MULTILINE)
             matching = [v for v in listed if re.sub(r"^\d+:", "", v).split("-")[0] == release.version]
             if not matching:
                 continue
             version = _newest(matching)
             listing = apt.run("apt-get", "source", "--print-uris", "-q", f"{_PACKAGE}={version}")
-        for uri, filename, _size, checksum in re.findall(r"^'(\S+)' (\S+) (\d+) (\S+)$", listing, re.M):
+        for uri, filename, _size, checksum in re.findall(r"^'(\S+)' (\S+) (\d+) (\S+)$", listing, re.MULTILINE):
             if ".debian.tar." in filename and checksum.startswith("SHA256:"):
                 return suite, version, uri, filename, checksum.removeprefix("SHA256:")
     raise MirrorFailed(f"no Debian security suite ({', '.join(suites)}) carries libwebsockets {release.version}")
@@ -142,11 +153,11 @@ def read_patches(archive: Path) -> list[tuple[str, str]]:
 
 def _header(patch_text: str) -> str:
     """The DEP-3 / git-format-patch header: everything before the first diff."""
-    return re.split(r"^(?:diff --git |--- )", patch_text, maxsplit=1, flags=re.M)[0]
+    return re.split(r"^(?:diff --git |--- )", patch_text, maxsplit=1, flags=re.MULTILINE)[0]
 
 
 def _subject(header: str) -> str:
-    match = re.search(r"^(?:Subject|Description):\s*(?:\[PATCH[^\]]*\]\s*)?(.+)$", header, re.M)
+    match = re.search(r"^(?:Subject|Description):\s*(?:\[PATCH[^\]]*\]\s*)?(.+)$", header, re.MULTILINE)
     if match:
         return match.group(1).strip()
     # git-log style: "Author: …" / "Date: …" fields, a blank line, then the title
@@ -157,16 +168,17 @@ def _subject(header: str) -> str:
 
 
 def _check(tree: Path, patch: Path, *flags: str) -> bool:
-    git = tools.require("git", "checking a distribution's patch")
+    git = tools.require("git", "checking a distribution's patch", PATCH)
     env = isolated_git_env({"GIT_CEILING_DIRECTORIES": str(tree.parent)})
     return subprocess.run([git, "apply", "--check", "-p1", *flags, str(patch)], cwd=tree, env=env,
-                          capture_output=True).returncode == 0
+                          capture_output=True, check=False).returncode == 0
 
 
 def classify(name: str, text: str, pristine: Path, prepared: PreparedTree, defined: set[str] | None) -> DistroPatch:
     header = _header(text)
     named = tuple(dict.fromkeys(_CVE.findall(name + "\n" + header)))
-    files = tuple(dict.fromkeys(f.split("/", 1)[1] for f in re.findall(r"^\+\+\+ (\S+)", text, re.M) if "/" in f))
+    files = tuple(dict.fromkeys(f.split("/", 1)[1] for f in re.findall(r"^\+\+\+ (\S+)", text, re.MULTILINE)
+                                if "/" in f))
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "p.patch"
         path.write_text(text)
@@ -174,13 +186,13 @@ def classify(name: str, text: str, pristine: Path, prepared: PreparedTree, defin
                       else "conflict")
     results = {r.fix.id: r.status for r in prepared.results}
     known = {c.id: c for c in cves.known()}
-    ours = []
+    ours: list[OurFix] = []
     for cve_id in named:
         cve = known.get(cve_id)
         if cve is None:
             ours.append({"cve": cve_id, "fix": None, "status": "unknown to lwsbuild (add it to cves.toml)"})
             continue
-        entry = {"cve": cve_id, "fix": cve.fix, "status": results.get(cve.fix, "not in series")}
+        entry: OurFix = {"cve": cve_id, "fix": cve.fix, "status": results.get(cve.fix, "not in series")}
         if defined is not None:
             entry["compiled_in"] = cve.is_compiled_in(defined)
         ours.append(entry)
@@ -198,8 +210,8 @@ def debian_security_patches(prepared: PreparedTree, defined: set[str] | None = N
 
 
 def render(package: DistroPackage) -> str:
-    lines = [f"Debian {package.version} ({package.suite}): {len(package.patches)} patch(es), "
-             f"{package.filename} sha256 {package.sha256[:16]}…"]
+    lines = [(f"Debian {package.version} ({package.suite}): {len(package.patches)} patch(es), "
+              f"{package.filename} sha256 {package.sha256[:16]}…")]
     for patch in package.patches:
         ours = "; ".join(f"{o['cve']}: fix {o['fix']} {o['status']}"
                          + ("" if o.get("compiled_in", True) else " (compiled out here)") for o in patch.ours)

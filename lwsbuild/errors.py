@@ -1,23 +1,61 @@
 """Every way lwsbuild can fail, one class each, with its exit code and a one-line fix hint.
 
-The CLI prints `lwsbuild: error: <message> (fix: <hint>)` on one line and exits with `exit_code`.
-Exit codes: 1 a check failed (or a bug in lwsbuild), 2 usage, 3 source/verification, 4 patch series,
-5 build, 6 wheel, 7 smoke, 8 stress found a defect, 9 cache/lock.
+Every entry point (lwsbuild/entry.py: `lwsbuild`, `python -m lwsbuild.smoke`) prints
+`lwsbuild: error: <message> (fix: <hint>)` on one line and exits with `exit_code`, a code of the one
+table below, EXIT_CODES (the README's table is `python -m lwsbuild.errors`; a test keeps them equal).
 Every class has a default hint (tests/test_bad_input.py checks it): the README promises a fix on
 every error line, and a raise that knows better passes its own.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+class ExitCode(NamedTuple):
+    """One exit code: the stage of the pipeline (or the kind of outcome) it stands for. A NamedTuple
+    (immutable like a frozen dataclass): every command imports this module, and dataclasses would
+    pull in inspect before `lwsbuild --help` prints."""
+
+    code: int
+    name: str
+    meaning: str
+
+
+OK = ExitCode(0, "ok", "success: a clean stress run, a smoke round trip, a build")
+CHECK = ExitCode(1, "check", "a check that failed (`prove`, `--check-reproducible`, known_races.toml), or a bug "
+                             "in lwsbuild (an exception it did not foresee; `--debug-traceback` shows it)")
+USAGE = ExitCode(2, "usage", "malformed arguments or input: an unknown version, variant, series or profile, "
+                             "a refused `-D`")
+FETCH = ExitCode(3, "fetch", "source: no mirror delivered the pinned tree, or what it delivered failed "
+                             "verification")
+PATCH = ExitCode(4, "patch", "the fix series: a conflict, a malformed series.toml, no git to apply it")
+BUILD = ExitCode(5, "build", "configure, build or install of the CMake project (the log's tail and path "
+                             "on stderr), or no cmake")
+WHEEL = ExitCode(6, "wheel", "packaging, repair or a path check of the wheel, or a packaging tool missing")
+SMOKE = ExitCode(7, "smoke", "the library cannot be loaded, or the WebSocket round trip failed")
+DEFECT = ExitCode(8, "defect", "stress or prove found a defect: a sanitizer report, a crash, an assert, a stall")
+CACHE = ExitCode(9, "cache", "the cache is not writable, is full, or a lock cannot be taken")
+STRESS = ExitCode(10, "stress", "the stress harness could not run, or failed before it could be judged")
+
+EXIT_CODES: tuple[ExitCode, ...] = (OK, CHECK, USAGE, FETCH, PATCH, BUILD, WHEEL, SMOKE, DEFECT, CACHE, STRESS)
+# The pipeline stages a missing program can fail: ToolMissing takes the code of the one that needed it.
+STAGES: tuple[ExitCode, ...] = (FETCH, PATCH, BUILD, WHEEL, SMOKE, STRESS)
+
 
 class LwsbuildError(Exception):
-    exit_code: int = 1
+    exit_code: int = CHECK.code
     hint: str = "see `lwsbuild COMMAND --help`"
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, *, log: Path | None = None) -> None:
         super().__init__(message)
         if hint is not None:
             self.hint = hint
+        # A log that explains the failure (a build's): the entry point shows its tail before the line.
+        self.log = log
 
     def one_line(self) -> str:
         text = " ".join(str(self).split())
@@ -41,7 +79,7 @@ class InternalError(LwsbuildError):
 
 
 class UsageError(LwsbuildError):
-    exit_code = 2
+    exit_code = USAGE.code
     hint = "see `lwsbuild COMMAND --help`"
 
 
@@ -68,7 +106,7 @@ class BadDefineError(UsageError):
 
 
 class SourceError(LwsbuildError):
-    exit_code = 3
+    exit_code = FETCH.code
     hint = "use another --source mirror, or --source dir:PATH / archive:PATH with a local copy"
 
 
@@ -125,7 +163,7 @@ class DebianMirrorFailed(MirrorFailed):
 
 
 class PatchError(LwsbuildError):
-    exit_code = 4
+    exit_code = PATCH.code
     hint = "check patches/series.toml and the patch named above against this release"
 
 
@@ -138,17 +176,17 @@ class SeriesError(PatchError):
 
 
 class BuildError(LwsbuildError):
-    exit_code = 5
+    exit_code = BUILD.code
     hint = "read the build log; a -D option or compiler mismatch is the usual cause"
 
 
 class WheelError(LwsbuildError):
-    exit_code = 6
+    exit_code = WHEEL.code
     hint = "read the log named above; `lwsbuild build` with the same options shows whether the build itself works"
 
 
 class CacheError(LwsbuildError):
-    exit_code = 9
+    exit_code = CACHE.code
     hint = "make that directory writable, or set LWSBUILD_CACHE to a writable directory: LWSBUILD_CACHE=DIR lwsbuild ..."
 
 
@@ -158,7 +196,7 @@ class CacheError(LwsbuildError):
 class NativeLibraryError(LwsbuildError):
     """The built lws library cannot be located or loaded into this process."""
 
-    exit_code = 7
+    exit_code = SMOKE.code
     hint = "rebuild the prefix with `lwsbuild build`, or pass --prefix to a complete install prefix"
 
 
@@ -183,7 +221,7 @@ class ProvenanceError(UsageError):
 class SmokeFailure(LwsbuildError):
     """The lws client smoke round trip did not succeed."""
 
-    exit_code = 7
+    exit_code = SMOKE.code
     hint = "check that the --url peer is a WebSocket echo server that answers within --timeout"
 
 
@@ -212,7 +250,7 @@ class PathInWheel(WheelError):
 
 
 class NotReproducible(LwsbuildError):
-    exit_code = 1
+    exit_code = CHECK.code
     hint = "the differing members are listed above; diffoscope (if installed) shows how they differ"
 
 
@@ -226,13 +264,14 @@ class NoInstalledLibrary(UsageError):
 class HarnessError(LwsbuildError):
     """The stress harness could not run at all (missing, or failed before its first line)."""
 
+    exit_code = STRESS.code
     hint = "rebuild the prefix with `lwsbuild build`; the harness's stderr log says more"
 
 
 class DefectFound(LwsbuildError):
     """A stress run ended with a sanitizer report, an assert, a crash or a stall not known upstream."""
 
-    exit_code = 8
+    exit_code = DEFECT.code
     hint = "read the findings above and the report's stderr.log (--report DIR keeps the logs)"
 
 
@@ -249,11 +288,52 @@ class KnownRacesError(LwsbuildError):
 
 
 class ToolMissing(LwsbuildError):
-    """A program lwsbuild runs (git, cmake, a compiler) is not installed."""
+    """A program lwsbuild runs (git, cmake, a compiler) is not installed.
 
-    exit_code = 5
+    Its exit code is that of the pipeline stage that needed the program, named where the program is
+    required (`tools.require(program, needed_for, stage)`): no cmake fails the build (5), no git the
+    fix series (4)."""
+
     hint = "install it (the README's apt-get line lists every program lwsbuild runs)"
+
+    def __init__(self, message: str, hint: str | None = None, *, stage: ExitCode) -> None:
+        super().__init__(message, hint)
+        if stage not in STAGES:
+            raise ValueError(f"{stage.name} is not a pipeline stage: one of {', '.join(s.name for s in STAGES)}")
+        self.stage = stage
+        self.exit_code = stage.code
 
 
 class UnknownSeriesError(UsageError):
     hint = "use --series all or --series seed"
+
+
+def by_code(code: int) -> ExitCode:
+    """The table's entry for an exit code."""
+    return next(entry for entry in EXIT_CODES if entry.code == code)
+
+
+def classes() -> list[type[LwsbuildError]]:
+    """Every error class of this module, in the order they are declared."""
+    return [value for value in globals().values()
+            if isinstance(value, type) and issubclass(value, LwsbuildError) and value.__module__ == __name__]
+
+
+def table() -> str:
+    """The exit-code table as Markdown; the README carries exactly this (tests/test_exit_codes.py).
+    A class is named where its code differs from its parent's (a subclass with the same code is
+    covered by its parent)."""
+    rows = ["| exit | stage | meaning | error classes (lwsbuild/errors.py; with their subclasses) |",
+            "|---|---|---|---|"]
+    for entry in EXIT_CODES:
+        names = [cls.__name__ for cls in classes() if cls.exit_code == entry.code and cls is not ToolMissing
+                 and cls is not LwsbuildError and cls.__base__ is not None
+                 and (cls.__base__ is LwsbuildError or getattr(cls.__base__, "exit_code", None) != entry.code)]
+        if entry in STAGES:
+            names.append("ToolMissing")
+        rows.append(f"| {entry.code} | {entry.name} | {entry.meaning} | {', '.join(names) or '-'} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(table())

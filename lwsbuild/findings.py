@@ -12,6 +12,7 @@ import re
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 # Frames of the sanitizer runtime, glibc and the abort machinery say nothing about the defect:
 # the top frames shown (and matched against known reports) start below them.
@@ -72,7 +73,7 @@ class Finding:
         tops = sorted("<".join(fns[:3]) for fns in self.functions) or [self.summary]
         return (self.kind, *tops)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         return {"kind": self.kind, "tool": self.tool, "summary": self.summary, "frames": list(self.frames),
                 "stacks": [list(s[:TOP_FRAMES]) for s in self.stacks], "count": self.count, "t": self.t,
                 "known": self.known or None, "known_reason": self.known_reason or None}
@@ -215,8 +216,9 @@ def _merge(findings: list[Finding]) -> list[Finding]:
     return list(merged.values())
 
 
-def from_exit(findings: list[Finding], returncode: int, *, watchdog: dict | None, summary: dict | None,
-              watchdog_t: float | None = None, ended_t: float | None = None) -> list[Finding]:
+def from_exit(findings: list[Finding], returncode: int, *, watchdog: dict[str, Any] | None,
+              summary: dict[str, Any] | None, watchdog_t: float | None = None,
+              ended_t: float | None = None) -> list[Finding]:
     """Add what the process's end says that the reports do not: a watchdog stall, an unexplained
     signal (a UBSan trap dies by SIGILL without a word), a silent non-zero exit, a missing summary."""
     found = list(findings)

@@ -15,6 +15,7 @@ import tomllib
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from .errors import KnownRacesError
 from .findings import TOP_FRAMES, Finding
@@ -52,7 +53,7 @@ def load() -> tuple[KnownRace, ...]:
     return tuple(_entry(entry) for entry in data.get("race", []))
 
 
-def _entry(entry: dict) -> KnownRace:
+def _entry(entry: dict[str, Any]) -> KnownRace:  # one [[race]] table of known_races.toml
     race = KnownRace(entry["id"], entry.get("tool", "ThreadSanitizer"), entry["kind"], tuple(entry.get("at", ())),
                      tuple(entry.get("via", ())), " ".join(entry["reason"].split()), entry.get("upstream", ""),
                      bool(entry.get("rare", False)))

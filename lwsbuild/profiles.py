@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from .errors import UsageError
 from .stress import Profile
@@ -20,13 +22,13 @@ class NamedProfile:
     explores: str
     profile: Profile
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         return {"name": self.name, "description": self.description, "explores": self.explores,
                 "flags": self.profile.to_json()}
 
 
 @cache
-def _data() -> dict:
+def _data() -> dict[str, Any]:
     return tomllib.loads(resources.files(__package__).joinpath("profiles.toml").read_text())
 
 
@@ -47,7 +49,7 @@ def get(name: str) -> NamedProfile:
                         Profile.from_mapping(entry["flags"]))
 
 
-def with_overrides(name: str, overrides: dict) -> NamedProfile:
+def with_overrides(name: str, overrides: Mapping[str, object]) -> NamedProfile:
     """Profile `name` with the user's explicit harness flags (non-None values) on top."""
     named = get(name)
     merged = {**named.profile.to_json(), **{k: v for k, v in overrides.items() if v is not None}}

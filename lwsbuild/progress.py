@@ -1,21 +1,46 @@
 """User-facing progress: rich bars and a live step line on a terminal, silence otherwise.
 
-Everything goes to stderr so `--json` output on stdout stays machine-readable.
+Everything goes to stderr so `--json` output on stdout stays machine-readable. Under `CI` (or when
+stderr is no terminal) nothing animates: a step says nothing while it runs, and when it fails the
+entry point shows the tail of its log (log_tail) before the error line, so a CI job's output
+explains the failure without the cache the log was in. `--verbose` (LWSBUILD_VERBOSE=1) streams a
+step's output live instead.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rich is imported only when a terminal shows progress (start-up stays fast)
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+VERBOSE_ENV = "LWSBUILD_VERBOSE"  # set by --verbose; the environment carries it to nested lwsbuild runs
+TAIL_LINES = 40  # of a failed step's log: enough for CMake's error block or a compiler's diagnostics
+_TAIL_WIDTH = 400  # a line of the tail is cut there (compiler command lines run to kilobytes)
 
 
 def interactive() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
-def _console():
+def verbose() -> bool:
+    return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+
+
+def set_verbose() -> None:
+    """Stream every logged step's output from now on, in this process and the lwsbuild runs it starts."""
+    os.environ[VERBOSE_ENV] = "1"
+
+
+def _console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True)
@@ -28,19 +53,58 @@ def note(message: str) -> None:
 
 @contextmanager
 def step(description: str) -> Iterator[None]:
-    if not interactive():
+    if not interactive() or verbose():  # a spinner would tear the streamed lines apart
         yield
         return
     with _console().status(description):
         yield
 
 
+def run_logged(description: str, command: list[str], log: Path, env: dict[str, str],
+               cwd: Path | None = None) -> int:
+    """Run `command` with its output (stdout and stderr, in order) appended to `log`; the exit status.
+    Verbose: each line goes to stderr too, as it comes."""
+    import subprocess  # here: the CLI imports this module before any command runs
+
+    with log.open("a") as out:
+        out.write(f"$ {' '.join(command)}\n")
+        out.flush()
+        if not verbose():
+            with step(description):
+                return subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                      check=False).returncode
+        note(f"{description} $ {' '.join(command)}")
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                              text=True, errors="replace") as proc:
+            assert proc.stdout is not None  # stdout=PIPE
+            for line in proc.stdout:
+                out.write(line)
+                sys.stderr.write(line)
+                sys.stderr.flush()
+            out.flush()
+            return proc.wait()
+
+
+def log_tail(log: Path, count: int = TAIL_LINES) -> None:
+    """The last `count` lines of `log` on stderr, between lines naming it."""
+    try:
+        with log.open(errors="replace") as handle:
+            lines = deque((line.rstrip("\n") for line in handle), maxlen=count)
+    except OSError as exc:
+        note(f"the log {log} cannot be read: {exc.strerror or exc}")
+        return
+    print(f"lwsbuild: the last {len(lines)} lines of {log}:", file=sys.stderr)
+    for line in lines:
+        print(f"  | {line[:_TAIL_WIDTH]}", file=sys.stderr)
+    print(f"lwsbuild: end of {log}", file=sys.stderr, flush=True)
+
+
 class _Bar:
-    def __init__(self, progress, task) -> None:
+    def __init__(self, progress: Progress | None, task: TaskID | None) -> None:
         self._progress, self._task = progress, task
 
     def advance(self, amount: int) -> None:
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.update(self._task, advance=amount)
 
 
@@ -49,8 +113,7 @@ def download_bar(description: str, total: int | None) -> Iterator[_Bar]:
     if not interactive():
         yield _Bar(None, None)
         return
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                               TransferSpeedColumn)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
     with Progress(*columns, console=_console(), transient=True) as progress:

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import ProvenanceError
-from .variants import LineOptions, Sanitizer
+from .variants import LineOptions, Sanitizer, TlsBackend
 
-SCHEMA = 1  # bump on any change of the fields below (the build key includes it: old entries rebuild)
+SCHEMA = 2  # bump on any change of the fields below (the build key includes it: old entries rebuild)
 FILE_NAME = "provenance.json"
 PREFIX_PATH = f"share/lwsbuild/{FILE_NAME}"  # in an install prefix; a wheel has it under lwsbuild/_native/
 
@@ -91,6 +91,19 @@ class SanitizerRecord:
 
 
 @dataclass(frozen=True)
+class TlsRecord:
+    """The TLS backend the build's options select (variants.toml [tls.backend.NAME]); the install
+    step (`python -m lwsbuild.tls`) checks the library links it."""
+
+    backend: str  # openssl | mbedtls | none
+    links: tuple[str, ...]  # the libraries its shared library must need (without .so.N): libssl
+
+    @classmethod
+    def of(cls, backend: TlsBackend) -> TlsRecord:
+        return cls(backend.name, backend.links)
+
+
+@dataclass(frozen=True)
 class RepairPolicy:
     """Whether auditwheel repairs a variant's wheel to a manylinux tag, and why (or why not)."""
 
@@ -120,6 +133,7 @@ class Provenance:
     cmake_options: dict[str, str]  # every -D of the lws configure
     extra_options: dict[str, str]  # those the user set beyond the variant's and the release line's
     line_options: tuple[LineOptions, ...]
+    tls: TlsRecord
     c_flags: tuple[str, ...]
     compiler: CompilerRecord
     source_date_epoch: int

@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from .errors import UnknownVersionError
 
@@ -43,16 +44,17 @@ def version_key(version: str) -> tuple[int, ...]:
 
 
 def normalize(version: str) -> str:
-    return version[1:] if version.startswith("v") else version
+    return version.removeprefix("v")
 
 
 @cache
-def _data() -> dict:
+def _data() -> dict[str, Any]:
     return tomllib.loads(resources.files(__package__).joinpath("releases.toml").read_text())
 
 
 def default_version() -> str:
-    return _data()["default"]
+    default: str = _data()["default"]
+    return default
 
 
 def all_releases() -> list[Release]:

@@ -10,16 +10,20 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .stress import StressRun
+
+if TYPE_CHECKING:  # matplotlib is the optional `plot` extra, imported only to draw
+    from matplotlib.axes import Axes
 
 PLOT_EXTRA = "pip install 'lwsbuild[plot]'"
 
 
-def write(directory: Path, run: StressRun, name: str = "stress") -> dict:
+def write(directory: Path, run: StressRun, name: str = "stress") -> dict[str, str | None]:
     """Write `name`.json and `name`.png into `directory`; return what was written (for the JSON)."""
     directory.mkdir(parents=True, exist_ok=True)
-    written = {"dir": str(directory), "json": str(directory / f"{name}.json"),
+    written: dict[str, str | None] = {"dir": str(directory), "json": str(directory / f"{name}.json"),
                "stdout": str(run.log_dir / "stdout.log"), "stderr": str(run.log_dir / "stderr.log")}
     written.update(plot(directory / f"{name}.png", [run]))
     data = {**run.to_json(), "report": written}
@@ -27,7 +31,7 @@ def write(directory: Path, run: StressRun, name: str = "stress") -> dict:
     return written
 
 
-def plot(path: Path, runs: Sequence[StressRun], title: str | None = None) -> dict:
+def plot(path: Path, runs: Sequence[StressRun], title: str | None = None) -> dict[str, str | None]:
     """Connections/s and concurrent connections over time, one row per run, findings as vertical
     lines (red: defects, grey: known upstream reports). Returns {"plot": path} or why it was skipped."""
     try:
@@ -40,7 +44,7 @@ def plot(path: Path, runs: Sequence[StressRun], title: str | None = None) -> dic
 
     # one time axis for all rows: a build that died after a second shows as such next to a clean one
     fig, axes = plt.subplots(len(runs), 1, figsize=(10, 3.2 * len(runs)), squeeze=False, sharex=True)
-    end = max(_plot_run(ax, run) for ax, run in zip(axes[:, 0], runs))
+    end = max(_plot_run(ax, run) for ax, run in zip(axes[:, 0], runs, strict=True))
     axes[0, 0].set_xlim(0, end * 1.02 + 0.1)
     if title:
         fig.suptitle(title)
@@ -50,9 +54,9 @@ def plot(path: Path, runs: Sequence[StressRun], title: str | None = None) -> dic
     return {"plot": str(path)}
 
 
-def _plot_run(ax, run: StressRun) -> float:
+def _plot_run(ax: Axes, run: StressRun) -> float:
     """Draw one run; return the last time it shows."""
-    t = [s["t"] for s in run.samples]
+    t: list[float] = [s["t"] for s in run.samples]
     ax.plot(t, [s["cps"] for s in run.samples], color="tab:blue", label="connections/s")
     ax.set_xlabel("seconds since the harness started")
     ax.set_ylabel("connections/s", color="tab:blue")
@@ -61,7 +65,7 @@ def _plot_run(ax, run: StressRun) -> float:
     twin.plot(t, [s["concurrent"] for s in run.samples], color="tab:green", label="concurrent")
     twin.set_ylabel("concurrent connections", color="tab:green")
     twin.set_ylim(bottom=0)
-    labelled = set()
+    labelled: set[str] = set()
     for finding in sorted(run.findings, key=lambda f: (bool(f.known), f.t or 0.0)):
         if finding.t is None:
             continue
@@ -75,4 +79,4 @@ def _plot_run(ax, run: StressRun) -> float:
                         ha="right", fontsize=8, color=color)
     ax.set_title(f"{run.label}: {run.connections:,} connections, {run.cps:,.0f}/s, "
                  f"{run.verdict}", fontsize=10)
-    return max([run.duration_s, *t, *(f.t or 0.0 for f in run.findings)] or [1.0])
+    return max([run.duration_s, *t, *(f.t or 0.0 for f in run.findings)])

@@ -20,7 +20,6 @@ import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from . import cves, provenance, series
 from .errors import LwsbuildError
@@ -49,7 +48,7 @@ def _patch_text(entry: PatchRecord) -> str | None:
     return data.decode("utf-8", errors="replace")
 
 
-def build_sbom(described: Provenance, defined: set[str]) -> dict[str, Any]:
+def build_sbom(described: Provenance, defined: set[str]) -> dict[str, object]:
     lws = described.lws
     version = lws.version
     ref = f"libwebsockets@{version}"
@@ -58,12 +57,12 @@ def build_sbom(described: Provenance, defined: set[str]) -> dict[str, Any]:
     for cve in cves.known():
         resolves.setdefault(cve.fix, []).append(cve.id)
 
-    patches = []
+    patches: list[dict[str, object]] = []
     for entry in described.patches:
         if entry.status not in ("applied", "reverted"):
             continue  # upstream / not-needed / absent: nothing was changed in the tree
         # Ours, or (UNFIXED builds) upstream's change taken out again: neither is upstream's own patch.
-        patch: dict[str, Any] = {"type": "unofficial"}
+        patch: dict[str, object] = {"type": "unofficial"}
         text = _patch_text(entry)
         if text is not None:
             patch["diff"] = {"text": {"contentType": "text/x-diff", "content": text}}
@@ -98,14 +97,14 @@ def build_sbom(described: Provenance, defined: set[str]) -> dict[str, Any]:
         },
         "properties": properties,
     }
-    vulnerabilities = []
+    vulnerabilities: list[dict[str, object]] = []
     for status in statuses:
-        analysis: dict[str, Any] = {"state": status.state, "detail": status.detail}
+        analysis: dict[str, object] = {"state": status.state, "detail": status.detail}
         if status.justification:
             analysis["justification"] = status.justification
         if status.state == "resolved":
             analysis["response"] = ["update"]
-        vuln: dict[str, Any] = {"bom-ref": f"vex:{status.cve.id}", "id": status.cve.id, "source": {"name": "NVD"},
+        vuln: dict[str, object] = {"bom-ref": f"vex:{status.cve.id}", "id": status.cve.id, "source": {"name": "NVD"},
                 "description": status.cve.summary, "analysis": analysis,
                 "affects": [{"ref": ref}],
                 "properties": [{"name": "lwsbuild:fix", "value": status.cve.fix},
@@ -136,7 +135,7 @@ def build_sbom(described: Provenance, defined: set[str]) -> dict[str, Any]:
     }
 
 
-def write_sbom(provenance_path: Path, config_h: Path, out: Path) -> dict[str, Any]:
+def write_sbom(provenance_path: Path, config_h: Path, out: Path) -> dict[str, object]:
     sbom = build_sbom(provenance.read(provenance_path), cves.config_macros(config_h))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

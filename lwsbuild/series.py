@@ -11,6 +11,7 @@ covering it. `--unfixed` undoes, newest first, every fix the release carries.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import shutil
 import subprocess
@@ -18,17 +19,27 @@ import tempfile
 import tomllib
 from dataclasses import dataclass
 from functools import cache as memoize
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 from . import cache, progress, tools
-from .errors import PatchConflict, SeriesError, UnknownSeriesError, UnsupportedVersionError
+from .errors import (
+    PATCH,
+    PatchConflict,
+    SeriesError,
+    UnknownSeriesError,
+    UnsupportedVersionError,
+)
 from .paths import own_dir
+from .provenance import PatchRecord
 from .releases import Release, all_releases, version_key
 from .sources import Source
 from .sources.treeid import isolated_git_env, tree_id
 
 ALL = "all"
 NONE = "none"
+SUBTRACT = "-"  # `all-throughput`: a set minus sets or fix ids, so set names never contain it
 
 _FILE_KEYS = {"sets", "fix"}
 _FIX_KEYS = {"id", "title", "why", "sets", "evidence", "line"}
@@ -64,11 +75,17 @@ class Line:
         key = version_key(version)
         return self.low <= key and key[:len(self.high)] <= self.high
 
+    @property
+    def diff(self) -> Path:
+        """The patch file of a line that applies or reverts something (_line gives every such line one)."""
+        assert self.path is not None, f"line {self.versions} is not_needed: it has no patch"
+        return self.path
+
     def identity(self) -> str:
         """Everything about this line that changes what a prepared tree holds."""
         return f"{self.form} {self.upstream} {self.patch} {self.sha256}"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         return {"versions": self.versions, "form": self.form, "upstream": self.upstream or None,
                 "patch": self.patch or None, "sha256": self.sha256 or None, "not_needed": self.not_needed or None}
 
@@ -84,6 +101,12 @@ class Fix:
 
     def line_for(self, version: str) -> Line | None:
         return next((line for line in self.lines if line.covers(version)), None)
+
+    def covering(self, version: str) -> Line:
+        """line_for() on a release check_supported() has let through: there is a line."""
+        line = self.line_for(version)
+        assert line is not None, f"fix {self.id} has no line for {version}: call check_supported() first"
+        return line
 
 
 @dataclass(frozen=True)
@@ -104,13 +127,13 @@ def _version_range(text: object, where: str) -> tuple[tuple[int, ...], tuple[int
     return low, high
 
 
-def _unknown(entry: dict, allowed: set[str], where: str) -> None:
+def _unknown(entry: dict[str, Any], allowed: set[str], where: str) -> None:
     extra = sorted(set(entry) - allowed)
     if extra:
         raise SeriesError(f"series.toml {where}: unknown key(s) {', '.join(extra)} (known: {', '.join(sorted(allowed))})")
 
 
-def _text(entry: dict, key: str, where: str, required: bool = False) -> str:
+def _text(entry: dict[str, Any], key: str, where: str, required: bool = False) -> str:
     value = entry.get(key, "")
     if not isinstance(value, str) or (required and not value.strip()):
         raise SeriesError(f"series.toml {where}: {key} must be a{' non-empty' if required else ''} string")
@@ -159,7 +182,7 @@ def _fix(folder: Path, entry: object, known_sets: set[str], index: int) -> Fix:
         raise SeriesError(f"series.toml {where}: needs at least one [[fix.line]]")
     lines = sorted((_line(folder, raw, f"{where} line {n}") for n, raw in enumerate(raw_lines, 1)),
                    key=lambda line: line.low)
-    for before, after in zip(lines, lines[1:]):
+    for before, after in itertools.pairwise(lines):
         if after.low <= before.high:
             raise SeriesError(f"series.toml {where}: lines {before.versions!r} and {after.versions!r} overlap")
     return Fix(fix_id, _text(entry, "title", where, required=True), _text(entry, "why", where, required=True),
@@ -176,6 +199,9 @@ def load_series(folder: Path) -> tuple[dict[str, str], tuple[Fix, ...]]:
     sets = data.get("sets", {})
     if not isinstance(sets, dict) or not {ALL, NONE} <= set(sets):
         raise SeriesError("series.toml [sets] must describe at least 'all' and 'none'")
+    if bad := [name for name in sets if SUBTRACT in name or not name]:
+        raise SeriesError(f"series.toml [sets]: set name {bad[0]!r} must be non-empty without {SUBTRACT!r} "
+                          "(it subtracts sets in a series name)")
     fixes = tuple(_fix(folder, entry, set(sets), n) for n, entry in enumerate(data.get("fix", []), 1))
     ids = [f.id for f in fixes]
     if ids != sorted(set(ids)):
@@ -193,11 +219,27 @@ def set_names() -> list[str]:
 
 
 def select(name: str = ALL) -> Series:
+    """A named set, or a set minus sets or fix ids: `all-throughput`, `all-0021`, `seed-0004`.
+
+    The difference form measures what one fix or set is worth (bench/throughput.py runs the series
+    with and without the throughput set side by side) without declaring a set for each question.
+    """
     sets, fixes = _load()
-    if name not in sets:
-        raise UnknownSeriesError(f"unknown series {name!r}", hint=f"use one of: {', '.join(sets)}")
-    chosen = fixes if name == ALL else () if name == NONE else tuple(f for f in fixes if name in f.sets)
-    return Series(name, chosen)
+    first, *removed = name.split(SUBTRACT)
+    fix_ids = {f.id for f in fixes}
+    for position, term in enumerate((first, *removed)):
+        if term not in sets and (position == 0 or term not in fix_ids):
+            what = "series" if position == 0 else f"set or fix id {term!r} in series"
+            raise UnknownSeriesError(f"unknown {what} {name!r}",
+                                     hint=f"use one of: {', '.join(sets)}, optionally minus sets or fix ids "
+                                          f"(e.g. all{SUBTRACT}throughput, all{SUBTRACT}{fixes[-1].id})")
+    chosen = [f for f in fixes if _in_set(f, first)]
+    chosen = [f for f in chosen if not any(term == f.id or _in_set(f, term) for term in removed)]
+    return Series(name, tuple(chosen))
+
+
+def _in_set(fix: Fix, set_name: str) -> bool:
+    return set_name == ALL or (set_name != NONE and set_name in fix.sets)
 
 
 # --- what the data says per release (no tree needed) --------------------------------------------
@@ -253,12 +295,12 @@ def check_supported(release: Release, series: Series, unfixed: bool = False) -> 
 
 # --- classification -------------------------------------------------------------------------
 
-def _git_apply(tree: Path, patch: Path, *flags: str) -> subprocess.CompletedProcess:
+def _git_apply(tree: Path, patch: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     """`git apply` in `tree`, where git can discover no repository, config or attributes of the
     tree's or anyone's: its repository is an empty private one (GIT_DIR), discovery stops at the
     tree, system/global config and attributes are off, and no hook or fsmonitor can run. A `.git`
     inside a tree could otherwise name a clean/smudge filter that git runs on each file it reads."""
-    git = tools.require("git", "applying the fix series")
+    git = tools.require("git", "applying the fix series", PATCH)
     with tempfile.TemporaryDirectory(prefix="lwsbuild-apply-") as private:
         git_dir = Path(private) / "empty.git"
         env = isolated_git_env({"GIT_DIR": str(git_dir), "GIT_WORK_TREE": str(tree),
@@ -267,7 +309,7 @@ def _git_apply(tree: Path, patch: Path, *flags: str) -> subprocess.CompletedProc
         subprocess.run([git, "init", "-q", "--bare", "--template=", str(git_dir)], env=isolated_git_env(),
                        capture_output=True, check=True)
         return subprocess.run([git, *_APPLY_CONFIG, "apply", "--whitespace=nowarn", *flags, str(patch)],
-                              cwd=tree, env=env, capture_output=True, text=True)
+                              cwd=tree, env=env, capture_output=True, text=True, check=False)
 
 
 _APPLY_CONFIG = ("-c", "core.attributesFile=/dev/null", "-c", "core.hooksPath=/dev/null",
@@ -281,8 +323,7 @@ def _hunks(patch: Path) -> dict[str, list[tuple[int, int, str]]]:
     for line in patch.read_text().splitlines():
         if line.startswith("--- a/"):
             current = line[6:]
-        elif line.startswith("@@") and current:
-            match = re.match(r"@@ -(\d+)(?:,\d+)? \+(\d+)", line)
+        elif line.startswith("@@") and current and (match := re.match(r"@@ -(\d+)(?:,\d+)? \+(\d+)", line)):
             hunks.setdefault(current, []).append((int(match.group(1)), int(match.group(2)), line.split(" @@")[0] + " @@"))
     return hunks
 
@@ -291,7 +332,7 @@ def _conflict(fix: Fix, line: Line, tree_label: str, stderr: str, reverse: bool)
     failed = re.search(r"patch failed: (\S+):(\d+)", stderr)
     if failed:
         file, at = failed.group(1), int(failed.group(2))
-        entries = _hunks(line.path).get(file, [])
+        entries = _hunks(line.diff).get(file, [])
         number = next((i for i, (old, new, _) in enumerate(entries, 1) if (new if reverse else old) == at), None)
         where = f"{file} hunk {number} ({entries[number - 1][2]})" if number else f"{file} line {at}"
     else:
@@ -309,14 +350,20 @@ class PatchResult:
     status: str  # applied | upstream | not-needed | reverted | absent
     unexpected: bool = False  # our patch found already in the tree: the data should say upstream
 
-    def to_json(self) -> dict:
-        return {"id": self.fix.id, "status": self.status, "title": self.fix.title, **self.line.to_json(),
-                "unexpected": self.unexpected}
+    def record(self) -> PatchRecord:
+        """What provenance.json records of this fix on this tree."""
+        line = self.line
+        return PatchRecord(id=self.fix.id, status=self.status, title=self.fix.title, versions=line.versions,
+                           form=line.form, upstream=line.upstream or None, patch=line.patch or None,
+                           sha256=line.sha256 or None, not_needed=line.not_needed or None, unexpected=self.unexpected)
+
+    def to_json(self) -> dict[str, object]:
+        return self.record().to_json()
 
 
 def _require_upstream_form(tree: Path, fix: Fix, line: Line, label: str) -> None:
     """An upstream line's diff must reverse-apply: the tree carries upstream's change as described."""
-    reverse = _git_apply(tree, line.path, "--check", "-R")
+    reverse = _git_apply(tree, line.diff, "--check", "-R")
     if reverse.returncode != 0:
         raise _conflict(fix, line, label, reverse.stderr, reverse=True)
 
@@ -327,11 +374,11 @@ def _classify_fixed(tree: Path, fix: Fix, line: Line, label: str) -> PatchResult
     if line.upstream:
         _require_upstream_form(tree, fix, line, label)
         return PatchResult(fix, line, "upstream")
-    forward = _git_apply(tree, line.path, "--check")
+    forward = _git_apply(tree, line.diff, "--check")
     if forward.returncode == 0:
-        _git_apply(tree, line.path).check_returncode()
+        _git_apply(tree, line.diff).check_returncode()
         return PatchResult(fix, line, "applied")
-    if _git_apply(tree, line.path, "--check", "-R").returncode == 0:
+    if _git_apply(tree, line.diff, "--check", "-R").returncode == 0:
         progress.note(f"fix {fix.id}: {line.patch} is already in {label}, though series.toml has it as ours on "
                       f"{line.versions}: counted as upstream (record the upstream commit in series.toml)")
         return PatchResult(fix, line, "upstream", unexpected=True)
@@ -343,9 +390,9 @@ def _classify_unfixed(tree: Path, fix: Fix, line: Line, label: str) -> PatchResu
         return PatchResult(fix, line, "not-needed")
     if line.upstream:
         _require_upstream_form(tree, fix, line, label)
-        _git_apply(tree, line.path, "-R").check_returncode()
+        _git_apply(tree, line.diff, "-R").check_returncode()
         return PatchResult(fix, line, "reverted")
-    forward = _git_apply(tree, line.path, "--check")
+    forward = _git_apply(tree, line.diff, "--check")
     if forward.returncode != 0:
         # Our fix is not cleanly absent: the UNFIXED label would be a lie if a form of it stayed in.
         raise _conflict(fix, line, label, forward.stderr, reverse=False)
@@ -355,10 +402,10 @@ def _classify_unfixed(tree: Path, fix: Fix, line: Line, label: str) -> PatchResu
 def classify_and_apply(tree: Path, release: Release, series: Series, unfixed: bool, label: str) -> list[PatchResult]:
     """Patch `tree` in place; the results in id order. Call check_supported() first."""
     if unfixed:  # newest first: each upstream change is undone on the tree it was written against
-        results = [_classify_unfixed(tree, fix, fix.line_for(release.version), label)
+        results = [_classify_unfixed(tree, fix, fix.covering(release.version), label)
                    for fix in reversed(select(ALL).fixes)]
         return sorted(results, key=lambda r: r.fix.id)
-    return [_classify_fixed(tree, fix, fix.line_for(release.version), label) for fix in series.fixes]
+    return [_classify_fixed(tree, fix, fix.covering(release.version), label) for fix in series.fixes]
 
 
 @dataclass(frozen=True)
@@ -375,7 +422,7 @@ class PreparedTree:
         """Loud labels every output carries when the tree is not a pinned, fixed one."""
         return [m for m, on in (("UNPINNED", self.source.unpinned), ("UNFIXED", self.unfixed)) if on]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         # `path` is the patched tree (what a user asking `patch` wants); the pristine one it was made
         # from is `source_path`, and `tree_id` stays the pristine tree's (the pin's) identity.
         pristine = self.source.to_json()
@@ -387,7 +434,7 @@ class PreparedTree:
 def prepared_key(source: Source, series: Series, unfixed: bool) -> str:
     """(tree id, set, mode, and the forms chosen for this release: line, commit, patch bytes)."""
     fixes = select(ALL).fixes if unfixed else series.fixes
-    chosen = "\n".join(f"{fix.id} {fix.line_for(source.release.version).identity()}" for fix in fixes)
+    chosen = "\n".join(f"{fix.id} {fix.covering(source.release.version).identity()}" for fix in fixes)
     mode = "unfixed" if unfixed else "fixed"
     return hashlib.sha256(f"{source.tree_id}\n{series.name}\n{mode}\n{chosen}".encode()).hexdigest()[:32]
 
@@ -406,14 +453,14 @@ def prepare(source: Source, series: Series, unfixed: bool = False) -> PreparedTr
             label = f"libwebsockets {release.version}{' UNPINNED' if source.unpinned else ''} (tree {source.tree_id[:12]})"
             with progress.step(f"applying series '{series.name}'" + (" (UNFIXED)" if unfixed else "")):
                 shutil.copytree(source.path, tmp, symlinks=True)
-                results = classify_and_apply(tmp, release, series, unfixed, label)
+                applied = classify_and_apply(tmp, release, series, unfixed, label)
                 prepared_id = tree_id(tmp)
             cache.write_json_atomic(meta_path, {"tree_id": prepared_id, "results": [
-                {"id": r.fix.id, "status": r.status, "unexpected": r.unexpected} for r in results]})
+                {"id": r.fix.id, "status": r.status, "unexpected": r.unexpected} for r in applied]})
     meta = cache.read_json(meta_path)
     if not meta or not isinstance(meta.get("results"), list):
         raise SeriesError(f"prepared tree {entry} has no metadata", hint=f"remove {entry} and retry")
     by_id = {f.id: f for f in select(ALL).fixes}
-    results = tuple(PatchResult(by_id[r["id"]], by_id[r["id"]].line_for(release.version), r["status"], r["unexpected"])
+    results = tuple(PatchResult(by_id[r["id"]], by_id[r["id"]].covering(release.version), r["status"], r["unexpected"])
                     for r in meta["results"])
     return PreparedTree(source, series, unfixed, entry, meta["tree_id"], results)

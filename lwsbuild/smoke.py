@@ -7,28 +7,31 @@ here on 127.0.0.1), sends a text, a binary and a large message (larger than
 lws's rx buffer, so it arrives in several pieces), checks each echo byte for
 byte, closes with status 1000 and reports.
 
-``python -m lwsbuild.smoke [--url URL] [--prefix DIR] [--timeout S] [--json]``
-Exit codes: 0 ok, 1 smoke failed (or the library could not be loaded), 2 usage.
+``python -m lwsbuild.smoke [--url URL] [--prefix DIR] [--timeout S] [--subprotocol P] [--json]`` is
+``lwsbuild smoke`` without the build options: the same code (command()), the same one-line errors
+and the same exit codes (lwsbuild/errors.py: 0 ok, 2 usage, 7 smoke).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import random
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Self
 from urllib.parse import urlsplit
 
-from lwsbuild.errors import LwsbuildError, SmokeFailure, UsageError
+from lwsbuild.errors import SmokeFailure, UsageError
 from lwsbuild.provenance import Provenance
+from lwsbuild.smoke_options import DEFAULT_SUBPROTOCOL, add_arguments
 
-DEFAULT_SUBPROTOCOL = "lwsbuild-smoke"
 LARGE_MESSAGE_SIZE = 196_613  # > 48 x lws's default 4 KiB rx buffer, not a round number
 # The most the client buffers of one message: far above the largest smoke message, small enough that
 # a hostile or broken peer (announcing a 2^63-byte frame and streaming) cannot exhaust memory.
@@ -119,7 +122,7 @@ class EchoPeer:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/echo"
 
-    def __enter__(self) -> "EchoPeer":
+    def __enter__(self) -> Self:
         self._thread.start()
         if not self._ready.wait(10):
             raise SmokeFailure("the builtin echo peer did not start within 10 s")
@@ -127,7 +130,7 @@ class EchoPeer:
             raise SmokeFailure(f"the builtin echo peer failed to start: {self._error}")
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._loop is not None and self._stop is not None:
             try:
                 self._loop.call_soon_threadsafe(self._stop.set)
@@ -144,7 +147,7 @@ class EchoPeer:
 
         try:
             asyncio.run(self._main())
-        except BaseException as exc:  # reported via _error
+        except BaseException as exc:  # noqa: BLE001 - whatever stopped the peer is reported via _error
             self._error = exc
             self._ready.set()
 
@@ -164,10 +167,8 @@ class EchoPeer:
             except ConnectionClosed:
                 pass
             finally:
-                try:
+                with contextlib.suppress(Exception):  # the close code below is what is asked for
                     await ws.wait_closed()
-                except Exception:
-                    pass
                 proto = getattr(ws, "protocol", None)
                 rcvd = getattr(proto, "close_rcvd", None)
                 self.close_codes.append(rcvd.code if rcvd is not None else getattr(ws, "close_code", None))
@@ -177,7 +178,7 @@ class EchoPeer:
         if self.subprotocol:
             kwargs["subprotocols"] = [self.subprotocol]
         async with serve(handler, "127.0.0.1", 0, **kwargs) as server:
-            self.port = list(server.sockets)[0].getsockname()[1]
+            self.port = next(iter(server.sockets)).getsockname()[1]
             self._ready.set()
             await self._stop.wait()
 
@@ -227,7 +228,7 @@ class _Session:
     def callback(self, wsi: int | None, reason: int, user: int | None, in_: int | None, length: int) -> int:
         try:
             return self._callback(wsi, reason, in_, length)
-        except BaseException as exc:  # never let an exception unwind into C
+        except BaseException as exc:  # noqa: BLE001 - never let an exception unwind into C
             self.fail(f"internal error in the lws callback: {type(exc).__name__}: {exc}")
             return -1
 
@@ -247,10 +248,8 @@ class _Session:
             )
             status = 0
             if wsi:
-                try:
+                with contextlib.suppress(Exception):  # no HTTP status is an answer too: 0
                     status = int(cdll.lws_http_client_http_response(wsi))
-                except Exception:
-                    status = 0
             self.http_status = status or None
             self.fail(self._describe_connection_error(detail.strip("\x00 "), status))
             return 0
@@ -318,7 +317,7 @@ class _Session:
             return 0
         return 0
 
-    def _message_complete(self, wsi: int) -> int:
+    def _message_complete(self, wsi: int | None) -> int:
         name, kind, payload = self.messages[self.index]
         rtt = (time.perf_counter() - (self.sent_at or time.perf_counter())) * 1000.0
         got = bytes(self.rx)
@@ -327,7 +326,7 @@ class _Session:
         if self.rx_binary != want_binary:
             err = f"echo came back as {'binary' if self.rx_binary else 'text'}, sent as {kind}"
         elif got != payload:
-            where = next((i for i, (a, b) in enumerate(zip(got, payload)) if a != b), min(len(got), len(payload)))
+            where = next((i for i, (a, b) in enumerate(zip(got, payload, strict=False)) if a != b), min(len(got), len(payload)))
             err = f"echo differs at byte {where} (got {len(got)} bytes, sent {len(payload)})"
         self.results.append(MessageResult(name, kind, len(payload), err is None, round(rtt, 3), self.rx_chunks, err))
         self.awaiting = False
@@ -530,46 +529,48 @@ def run_smoke(
 # command line
 
 
+def command(args: argparse.Namespace, *, locate: Callable[[], Path | None], reexec_module: str,
+            argv: Sequence[str]) -> int:
+    """The smoke command behind both entry points: the report on stdout (`--json`: one JSON object),
+    SmokeFailure (exit 7) when the round trip failed. `locate` gives the prefix (None: the bundled
+    library); it runs after the arguments are checked, since for `lwsbuild smoke` it may build. An
+    ASan library re-executes `python -m <reexec_module> <argv>` with its runtime preloaded."""
+    check_timeout(args.timeout)
+    if args.url is not None:
+        parse_url(args.url)
+    rep = run_smoke(args.url, locate(), args.timeout, subprotocol=args.subprotocol or None,
+                    reexec_module=reexec_module, argv=argv)
+    if args.json:
+        print(json.dumps(rep.to_json(), indent=2, sort_keys=True))
+    else:
+        print(rep.render())
+    if not rep.ok:
+        raise SmokeFailure(f"smoke failed: {rep.error or 'echo mismatch'}")
+    return 0
+
+
 def _arg_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m lwsbuild.smoke",
-        description="lws client echo smoke test against a built libwebsockets",
-    )
-    p.add_argument("--url", help="ws:// or wss:// echo endpoint (default: a builtin echo peer on 127.0.0.1)")
-    p.add_argument("--prefix", type=Path, help="install prefix (default: the lws bundled in the wheel)")
-    p.add_argument("--timeout", type=float, default=10.0, help="overall time limit in seconds (default 10)")
-    p.add_argument("--subprotocol", default=DEFAULT_SUBPROTOCOL,
-                   help=f"WebSocket subprotocol to offer ('' for none; default {DEFAULT_SUBPROTOCOL})")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    from lwsbuild import entry
+
+    p = entry.OneLineParser(prog="python -m lwsbuild.smoke",
+                            description="lws client echo smoke test against a built libwebsockets "
+                                        "(the same command as `lwsbuild smoke`)")
+    add_arguments(p)
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    entry.global_flags(p, builds=False)  # this command only loads a library: nothing to stream
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from lwsbuild import entry
+
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         args = _arg_parser().parse_args(args_list)
-    except SystemExit as exc:
-        return 0 if exc.code == 0 else 2
-    try:
-        check_timeout(args.timeout)
-        rep = run_smoke(
-            args.url, args.prefix, args.timeout, subprotocol=args.subprotocol or None,
-            reexec_module="lwsbuild.smoke", argv=args_list,
-        )
-    except LwsbuildError as exc:
-        code = 2 if isinstance(exc, UsageError) else 1
-        if args.json:
-            print(json.dumps({"ok": False, "error": exc.one_line(), "error_type": type(exc).__name__}))
-        print(f"lwsbuild smoke: error: {exc.one_line()}", file=sys.stderr)
-        return code
-    if args.json:
-        print(json.dumps(rep.to_json(), indent=2))
-    else:
-        print(rep.render())
-    if not rep.ok:
-        print(f"lwsbuild smoke: error: {rep.error or 'echo mismatch'}", file=sys.stderr)
-        return 1
-    return 0
+    except SystemExit as exc:  # --help (0) or a malformed argument (2, its line printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    return entry.run(lambda: command(args, locate=lambda: args.prefix, reexec_module="lwsbuild.smoke",
+                                     argv=args_list), args)
 
 
 if __name__ == "__main__":

@@ -42,8 +42,8 @@ end
 _THREAD = re.compile(r'^Thread \d+ \(.*?LWP (\d+)\)\)?(?: "([^"]*)")?')
 _FRAME = re.compile(r"^#(\d+)\s+(?:0x[0-9a-f]+ in )?([\w.@]+) \((.*?)\)(?: (?:at|from) (\S+))?$")
 _MUTEX_ARG = re.compile(r"\b(?:futex_word|futex|mutex|mr)=(?:\w+@entry=)?(0x[0-9a-f]+)")
-_LOCK_LINE = re.compile(r"^LOCK (\S+) (0x[0-9a-f]+) (-?\d+)$", re.M)
-_OWNER_LINE = re.compile(r"^OWNER (0x[0-9a-f]+) (-?\d+)$", re.M)
+_LOCK_LINE = re.compile(r"^LOCK (\S+) (0x[0-9a-f]+) (-?\d+)$", re.MULTILINE)
+_OWNER_LINE = re.compile(r"^OWNER (0x[0-9a-f]+) (-?\d+)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def _gdb(gdb: str, pid: int, commands: list[str], script: str = "") -> str:
 def _run(command: list[str]) -> str:
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=DUMP_TIMEOUT_S,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired:
         return f"{command[0]} did not finish within {DUMP_TIMEOUT_S:.0f} s"
     except OSError as exc:
@@ -109,7 +109,8 @@ def _run(command: list[str]) -> str:
 def _threads(text: str) -> list[Thread]:
     """gdb's `thread apply all bt` → threads with their frames."""
     threads: list[Thread] = []
-    lwp, name, frames = 0, "", []
+    lwp, name = 0, ""
+    frames: list[tuple[str, str, str]] = []
     for line in text.splitlines() + ["Thread 0 (end (LWP 0))"]:
         head = _THREAD.match(line)
         if head:

@@ -235,7 +235,7 @@ class LineOptions:
     cmake: dict[str, str]
     why: str
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, Any]:
         return {"applies_to": self.applies_to, "cmake": self.cmake, "why": self.why}
 
 
@@ -305,10 +305,44 @@ def cmake_truthy(value: str) -> bool:
     return value.upper() not in _CMAKE_FALSE and value != "NOTFOUND" and not value.endswith("-NOTFOUND")
 
 
+@dataclass(frozen=True)
+class TlsBackend:
+    """A TLS backend lws can be built with (variants.toml [tls.backend.NAME])."""
+
+    name: str
+    description: str
+    cmake: dict[str, str]  # the lws options that select it
+    links: tuple[str, ...]  # libraries its shared library needs (DT_NEEDED without .so.N): libssl
+    debian: str  # the Debian package with its development files ("" when there are none to install)
+
+
+def tls_backends() -> tuple[TlsBackend, ...]:
+    return tuple(TlsBackend(name, entry["description"], dict(entry["cmake"]), tuple(entry["links"]), entry["debian"])
+                 for name, entry in _data()["tls"]["backend"].items())
+
+
+def tls_backend(options: dict[str, str]) -> TlsBackend:
+    """The backend a build with these lws options links: the one table whose options all hold (an
+    option the build leaves unset has lws's default), compared as CMake's if() would."""
+    effective = {**_data()["tls"]["lws_defaults"], **options}
+    chosen = [backend for backend in tls_backends()
+              if all(cmake_truthy(effective.get(name, "")) == cmake_truthy(value) for name, value in backend.cmake.items())]
+    if len(chosen) != 1:  # variants.toml's tables must cover every choice exactly once (tests/test_link_tls.py)
+        said = " ".join(f"{name}={effective[name]}" for name in _data()["tls"]["lws_defaults"])
+        raise UsageError(f"the TLS options {said} select {len(chosen)} of lwsbuild's TLS backends, not one",
+                         hint="make the [tls.backend.*] tables of lwsbuild/variants.toml cover each choice once")
+    return chosen[0]
+
+
 def options_for(variant: Variant, defines: dict[str, str], version: str) -> dict[str, str]:
     """The variant's options, then the release line's (merged_line_options), then the user's on top,
-    refusing combinations that defeat the purpose."""
+    refusing combinations that defeat the purpose (the variant's `forbidden`) or that lwsbuild cannot
+    do without (`required` of [common])."""
     for name, value in defines.items():
+        required = _data()["common"].get("required", {}).get(name)
+        if required is not None and not cmake_truthy(value):
+            raise UsageError(f"-D {name}={value}: lwsbuild cannot build without it ({required['why']})",
+                             hint=required["fix"])
         if name in variant.forbidden and cmake_truthy(value):
             raise UsageError(f"-D {name}={value} with --variant {variant.name}: {variant.forbidden[name]}",
                              hint=f"drop -D {name}, or choose another --variant")

@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import TypedDict
 
 # The steps a release line needs for "fully proven", in the order they are shown; patch is shown too.
 PROVEN_STEPS = ("build", "smoke", "stress", "stress-unfixed")
@@ -50,9 +51,15 @@ def for_version(version: str) -> list[Check]:
     return [c for c in checks() if c.version == version]
 
 
-def summary(version: str) -> dict:
+class Summary(TypedDict):
+    steps: dict[str, dict[str, str]]  # step -> its newest good check (date, series, result, command)
+    ci: bool  # the default pin: proven by the test suite on every CI run
+    proven: bool
+
+
+def summary(version: str) -> Summary:
     """Per proven step, the newest good check through the series (else by hand), for `versions`."""
-    found = {}
+    found: dict[str, dict[str, str]] = {}
     for step in SHOWN_STEPS:
         candidates = [c for c in for_version(version) if c.step == step and c.good]
         candidates.sort(key=lambda c: (c.with_series, c.date))

@@ -21,15 +21,31 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-# Fixtures that reach Debian's archive (or build on top of what it gave): their tests are part of
-# the integration layer, so `pytest -m "not integration"` needs no network and no builds.
-_NETWORK_FIXTURES = {"debian_cache", "debian_fetch", "lws_tree", "session_cache", "cli"}
+# What the shared fixtures below cost, as the markers pyproject.toml declares: network (a package
+# registry: here the Debian archive), build (builds libwebsockets), venv (a venv with a wheel
+# installed). The session's builds fetch their source from Debian unless the cache holds it already.
+# Tests say what they cost with the markers themselves; a test that uses one of these fixtures,
+# directly or through another, gets its markers here too, so `-m "not build and not network and
+# not venv"` cannot pick up a test that forgot one.
+_FIXTURE_COSTS: dict[str, tuple[str, ...]] = {
+    "debian_fetch": ("network",),
+    "release_build": ("build", "network"),
+    "asan_build": ("build", "network"),
+    "tsan_build": ("build", "network"),
+    "asan_unfixed_build": ("build", "network"),
+    "static_prefix": ("build", "network"),  # tests/test_link_tls.py
+    "tls_build": ("build", "network"),
+    "release_venv": ("venv",),
+    "asan_venv": ("venv",),
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if _NETWORK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.integration)
+        used = getattr(item, "fixturenames", ())  # every fixture the test reaches, through others too
+        costs = {cost for fixture in used for cost in _FIXTURE_COSTS.get(fixture, ())}
+        for cost in sorted(costs - {mark.name for mark in item.iter_markers()}):
+            item.add_marker(cost)
 
 
 @dataclass(frozen=True)
@@ -50,7 +66,7 @@ def run_cli(*args: str, cache: Path | None = None, cwd: Path | None = None, env:
     if cache is not None:
         full_env["LWSBUILD_CACHE"] = str(cache)
     result = subprocess.run([sys.executable, "-m", "lwsbuild", *args], capture_output=True, text=True,
-                            cwd=cwd or REPO, env=full_env, timeout=timeout)
+                            cwd=cwd or REPO, env=full_env, timeout=timeout, check=False)
     return CliResult(result.returncode, result.stdout, result.stderr)
 
 
@@ -190,7 +206,7 @@ class Venv:
     def run(self, *command: str | Path, cwd: Path | None = None, timeout: float = 300,
             **env: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(c) for c in command], capture_output=True, text=True, cwd=cwd or self.root,
-                              env=self.env(**env), timeout=timeout)
+                              env=self.env(**env), timeout=timeout, check=False)
 
 
 def install_wheel(wheel: Path, root: Path) -> Venv:

@@ -14,7 +14,6 @@ import math
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +25,6 @@ from conftest import REPO, run_cli
 from helpers import cachestate
 from helpers.checks import error_line
 from helpers.hostile_ws import OversizedFramePeer
-
 from lwsbuild import cache, cli, errors, smoke, variants
 from lwsbuild.build import cmake_bracket
 
@@ -52,7 +50,7 @@ def test_truth_is_cmakes_own(tmp_path: Path) -> None:
     values = CMAKE_TRUE + CMAKE_FALSE
     script.write_text("".join(f"set(V {cmake_bracket(v)})\nif(V)\n  message(\"{i} ON\")\nelse()\n"
                               f"  message(\"{i} OFF\")\nendif()\n" for i, v in enumerate(values)))
-    result = subprocess.run(["cmake", "-P", str(script)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(["cmake", "-P", str(script)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     cmake_says = dict(line.split() for line in result.stderr.splitlines())
     assert {v: cmake_says[str(i)] == "ON" for i, v in enumerate(values)} == \
@@ -126,7 +124,7 @@ def test_printable_values_reach_cmake_byte_for_byte(value: str, tmp_path: Path) 
     script = tmp_path / "spec.cmake"
     script.write_text(f"set(LWS_X {cmake_bracket(value)} CACHE STRING \"\" FORCE)\nmessage(\"<${{LWS_X}}>\")\n",
                       encoding="utf-8")
-    result = subprocess.run(["cmake", "-P", str(script)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(["cmake", "-P", str(script)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stderr == f"<{value}>\n"
 
@@ -150,7 +148,7 @@ def test_spec_file_reads_back_whatever_the_paths_and_values_hold(tmp_path: Path)
     probe.write_text(f"include({cmake_bracket(str(spec_file))})\n"
                      "foreach(name LWSBUILD_LWS_SOURCE LWSBUILD_PROVENANCE LWS_X LWS_MAX_SMP)\n"
                      "  message(\"${name}=<${${name}}>\")\nendforeach()\n")
-    result = subprocess.run(["cmake", "-P", str(probe)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(["cmake", "-P", str(probe)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines() == [f"LWSBUILD_LWS_SOURCE=<{odd / 'prepared'}>",
                                           f"LWSBUILD_PROVENANCE=<{odd / 'spec' / 'provenance.json'}>",
@@ -185,18 +183,6 @@ def test_smoke_url_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     assert before_build.returncode == 2 and "unsupported URL" in error_line(before_build)
 
 
-def test_readme_states_the_exit_codes_errors_py_uses() -> None:
-    paragraph = (REPO / "README.md").read_text().split("Errors are one line", 1)[1].split("\n\n", 1)[0]
-    paragraph = " ".join(paragraph.split())
-    for cls, words in [(errors.UsageError, "usage"), (errors.SourceError, "source"),
-                       (errors.PatchError, "patch series"), (errors.BuildError, "build"),
-                       (errors.WheelError, "wheel"), (errors.SmokeFailure, "smoke"),
-                       (errors.DefectFound, "defect found"), (errors.CacheError, "cache"),
-                       (errors.InternalError, "a check"), (errors.ProofFailed, "a check")]:
-        assert f"{cls.exit_code} {words}" in paragraph, (cls.__name__, paragraph)
-    assert "--debug-traceback" in paragraph
-
-
 def test_smoke_timeout_api_refuses_non_finite() -> None:
     for bad in (math.nan, math.inf, 1e10, 0.0, -1.0):
         with pytest.raises(errors.UsageError):
@@ -223,13 +209,13 @@ def read_only(*paths: Path) -> Iterator[None]:
     done = []
     try:
         for path in paths:
-            if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+            if subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False).returncode != 0:
                 pytest.skip(f"this file system cannot make {path} immutable")
             done.append(path)
         yield
     finally:
         for path in done:
-            subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+            subprocess.run(["chattr", "-i", str(path)], capture_output=True, check=False)
 
 
 @pytest.mark.parametrize("command", [["fetch"], ["build"], ["smoke", "--variant", "release"], ["patch"]])
@@ -270,9 +256,11 @@ def error_classes() -> list[type[errors.LwsbuildError]]:
 @pytest.mark.parametrize("cls", error_classes(), ids=lambda cls: cls.__name__)
 def test_every_error_class_has_a_fix_hint(cls: type[errors.LwsbuildError]) -> None:
     assert cls.hint.strip(), f"{cls.__name__} has no default hint"
-    line = cls("something went wrong").one_line()
+    # ToolMissing names the stage that needed the program (its exit code); any stage will do here.
+    extra = {"stage": errors.BUILD} if cls is errors.ToolMissing else {}
+    line = cls("something went wrong", **extra).one_line()
     assert line.startswith("something went wrong (fix: ") and line.endswith(")")
-    assert cls("x", hint=None).hint == cls.hint  # None keeps the default
+    assert cls("x", hint=None, **extra).hint == cls.hint  # None keeps the default
 
 
 def test_no_raise_takes_the_hint_away() -> None:
@@ -345,8 +333,10 @@ def test_patch_json_path_is_the_patched_tree(tmp_path: Path) -> None:
     json.dumps(data)
 
 
-# --- 2. a broken cache entry (integration: a real build) ----------------------------------------
+# --- 2. a broken cache entry (a real build) ------------------------------------------------------
 
+@pytest.mark.build
+@pytest.mark.network
 def test_broken_cached_prefix_is_rebuilt(cli, release_build: dict) -> None:
     prefix = Path(release_build["prefix"])
     Path(release_build["library"]).unlink()  # what a disk cleaner or a hand `rm` leaves behind
@@ -359,8 +349,10 @@ def test_broken_cached_prefix_is_rebuilt(cli, release_build: dict) -> None:
     assert again.returncode == 0 and again.json["cached"] is True and "broken" not in again.stderr
 
 
-# --- 4. the smoke client caps what it buffers (integration: the release build) ------------------
+# --- 4. the smoke client caps what it buffers (the release build) -------------------------------
 
+@pytest.mark.build
+@pytest.mark.network
 def test_smoke_refuses_an_oversized_frame_at_once(release_prefix: Path) -> None:
     with OversizedFramePeer(limit_s=30) as peer:
         began = time.monotonic()

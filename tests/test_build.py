@@ -1,13 +1,24 @@
-"""`lwsbuild build`: one cached build per key; a changed -D rebuilds, a repeat configures nothing."""
+"""`lwsbuild build`: one cached build per key; a changed -D rebuilds, a repeat configures nothing;
+a failed build shows why (its log's tail, also under CI) and a missing tool fails its stage."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from conftest import CliResult, run_cli
+from helpers import cachestate
+from helpers.checks import error_line
+from lwsbuild import errors, progress
+
+# Every test here builds (the session's builds, whose source comes from Debian's archive).
+pytestmark = [pytest.mark.build, pytest.mark.network]
 
 
 def _configure_state(build: dict) -> tuple[int, bytes]:
@@ -16,7 +27,6 @@ def _configure_state(build: dict) -> tuple[int, bytes]:
     return (build_dir / "CMakeCache.txt").stat().st_mtime_ns, (build_dir.parent / "build.log").read_bytes()
 
 
-@pytest.mark.integration
 def test_a_repeat_build_is_served_from_the_cache_without_configuring(cli, release_build: dict) -> None:
     before = _configure_state(release_build)
     result = cli("build", "--json")
@@ -27,7 +37,6 @@ def test_a_repeat_build_is_served_from_the_cache_without_configuring(cli, releas
     assert _configure_state(again) == before
 
 
-@pytest.mark.integration
 def test_a_changed_define_rebuilds_into_its_own_entry(cli, release_build: dict) -> None:
     result = cli("build", "--json", "-D", "LWS_WITH_HTTP2=OFF")
     assert result.returncode == 0, result.stderr
@@ -56,7 +65,6 @@ def _has_symtab(library: Path) -> bool:
     return " .symtab " in sections
 
 
-@pytest.mark.integration
 def test_release_asan_and_tsan_are_built_as_their_variants_say(release_prefix: Path, asan_prefix: Path,
                                                               tsan_prefix: Path) -> None:
     expected = {release_prefix: ("release", ""), asan_prefix: ("asan", "libasan.so"), tsan_prefix: ("tsan", "libtsan.so")}
@@ -73,3 +81,99 @@ def test_release_asan_and_tsan_are_built_as_their_variants_say(release_prefix: P
         else:
             assert "libasan" not in needed and "libtsan" not in needed
             assert not _has_symtab(library)  # release is stripped
+
+
+# --- failures: visible in CI, with the stage's exit code, nothing half-written -----------------------
+
+@pytest.fixture(scope="module")
+def pinned_tree(cli) -> Path:
+    """The verified default tree, from the session cache (no mirror is asked once it is there)."""
+    fetched = cli("fetch", "--json")
+    assert fetched.returncode == 0, fetched.stderr
+    return Path(fetched.json["path"])
+
+
+def _refusing_compiler(directory: Path) -> Path:
+    """A C compiler that answers --version and refuses to compile anything: CMake's first test
+    compile fails, so the configure fails within seconds, the same way every time."""
+    cc = directory / "refusing-cc"
+    cc.write_text('#!/bin/sh\nif [ "$1" = --version ]; then echo "refusing-cc 1.0 (lwsbuild test)"; exit 0; fi\n'
+                  'echo "refusing-cc: this compiler refuses every file" >&2\nexit 1\n')
+    cc.chmod(0o755)
+    return cc
+
+
+def _failed_build(cache: Path, tmp_path: Path, *flags: str) -> tuple[CliResult, Path]:
+    result = run_cli(*flags, "build", "--json", cache=cache, timeout=600,
+                     env={"CI": "true", "CC": str(_refusing_compiler(tmp_path))})
+    assert result.returncode == errors.BUILD.code, result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("lwsbuild: error: configure failed (") and "(fix: " in last, last
+    found = re.search(r"full log: (\S+/build\.log)", last)
+    assert found, last
+    log = Path(found.group(1))
+    assert log.is_file() and log.parent.parent == cache / "builds"
+    return result, log
+
+
+def _nothing_half_written(cache: Path, entry: Path) -> None:
+    """The build's working directory keeps its log; no install prefix, staged or published."""
+    assert not (entry / "prefix").exists()
+    assert [p.name for p in entry.iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")] == []
+    assert cachestate.leftovers(cache) == set()
+    assert not [e for e in cachestate.entries(cache) if e.startswith("builds/") and (cache / e / "prefix").exists()]
+
+
+def test_a_failed_build_under_ci_shows_its_log_tail_and_path(pinned_tree: Path, tmp_path: Path) -> None:
+    cache = cachestate.seed(tmp_path / "cache", pinned_tree)
+    result, log = _failed_build(cache, tmp_path)
+    lines = result.stderr.splitlines()
+    logged = log.read_text().splitlines()[-progress.TAIL_LINES:]
+    head = lines.index(f"lwsbuild: the last {len(logged)} lines of {log}:")
+    assert lines[-2] == f"lwsbuild: end of {log}"
+    tail = lines[head + 1:-2]
+    assert tail == [f"  | {line[:400]}" for line in logged]
+    assert any("CMake Error" in line for line in tail), tail
+    assert any("refusing-cc: this compiler refuses every file" in line for line in tail), tail
+    _nothing_half_written(cache, log.parent)
+
+
+def test_verbose_streams_the_build_output_live(pinned_tree: Path, tmp_path: Path) -> None:
+    cache = cachestate.seed(tmp_path / "cache", pinned_tree)
+    result, log = _failed_build(cache, tmp_path, "--verbose")
+    assert "lwsbuild: configure… $ cmake -S " in result.stderr
+    assert "refusing-cc: this compiler refuses every file" in result.stderr
+    assert "lines of" not in result.stderr  # streamed already: no tail repeated under it
+    assert result.stderr.count("refusing-cc: this compiler refuses every file") == \
+        log.read_text().count("refusing-cc: this compiler refuses every file")
+    _nothing_half_written(cache, log.parent)
+
+
+def _path_with(directory: Path, *programs: str) -> str:
+    """A PATH holding only `programs` (links to this machine's)."""
+    directory.mkdir()
+    for program in programs:
+        found = shutil.which(program)
+        assert found, f"{program} is needed for this test"
+        (directory / program).symlink_to(found)
+    return str(directory)
+
+
+def test_no_cmake_fails_the_build_stage(pinned_tree: Path, tmp_path: Path) -> None:
+    cache = cachestate.seed(tmp_path / "cache", pinned_tree)
+    result = run_cli("build", cache=cache, env={"PATH": _path_with(tmp_path / "bin", "git", "cc")}, timeout=600)
+    assert result.returncode == errors.BUILD.code, result.stderr
+    assert error_line(result) == ("lwsbuild: error: cmake is not installed, and the configure step needs it "
+                                  "(fix: apt-get install cmake)")
+    (entry,) = [p for p in (cache / "builds").iterdir() if p.is_dir()]
+    _nothing_half_written(cache, entry)
+
+
+def test_no_git_fails_the_patch_stage(pinned_tree: Path, tmp_path: Path) -> None:
+    cache = cachestate.seed(tmp_path / "cache", pinned_tree)
+    result = run_cli("patch", cache=cache, env={"PATH": _path_with(tmp_path / "bin")}, timeout=600)
+    assert result.returncode == errors.PATCH.code, result.stderr
+    assert error_line(result) == ("lwsbuild: error: git is not installed, and applying the fix series needs it "
+                                  "(fix: apt-get install git)")
+    assert cachestate.entries(cache) == {f"trees/{pinned_tree.name}", f"trees/{pinned_tree.name}.json"}

@@ -78,14 +78,18 @@ def _cc(venv: Venv, consumer: Path, flags: list[str]) -> Path:
     return program
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
+@pytest.mark.venv
 def test_cc_with_lwsbuild_config(release_venv: Venv, consumer: Path) -> None:
     flags = shlex.split(_config(release_venv, "--cflags", "--libs"))
     assert any(f.startswith("-Wl,-rpath,") for f in flags)
     _runs_without_library_path(release_venv, _cc(release_venv, consumer, flags))
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
+@pytest.mark.venv
 @pytest.mark.skipif(shutil.which("pkg-config") is None, reason="pkg-config is not installed")
 def test_cc_with_pkg_config(release_venv: Venv, consumer: Path) -> None:
     path = _config(release_venv, "--pkg-config-path")
@@ -94,7 +98,9 @@ def test_cc_with_pkg_config(release_venv: Venv, consumer: Path) -> None:
     _runs_without_library_path(release_venv, _cc(release_venv, consumer, flags))
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
+@pytest.mark.venv
 def test_cmake_find_package(release_venv: Venv, consumer: Path) -> None:
     prefix = _config(release_venv, "--cmake-prefix-path")
     build = consumer / "build"
@@ -103,7 +109,9 @@ def test_cmake_find_package(release_venv: Venv, consumer: Path) -> None:
     _runs_without_library_path(release_venv, build / "consumer")
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
+@pytest.mark.venv
 def test_cmake_root_entry_point_names_the_wheels_prefix(release_venv: Venv) -> None:
     # What scikit-build-core turns into libwebsockets_ROOT for projects that depend on lwsbuild.
     code = ("import importlib.metadata as m, importlib.resources as r; "
@@ -114,7 +122,9 @@ def test_cmake_root_entry_point_names_the_wheels_prefix(release_venv: Venv) -> N
     assert (root / "lib" / "cmake" / "libwebsockets" / "libwebsockets-config.cmake").is_file()
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
+@pytest.mark.venv
 def test_asan_consumer_gets_the_sanitizer_flags(asan_venv: Venv, consumer: Path) -> None:
     # A program linking an ASan library must carry the ASan runtime itself: the flags say so.
     flags = shlex.split(_config(asan_venv, "--cflags", "--libs"))
@@ -123,7 +133,8 @@ def test_asan_consumer_gets_the_sanitizer_flags(asan_venv: Venv, consumer: Path)
     assert "asan" in output
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_config_of_a_build(cli, release_prefix: Path) -> None:
     result = cli("config", "--variant", "release", "--json")
     assert result.returncode == 0, result.stderr

@@ -103,6 +103,7 @@ def test_versions_human_output_marks_the_range_and_default(versions: dict[str, d
     assert "572da87937f5" in lines["4.3.5"]
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("command", [["versions"], ["variants"], ["fetch"], ["patch"], ["patch", "--unfixed"]])
 def test_every_command_speaks_json(command: list[str], debian_fetch: CliResult, debian_cache: Path) -> None:
     assert debian_fetch.returncode == 0, debian_fetch.stderr

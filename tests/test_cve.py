@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lwsbuild import cves, releases, sbom, series
 from conftest import run_cli
 from helpers import cve_probe, planned
+from lwsbuild import cves, releases, sbom, series
 from lwsbuild.provenance import Provenance
 
 ISSUE_CVES = {"CVE-2025-11677", "CVE-2025-11678", "CVE-2026-10650", "CVE-2026-78161", "CVE-2026-19773"}
@@ -179,7 +179,7 @@ def test_versions_json_carries_the_cve_status():
     assert {c["id"] for c in row["cves"]} == ISSUE_CVES
 
 
-# --- real builds (integration) --------------------------------------------------------------------
+# --- real builds ----------------------------------------------------------------------------------
 
 # The proofs compare the default series with seed (no security fixes) on asan builds that differ
 # in nothing else. LWS_WITH_SUL_DEBUGGING is off in both: in a seed tree (without fix 0007) its
@@ -220,33 +220,38 @@ def _hpack_attack(prefix: Path) -> cve_probe.ServerRun:
     return server.stop()
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_cve_2025_11677_use_after_free_without_the_fix(proof_unfixed: Path):
     run = _upgrade_attack(proof_unfixed)
     assert run.returncode != 0 and run.finding == "heap-use-after-free", run.stderr[-3000:]
     assert "strcasecmp" in run.stderr and "lib/roles/http/server/server.c" in run.stderr
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_cve_2025_11677_clean_with_the_fix(proof_fixed: Path):
     run = _upgrade_attack(proof_fixed)
     assert run.returncode == 0 and run.finding is None, run.stderr[-3000:]
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_cve_2026_19773_heap_overflow_without_the_fix(proof_unfixed: Path):
     run = _hpack_attack(proof_unfixed)
     assert run.returncode != 0 and run.finding == "heap-buffer-overflow", run.stderr[-3000:]
     assert "lws_frag_append" in run.stderr and "lib/roles/h2/hpack.c" in run.stderr
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_cve_2026_19773_clean_with_the_fix(proof_fixed: Path):
     run = _hpack_attack(proof_fixed)
     assert run.returncode == 0 and run.finding is None, run.stderr[-3000:]
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_default_builds_carry_a_valid_sbom_and_audit_agrees(cli, release_prefix: Path, asan_prefix: Path):
     for prefix in (release_prefix, asan_prefix):
         document = json.loads((prefix / "share" / "lwsbuild" / sbom.SBOM_NAME).read_text())
@@ -258,7 +263,8 @@ def test_default_builds_carry_a_valid_sbom_and_audit_agrees(cli, release_prefix:
         assert result.json["exploitable"] == [] and all(r["sbom_agrees"] for r in result.json["cves"])
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_default_builds_compile_out_what_cves_toml_says(release_prefix: Path, asan_prefix: Path):
     """The not-affected claims: the record matches the builds' lws_config.h, and the compiled-out
     code's API is not in the library at all."""

@@ -1,6 +1,6 @@
 """debian-patches: a distribution's security patches read at run time (lwsbuild/distro.py).
 
-The fast tests use a package and a tree made here (no distribution content); the integration test
+The fast tests use a package and a tree made here (no distribution content); the network test
 reads the real security suite through this machine's apt configuration.
 """
 
@@ -90,7 +90,7 @@ def test_classify_names_the_cve_and_our_fix(tmp_path: Path):
     assert unknown.ours[0]["fix"] is None and "cves.toml" in unknown.ours[0]["status"]
 
 
-@pytest.mark.integration
+@pytest.mark.network
 def test_debian_435_security_patches_are_each_covered_by_a_fix_of_ours(cli):
     result = cli("debian-patches", "--json", timeout=600)
     if result.returncode == 3 and "security" in result.stderr:

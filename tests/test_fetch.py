@@ -82,6 +82,7 @@ def test_tree_id_is_what_git_write_tree_gives(tmp_path: Path) -> None:
 
 # --- the default mirror list and the cache ------------------------------------------------------
 
+@pytest.mark.network
 def test_default_fetch_takes_debian_after_upstream_git_failed(debian_fetch: CliResult) -> None:
     assert debian_fetch.returncode == 0, debian_fetch.stderr
     data = debian_fetch.json
@@ -96,6 +97,7 @@ def test_default_fetch_takes_debian_after_upstream_git_failed(debian_fetch: CliR
     assert "@v4.3.5 failed: git fetch of v4.3.5" in lines[0]
 
 
+@pytest.mark.network
 def test_repeat_fetch_is_served_from_cache_without_mirrors(debian_fetch: CliResult, debian_cache: Path) -> None:
     assert debian_fetch.returncode == 0, debian_fetch.stderr
     entry = debian_cache / "trees" / PIN_435
@@ -121,6 +123,7 @@ def test_repeat_fetch_is_served_from_cache_without_mirrors(debian_fetch: CliResu
     assert after == before
 
 
+@pytest.mark.network
 def test_fetch_4_1_6_from_debian_verifies_against_its_pin(tmp_path: Path) -> None:
     result = run_cli("fetch", "--lws-version", "4.1.6", "--source", "debian", "--json", cache=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr
@@ -135,6 +138,7 @@ def test_fetch_4_1_6_from_debian_verifies_against_its_pin(tmp_path: Path) -> Non
 
 # --- git ----------------------------------------------------------------------------------------
 
+@pytest.mark.network
 def test_git_local_repo_is_accepted_only_as_unpinned(lws_repo: Path, tmp_path: Path) -> None:
     spec = f"git+{lws_repo}@v4.3.5"
     result = run_cli("fetch", "--source", spec, "--allow-unpinned", "--json", cache=tmp_path)
@@ -146,6 +150,7 @@ def test_git_local_repo_is_accepted_only_as_unpinned(lws_repo: Path, tmp_path: P
     assert "UNPINNED" in result.stderr and COMMIT_435 in result.stderr
 
 
+@pytest.mark.network
 def test_git_local_repo_is_refused_without_allow_unpinned(lws_repo: Path, tmp_path: Path) -> None:
     result = run_cli("fetch", "--source", f"git+{lws_repo}@v4.3.5", "--json", cache=tmp_path)
     assert result.returncode == 3
@@ -155,6 +160,7 @@ def test_git_local_repo_is_refused_without_allow_unpinned(lws_repo: Path, tmp_pa
     assert cachestate.entries(tmp_path) == set() and cachestate.leftovers(tmp_path) == set()
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("kind", ["bare", "file-url"])
 def test_git_bare_repo_and_file_url(kind: str, lws_repo: Path, tmp_path: Path) -> None:
     url = f"file://{lws_repo}" if kind == "file-url" else str(clone_bare(lws_repo, tmp_path / "lws.git"))
@@ -163,6 +169,7 @@ def test_git_bare_repo_and_file_url(kind: str, lws_repo: Path, tmp_path: Path) -
     assert (result.json["tree_id"], result.json["unpinned"]) == (PIN_435, True)
 
 
+@pytest.mark.network
 def test_git_unknown_ref_fails_in_one_line(lws_repo: Path, tmp_path: Path) -> None:
     result = run_cli("fetch", "--source", f"git+{lws_repo}@v9.9.9", "--allow-unpinned", cache=tmp_path)
     assert result.returncode == 3
@@ -172,6 +179,7 @@ def test_git_unknown_ref_fails_in_one_line(lws_repo: Path, tmp_path: Path) -> No
 # --- archives -----------------------------------------------------------------------------------
 
 # (.tar.gz over HTTP: test_archive_over_http_then_repeat_fetch_does_no_network)
+@pytest.mark.network
 @pytest.mark.parametrize("suffix, delivery", [("tar.gz", "file"), ("tar.xz", "file"), ("zip", "file"),
                                               ("tar.xz", "http"), ("zip", "http")])
 def test_archive_of_the_release(suffix: str, delivery: str, lws_tree: Path, workdir: Path, tar_gz: Path,
@@ -191,6 +199,7 @@ def test_archive_of_the_release(suffix: str, delivery: str, lws_tree: Path, work
     assert cachestate.leftovers(tmp_path) == set()
 
 
+@pytest.mark.network
 def test_archive_over_http_then_repeat_fetch_does_no_network(tar_gz: Path, tmp_path: Path) -> None:
     with LoopbackServer({"v4.3.5.tar.gz": tar_gz}) as server:
         spec = f"archive:{server.url('v4.3.5.tar.gz')}"
@@ -208,6 +217,7 @@ def test_archive_over_http_then_repeat_fetch_does_no_network(tar_gz: Path, tmp_p
     assert cachestate.entries(tmp_path) == {f"trees/{PIN_435}", f"trees/{PIN_435}.json"}
 
 
+@pytest.mark.network
 def test_archive_with_a_known_sha256_is_kept_and_a_wrong_one_refused(tar_gz: Path, tmp_path: Path) -> None:
     sha256 = hashlib.sha256(tar_gz.read_bytes()).hexdigest()
     with LoopbackServer({"x.tar.gz": tar_gz}) as server:
@@ -232,6 +242,7 @@ def bad_archives(lws_tree: Path, tar_gz: Path, workdir: Path) -> dict[str, Path]
     }
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("delivery", ["file", "http"])
 @pytest.mark.parametrize("kind, unpinned_too, message", [
     ("flipped-byte", True, "is not a readable archive"),
@@ -308,6 +319,7 @@ def test_debian_serves_only_releases_it_carries(tmp_path: Path) -> None:
 
 # --- dir and unpinned sources -------------------------------------------------------------------
 
+@pytest.mark.network
 def test_dir_copy_of_the_tree_is_verified_as_the_pin(lws_tree: Path, tmp_path: Path) -> None:
     tree = copy_tree(lws_tree, tmp_path / "my-lws", link=True)
     result = run_cli("fetch", "--source", f"dir:{tree}", "--json", cache=tmp_path / "cache")
@@ -317,6 +329,7 @@ def test_dir_copy_of_the_tree_is_verified_as_the_pin(lws_tree: Path, tmp_path: P
     assert Path(data["path"]) != tree  # copied into the cache, never used in place
 
 
+@pytest.mark.network
 def test_changed_dir_needs_allow_unpinned_and_is_marked(lws_tree: Path, tmp_path: Path) -> None:
     tree = copy_tree(lws_tree, tmp_path / "my-lws", link=True)
     edited(tree, CONNECT3, "failed1:\n", "failed1: /* a local change */\n")
@@ -335,6 +348,7 @@ def test_changed_dir_needs_allow_unpinned_and_is_marked(lws_tree: Path, tmp_path
     assert human.returncode == 0 and "[UNPINNED]" in human.stdout.splitlines()[0]
 
 
+@pytest.mark.network
 def test_named_source_under_allow_unpinned_is_not_shadowed_by_the_cache(lws_tree: Path, tmp_path: Path) -> None:
     cache = cachestate.seed(tmp_path / "cache", lws_tree)  # the pinned tree is cached already
     tree = copy_tree(lws_tree, tmp_path / "my-lws", link=True)
@@ -349,6 +363,7 @@ def test_named_source_under_allow_unpinned_is_not_shadowed_by_the_cache(lws_tree
     assert (mine.json["unpinned"], mine.json["cached"]) == (True, False)
 
 
+@pytest.mark.network
 def test_unpinned_version_needs_allow_unpinned_and_is_marked(lws_tree: Path, tmp_path: Path) -> None:
     source = ["--lws-version", "4.3.99", "--source", f"dir:{lws_tree}"]
     refused = run_cli("fetch", *source, cache=tmp_path)
@@ -370,13 +385,14 @@ def _fetch_process(spec: str, cache: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
 
 
+@pytest.mark.network
 def test_two_processes_fetching_at_once_share_one_tree(tar_gz: Path, tmp_path: Path) -> None:
     with LoopbackServer({"x.tar.gz": tar_gz}) as server:
         server.hold_until = 2  # both downloads are in flight together before either gets a byte
         procs = [_fetch_process(f"archive:{server.url('x.tar.gz')}", tmp_path) for _ in range(2)]
         outputs = [proc.communicate(timeout=300) for proc in procs]
         assert server.requests == ["x.tar.gz", "x.tar.gz"]
-    for proc, (stdout, stderr) in zip(procs, outputs):
+    for proc, (_stdout, stderr) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, stderr
     results = [json.loads(stdout) for stdout, _ in outputs]
     assert {r["tree_id"] for r in results} == {PIN_435}
@@ -385,6 +401,7 @@ def test_two_processes_fetching_at_once_share_one_tree(tar_gz: Path, tmp_path: P
     assert cachestate.leftovers(tmp_path) == set()
 
 
+@pytest.mark.network
 def test_sigkill_mid_download_then_a_clean_rerun(tar_gz: Path, tmp_path: Path) -> None:
     size = tar_gz.stat().st_size
     with LoopbackServer({"x.tar.gz": tar_gz}) as server:
@@ -419,6 +436,7 @@ def test_sigkill_mid_download_then_a_clean_rerun(tar_gz: Path, tmp_path: Path) -
 
 # --- the cache answers openly (issue 9) ---------------------------------------------------------
 
+@pytest.mark.network
 def test_tampered_named_source_is_verified_with_refresh(lws_tree: Path, bad_archives: dict[str, Path],
                                                         tmp_path: Path) -> None:
     cache = cachestate.seed(tmp_path / "cache", lws_tree)
@@ -435,6 +453,7 @@ def test_tampered_named_source_is_verified_with_refresh(lws_tree: Path, bad_arch
     assert (again.json["from_cache"], again.json["unpinned"], again.json["tree_id"]) == (False, False, PIN_435)
 
 
+@pytest.mark.network
 def test_unpinned_git_delivery_is_not_later_served_as_pinned(lws_repo: Path, lws_tree: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     spec = f"git+{lws_repo}@v4.3.5"

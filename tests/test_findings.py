@@ -19,8 +19,10 @@ DATA = Path(__file__).parent / "data"
 
 def lines(name: str) -> list[str]:
     path = DATA / name
-    text = gzip.open(path, "rt").read() if name.endswith(".gz") else path.read_text()
-    return text.splitlines()
+    if name.endswith(".gz"):
+        with gzip.open(path, "rt") as handle:
+            return handle.read().splitlines()
+    return path.read_text().splitlines()
 
 
 def only(found: list[Finding]) -> Finding:

@@ -3,7 +3,6 @@ where the path is absent or an empty directory. A tiny synthetic repository, no 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path

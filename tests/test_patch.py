@@ -34,12 +34,12 @@ def declared_ids() -> list[str]:
 
 def failed1_region(connect3: str) -> str:
     """From the failed1: label to the function's `return NULL;`."""
-    return re.search(r"\nfailed1:\n(.*?)return NULL;", connect3, re.S).group(1)
+    return re.search(r"\nfailed1:\n(.*?)return NULL;", connect3, re.DOTALL).group(1)
 
 
 def function_body(source: str, name: str) -> str:
     """The body of a top-level C function `name` (lws style: name at line start, closing brace alone)."""
-    return re.search(rf"\n{re.escape(name)}\(.*?\n}}\n", source, re.S).group(0)
+    return re.search(rf"\n{re.escape(name)}\(.*?\n}}\n", source, re.DOTALL).group(0)
 
 
 def statuses(data: dict) -> dict[str, str]:
@@ -63,6 +63,7 @@ def unfixed(debian_cache: Path, lws_tree: Path) -> tuple[CliResult, CliResult]:
     return runs
 
 
+@pytest.mark.network
 def test_patch_on_4_3_5_reports_upstream_fixes_and_applies_the_rest(fixed: tuple[CliResult, CliResult]) -> None:
     result, human = fixed
     assert result.returncode == 0, result.stderr
@@ -90,11 +91,12 @@ def test_patch_on_4_3_5_reports_upstream_fixes_and_applies_the_rest(fixed: tuple
     assert "lws_context_lock(" in function_body(logs, "__lws_lc_tag")
     assert "lws_context_lock(" in function_body(logs, "__lws_lc_untag")
     assert human.returncode == 0, human.stderr
-    assert re.search(r"^  0004 applied +logs: ", human.stdout, re.M)
-    assert re.search(r"^  0001 upstream +client: ", human.stdout, re.M)
+    assert re.search(r"^  0004 applied +logs: ", human.stdout, re.MULTILINE)
+    assert re.search(r"^  0001 upstream +client: ", human.stdout, re.MULTILINE)
     assert "UNFIXED" not in human.stdout and "UNPINNED" not in human.stdout
 
 
+@pytest.mark.network
 def test_repeat_patch_reuses_the_prepared_tree(fixed: tuple[CliResult, CliResult], debian_cache: Path) -> None:
     first = fixed[0].json
     inode = Path(first["path"]).stat().st_ino
@@ -104,6 +106,7 @@ def test_repeat_patch_reuses_the_prepared_tree(fixed: tuple[CliResult, CliResult
     assert Path(first["path"]).stat().st_ino == inode
 
 
+@pytest.mark.network
 def test_seed_series_is_the_original_four(debian_cache: Path, lws_tree: Path) -> None:
     result = run_cli("patch", "--series", "seed", "--json", cache=debian_cache)
     assert result.returncode == 0, result.stderr
@@ -111,6 +114,7 @@ def test_seed_series_is_the_original_four(debian_cache: Path, lws_tree: Path) ->
     assert result.json["series"] == "seed"
 
 
+@pytest.mark.network
 def test_unfixed_puts_the_bug_back_and_says_so_loudly(unfixed: tuple[CliResult, CliResult]) -> None:
     result, human = unfixed
     assert result.returncode == 0, result.stderr
@@ -135,6 +139,7 @@ def test_unfixed_puts_the_bug_back_and_says_so_loudly(unfixed: tuple[CliResult, 
     assert any(line.strip().startswith("UNFIXED: ") for line in rest)
 
 
+@pytest.mark.network
 def test_fixed_and_unfixed_trees_are_different_entries(fixed: tuple[CliResult, CliResult],
                                                        unfixed: tuple[CliResult, CliResult]) -> None:
     assert fixed[0].json["path"] != unfixed[0].json["path"]
@@ -164,6 +169,7 @@ def test_bad_arguments_fail_in_one_line_with_exit_2(args: list[str], tmp_path: P
     assert cachestate.entries(tmp_path) == set()
 
 
+@pytest.mark.network
 def test_patch_never_modifies_the_users_dir(lws_tree: Path, tmp_path: Path) -> None:
     mine = copy_tree(lws_tree, tmp_path / "my-lws")  # real copies: any write to them would show
     before = cachestate.snapshot(mine)
@@ -176,6 +182,7 @@ def test_patch_never_modifies_the_users_dir(lws_tree: Path, tmp_path: Path) -> N
     assert "lws_context_lock(" in function_body((prepared / LOGS).read_text(), "__lws_lc_tag")
 
 
+@pytest.mark.network
 def test_conflict_is_fatal_names_patch_file_and_hunk_and_publishes_nothing(lws_tree: Path, tmp_path: Path) -> None:
     tree = copy_tree(lws_tree, tmp_path / "edited-lws", link=True)
     # 0002's hunk neither applies (its context moved) nor reverse-applies (the line after it changed).
@@ -196,6 +203,7 @@ def test_conflict_is_fatal_names_patch_file_and_hunk_and_publishes_nothing(lws_t
     assert cachestate.leftovers(cache) == set()
 
 
+@pytest.mark.network
 def test_unpinned_and_unfixed_are_both_marked(lws_tree: Path, tmp_path: Path) -> None:
     # An unpinned version number inside the lines of the pins: 4.3.5.1 takes 4.3.4 - 4.3.10's forms.
     args = ["patch", "--lws-version", "4.3.5.1", "--allow-unpinned", "--source", f"dir:{lws_tree}", "--unfixed"]

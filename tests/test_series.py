@@ -4,13 +4,12 @@ tiny synthetic tree and series (no libwebsockets needed: fast)."""
 from __future__ import annotations
 
 import difflib
-import shutil
 from pathlib import Path
 
 import pytest
 
 from lwsbuild import releases, series
-from lwsbuild.errors import PatchConflict, SeriesError, UnsupportedVersionError
+from lwsbuild.errors import PatchConflict, SeriesError, UnknownSeriesError, UnsupportedVersionError
 from lwsbuild.releases import Release
 
 ORIGINAL = [f"line {n}" for n in range(1, 41)]
@@ -164,6 +163,30 @@ def test_lines_are_chosen_by_version_number(loaded) -> None:
     assert fixes["0003"].line_for("1.0.0").form == "not-needed"
     assert series.select("seed").fixes == (fixes["0001"],)
     assert series.select("none").fixes == ()
+
+
+def test_a_series_can_leave_out_sets_and_fixes(loaded) -> None:
+    """`all-seed`, `all-0002`: what one fix or set is worth is measured without declaring a set."""
+    def ids(name: str) -> list[str]:
+        return [f.id for f in series.select(name).fixes]
+
+    assert ids("all") == ["0001", "0002", "0003"]
+    assert ids("all-seed") == ["0002", "0003"]
+    assert ids("all-0002") == ["0001", "0003"]
+    assert ids("all-seed-0003") == ["0002"]
+    assert ids("seed-0001") == [] and ids("none-0002") == []
+    assert series.select("all-seed").name == "all-seed"  # recorded as asked: provenance, wheel name
+    for bad, named in [("all-0009", "'0009' in series 'all-0009'"), ("all-", "'' in series 'all-'"),
+                       ("0001", "series '0001'"), ("-seed", "series '-seed'")]:
+        with pytest.raises(UnknownSeriesError) as caught:
+            series.select(bad)
+        assert named in str(caught.value) and "all-" in caught.value.one_line()
+
+
+def test_set_names_cannot_hold_the_difference_sign(patches: Path) -> None:
+    (patches / "series.toml").write_text(SETS + 'no-fix = "x"\n' + GOOD)
+    with pytest.raises(SeriesError, match="set name 'no-fix' must be non-empty without '-'"):
+        series.load_series(patches)
 
 
 def test_uncovered_release_is_refused_naming_the_fix(loaded) -> None:

@@ -26,6 +26,9 @@ from lwsbuild.errors import PatchConflict
 R435 = releases.get("4.3.5")
 DRIFT = "/* lwsbuild drift test: code moved */"
 
+# Every test here starts from the session's Debian download of 4.3.5 (lws_tree).
+pytestmark = pytest.mark.network
+
 
 @dataclass(frozen=True)
 class Hunk:
@@ -78,7 +81,7 @@ def locate(lines: list[str], block: list[str]) -> int | None:
 @pytest.fixture
 def tree(lws_tree: Path, tmp_path: Path) -> Path:
     copy = copy_tree(lws_tree, tmp_path / "drifted", link=True)
-    for fix, line in patched_on_435():
+    for _fix, line in patched_on_435():
         for hunk in hunks(line.path):  # real copies of what patches and edits touch
             target = copy / hunk.file
             data = target.read_bytes()
@@ -114,7 +117,7 @@ def pristine_statuses() -> dict[str, tuple[str, bool]]:
 def test_moved_code_classifies_the_same(tree: Path) -> None:
     moved = 0
     by_file: dict[str, list[int]] = {}
-    for fix, line in patched_on_435():
+    for _fix, line in patched_on_435():
         for hunk in hunks(line.path):
             at = locate(read(tree, hunk.file), expected_in_tree(line, hunk))
             if at is not None:
@@ -154,13 +157,13 @@ def test_edited_context_line_is_a_conflict_naming_fix_file_and_hunk(tree: Path, 
 
 
 def test_our_fix_already_in_the_tree_is_upstream_and_flagged(tree: Path) -> None:
-    fix, line = next((f, ln) for f, ln in on_435() if f.id == "0004")
+    _fix, line = next((f, ln) for f, ln in on_435() if f.id == "0004")
     git_apply(tree, line.path)
     assert classify(tree) == {**pristine_statuses(), "0004": ("upstream", True)}
 
 
 def test_upstream_fix_absent_is_a_conflict_fixed_or_unfixed(tree: Path, tmp_path: Path) -> None:
-    fix, line = next((f, ln) for f, ln in on_435() if f.id == "0002")
+    _fix, line = next((f, ln) for f, ln in on_435() if f.id == "0002")
     git_apply(tree, line.path, "-R")  # 4.3.5 without upstream's failed1: cancel
     with pytest.raises(PatchConflict, match=rf"^fix 0002 .*upstream bd8f69e43's change \({re.escape(line.patch)}\) "
                                             r"does not reverse-apply .* at lib/core-net/client/connect3.c hunk 1 "):
@@ -185,7 +188,7 @@ def test_the_version_number_chooses_the_lines(lws_tree: Path, tmp_path: Path) ->
     """4.3.5's tree with upstream's seed fixes taken out is 4.3.3's client code: called 4.3.2 (inside
     the "4.3.0 - 4.3.3" lines) the seed fixes are ours and apply; called 4.3.5 they are a conflict."""
     old_client = copy_tree(lws_tree, tmp_path / "old-client")
-    for fix, line in reversed(on_435()[:3]):
+    for _fix, line in reversed(on_435()[:3]):
         git_apply(old_client, line.path, "-R")
     cache = tmp_path / "cache"
     as_432 = run_cli("patch", "--series", "seed", "--lws-version", "4.3.2", "--allow-unpinned",

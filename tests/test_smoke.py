@@ -20,12 +20,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 import pytest
 
 from helpers import planned
 from lwsbuild import native
-from lwsbuild.errors import LayoutMismatchError, NativeLibraryError, SanitizerRuntimeError, UsageError
+from lwsbuild.errors import LayoutMismatchError, NativeLibraryError, SanitizerRuntimeError, SmokeFailure, UsageError
 from lwsbuild.smoke import MessageResult, SmokeReport, main, run_smoke
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,7 +50,8 @@ class RawServer:
 
     mode: "http403" (answers the upgrade with HTTP 403), "silent" (accepts,
     reads, never answers), "wrongproto" (101 with a subprotocol that was not
-    offered).
+    offered), "close" (reads the upgrade request, then closes the connection
+    without a word).
     """
 
     def __init__(self, mode: str) -> None:
@@ -59,7 +61,7 @@ class RawServer:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
 
-    def __enter__(self) -> "RawServer":
+    def __enter__(self) -> Self:
         self._thread.start()
         assert self._ready.wait(5)
         return self
@@ -74,6 +76,8 @@ class RawServer:
             head = await reader.readuntil(b"\r\n\r\n")
             if self.mode == "silent":
                 await self._stop.wait()
+                return
+            if self.mode == "close":
                 return
             if self.mode == "http403":
                 body = b"forbidden\n"
@@ -96,7 +100,7 @@ class RawServer:
             )
             await writer.drain()
             await self._stop.wait()
-        except BaseException:  # noqa: BLE001 - test server, any exit is fine
+        except BaseException:  # noqa: BLE001, S110 - test server: any way the connection ends is fine
             pass
         finally:
             writer.close()
@@ -111,13 +115,27 @@ class RawServer:
             await self._stop.wait()
 
 
-def _run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _run_cli(*args: str, timeout: float = 120, entry: tuple[str, ...] = ("lwsbuild.smoke",)
+             ) -> subprocess.CompletedProcess[str]:
+    """`python -m lwsbuild.smoke ARGS`; entry=("lwsbuild", "smoke") runs `lwsbuild smoke ARGS`."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
     return subprocess.run(
-        [sys.executable, "-m", "lwsbuild.smoke", *args],
-        capture_output=True, text=True, timeout=timeout, env=env, cwd=str(REPO),
+        [sys.executable, "-m", *entry, *args],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=str(REPO), check=False,
     )
+
+
+def _same_failure(*args: str, code: int) -> tuple[str, list[subprocess.CompletedProcess[str]]]:
+    """Run ARGS through both entry points; both fail with `code` and the same one error line."""
+    runs = [_run_cli(*args), _run_cli(*args, entry=("lwsbuild", "smoke"))]
+    for proc in runs:
+        assert proc.returncode == code, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert runs[0].stderr == runs[1].stderr
+    lines = runs[0].stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lwsbuild: error: ") and "(fix: " in lines[0], lines
+    return lines[0], runs
 
 
 def _copy_prefix(src: Path, dst: Path) -> Path:
@@ -280,11 +298,22 @@ def test_usage_errors() -> None:
         run_smoke("http://127.0.0.1:1/", Path("/nonexistent"))
 
 
+def test_both_entry_points_fail_alike_on_a_missing_prefix(tmp_path: Path) -> None:
+    line, _ = _same_failure("--prefix", str(tmp_path / "no-prefix"), "--timeout", "5", code=SmokeFailure.exit_code)
+    assert f"install prefix {tmp_path / 'no-prefix'} does not exist" in line
+
+
+def test_both_entry_points_refuse_a_bad_url_alike() -> None:
+    line, _ = _same_failure("--url", "http://127.0.0.1:1/", code=UsageError.exit_code)
+    assert "unsupported URL 'http://127.0.0.1:1/'" in line
+
+
 # --------------------------------------------------------------------------- #
-# integration: a real build
+# a real build
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_echo_round_trip_release(release_prefix: Path) -> None:
     t = time.monotonic()
     rep = run_smoke(None, release_prefix, timeout=10.0)
@@ -298,7 +327,8 @@ def test_echo_round_trip_release(release_prefix: Path) -> None:
     assert rep.to_json()["ok"] is True
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_cli_json_release(release_prefix: Path) -> None:
     proc = _run_cli("--prefix", str(release_prefix), "--json", "--timeout", "10")
     assert proc.returncode == 0, proc.stderr
@@ -306,7 +336,8 @@ def test_cli_json_release(release_prefix: Path) -> None:
     assert data["ok"] is True and len(data["messages"]) == 3
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_echo_round_trip_asan(asan_prefix: Path) -> None:
     proc = _run_cli("--prefix", str(asan_prefix), "--json", "--timeout", "30")
     for marker in SANITIZER_MARKERS:
@@ -317,7 +348,8 @@ def test_echo_round_trip_asan(asan_prefix: Path) -> None:
     assert data["peer_close_code"] == 1000
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 @pytest.mark.skipif(native.runtime_loaded("libasan.so"), reason="this test process already runs under ASan")
 def test_asan_in_process_refuses_instead_of_aborting(asan_prefix: Path) -> None:
     with pytest.raises(SanitizerRuntimeError) as exc:
@@ -325,14 +357,16 @@ def test_asan_in_process_refuses_instead_of_aborting(asan_prefix: Path) -> None:
     assert "LD_PRELOAD" in exc.value.one_line() or "libasan" in exc.value.one_line()
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_tsan_is_refused(tsan_prefix: Path) -> None:
     with pytest.raises(SanitizerRuntimeError) as exc:
         native.load(tsan_prefix)
     assert "lwsbuild stress --variant tsan" in exc.value.one_line()
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_exception_in_callback_fails_the_smoke(release_prefix: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from lwsbuild import smoke
 
@@ -347,7 +381,8 @@ def test_exception_in_callback_fails_the_smoke(release_prefix: Path, monkeypatch
     assert time.monotonic() - t < 5
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_refused_port(release_prefix: Path) -> None:
     port = _free_port()
     t = time.monotonic()
@@ -357,16 +392,30 @@ def test_refused_port(release_prefix: Path) -> None:
     assert time.monotonic() - t < 5
 
 
-@pytest.mark.integration
-def test_refused_port_cli_one_line(release_prefix: Path) -> None:
+@pytest.mark.build
+@pytest.mark.network
+def test_refused_port_both_entry_points_one_line(release_prefix: Path) -> None:
     port = _free_port()
-    proc = _run_cli("--prefix", str(release_prefix), "--url", f"ws://127.0.0.1:{port}/x", "--timeout", "5")
-    assert proc.returncode == 1
-    assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == [f"lwsbuild smoke: error: connection refused by 127.0.0.1:{port}"]
+    line, _ = _same_failure("--prefix", str(release_prefix), "--url", f"ws://127.0.0.1:{port}/x", "--timeout", "5",
+                            code=SmokeFailure.exit_code)
+    assert line.startswith(f"lwsbuild: error: smoke failed: connection refused by 127.0.0.1:{port} (fix: ")
 
 
-@pytest.mark.integration
+def test_peer_closing_early_fails_alike_through_both_entry_points(release_prefix: Path) -> None:
+    with RawServer("close") as srv:
+        t = time.monotonic()
+        line, runs = _same_failure("--prefix", str(release_prefix), "--url", f"ws://127.0.0.1:{srv.port}/",
+                                   "--timeout", "5", "--json", code=SmokeFailure.exit_code)
+        assert time.monotonic() - t < 2 * 5  # each failed at once, not at its deadline
+        assert srv.connections == 2
+    assert line.startswith(f"lwsbuild: error: smoke failed: WebSocket handshake with 127.0.0.1:{srv.port} failed: ")
+    reports = [json.loads(proc.stdout) for proc in runs]
+    assert [r["ok"] for r in reports] == [False, False]
+    assert reports[0]["error"] == reports[1]["error"] and reports[0]["error"] in line
+
+
+@pytest.mark.build
+@pytest.mark.network
 def test_handshake_rejected_403(release_prefix: Path) -> None:
     with RawServer("http403") as srv:
         rep = run_smoke(f"ws://127.0.0.1:{srv.port}/chat", release_prefix, timeout=5)
@@ -375,7 +424,8 @@ def test_handshake_rejected_403(release_prefix: Path) -> None:
     assert "\n" not in rep.error
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_silent_server_times_out(release_prefix: Path) -> None:
     with RawServer("silent") as srv:
         t = time.monotonic()
@@ -386,7 +436,8 @@ def test_silent_server_times_out(release_prefix: Path) -> None:
     assert 1.4 < elapsed < 4.0
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_wrong_subprotocol(release_prefix: Path) -> None:
     with RawServer("wrongproto") as srv:
         rep = run_smoke(f"ws://127.0.0.1:{srv.port}/", release_prefix, timeout=5)
@@ -394,11 +445,12 @@ def test_wrong_subprotocol(release_prefix: Path) -> None:
     assert "subprotocol" in rep.error and "lwsbuild-smoke" in rep.error
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_wrong_subprotocol_cli_exit_code(release_prefix: Path) -> None:
     with RawServer("wrongproto") as srv:
         proc = _run_cli("--prefix", str(release_prefix), "--url", f"ws://127.0.0.1:{srv.port}/", "--timeout", "5")
-    assert proc.returncode == 1
+    assert proc.returncode == SmokeFailure.exit_code
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
@@ -410,7 +462,8 @@ def _rewrite_layout(prefix: Path, change) -> None:
     path.write_text(json.dumps(data))
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 @pytest.mark.parametrize(
     "change, needle",
     [
@@ -428,18 +481,17 @@ def test_wrong_layout_is_refused(release_prefix: Path, tmp_path: Path, change, n
     assert "layout.json" in str(exc.value)
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_missing_layout_cli(release_prefix: Path, tmp_path: Path) -> None:
     prefix = _copy_prefix(release_prefix, tmp_path / "prefix")
     (prefix / native.LAYOUT_RELPATH).unlink()
-    proc = _run_cli("--prefix", str(prefix), "--timeout", "5")
-    assert proc.returncode == 1
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "layout.json is missing" in lines[0]
+    line, _ = _same_failure("--prefix", str(prefix), "--timeout", "5", code=LayoutMismatchError.exit_code)
+    assert "layout.json is missing" in line
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_load_reports_versions_and_provenance(release_prefix: Path) -> None:
     lib = native.load(release_prefix)
     assert lib.version == lib.layout.version_string
@@ -457,7 +509,9 @@ def _smoke_in_venv(venv) -> tuple[dict, str]:
     return json.loads(result.stdout), result.stderr
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
+@pytest.mark.venv
 def test_smoke_from_the_installed_release_wheel(release_venv) -> None:
     report, _ = _smoke_in_venv(release_venv)
     assert report["ok"] and report["variant"] == "release"
@@ -465,7 +519,9 @@ def test_smoke_from_the_installed_release_wheel(release_venv) -> None:
     assert [m["ok"] for m in report["messages"]] == [True, True, True]
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
+@pytest.mark.venv
 def test_smoke_from_the_installed_asan_wheel_has_no_sanitizer_report(asan_venv) -> None:
     # The asan library needs libasan first: the command re-executes itself with it preloaded.
     report, stderr = _smoke_in_venv(asan_venv)

@@ -1,6 +1,6 @@
 """`lwsbuild stress` and `lwsbuild prove`: the C harness on real builds, judged by the sanitizers.
 
-The integration tests build libwebsockets (once per session, shared through the session cache) and
+The build tests build libwebsockets (once per session, shared through the session cache) and
 run bin/lws-stress against loopback targets only. They assert what the run measured and what the
 sanitizers said, never how fast it went: throughput is bench/stress_scale.py's business.
 """
@@ -72,7 +72,8 @@ def test_report_without_matplotlib_writes_everything_else(tmp_path: Path, monkey
 
 # --- real builds, real harness --------------------------------------------------------------------
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_unfixed_asan_build_reproduces_the_heap_use_after_free(cli):
     # The original bug's paths: connect timeouts (black hole) and connect failures (refused port).
     # Without echo traffic the unfixed tree's other defects (deadlock, list asserts) stay out of the
@@ -88,7 +89,8 @@ def test_unfixed_asan_build_reproduces_the_heap_use_after_free(cli):
     assert "heap-use-after-free" in result.stderr  # the one-line error names it too
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_fixed_asan_build_runs_clean(cli, asan_prefix: Path, tmp_path: Path):
     result = cli("stress", "--variant", "asan", "--duration", "20", "--watchdog", "20", "--json",
                  "--report", str(tmp_path))
@@ -110,7 +112,8 @@ def test_fixed_asan_build_runs_clean(cli, asan_prefix: Path, tmp_path: Path):
     assert (tmp_path / "stderr.log").exists()
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_tsan_all_series_has_no_finding_in_the_log_tag_code(cli):
     result = cli("stress", "--variant", "tsan", "--duration", "10", "--watchdog", "20", "--json")
     data = result.json
@@ -128,7 +131,8 @@ def _profile_names() -> list[str]:
     return profiles.names()
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 @pytest.mark.parametrize("profile", _profile_names())
 def test_tsan_finds_no_lock_order_inversion_of_the_series_under_any_profile(cli, tsan_prefix: Path, profile: str):
     # The series' lock order (README, "Lock order"): no thread blocks on another's pt lock while
@@ -146,7 +150,8 @@ def test_tsan_finds_no_lock_order_inversion_of_the_series_under_any_profile(cli,
     assert not any(f["kind"].startswith(("watchdog", "hung")) for f in data["sanitizer_reports"])
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_harness_refusing_its_arguments_is_a_usage_error(cli, asan_prefix: Path):
     result = cli("stress", "--variant", "asan", "--mix", "nonsense=1")
     assert result.returncode == 2
@@ -162,7 +167,8 @@ def _paths_under(data, directory: Path) -> list[str]:
     return [data] if isinstance(data, str) and data.startswith(str(directory.resolve())) else []
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_prove_shows_the_bug_and_the_fix_under_each_profile(cli, asan_prefix: Path, tmp_path: Path):
     # No --report: the default ./prove-report holds everything prove.json points at. Two profiles
     # keep CI short; a bare `lwsbuild prove` runs every profile of profiles.toml the same way.

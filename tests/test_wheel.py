@@ -1,6 +1,6 @@
 """`lwsbuild wheel`: names that say what a wheel holds, provenance, repair, installing, reproducibility.
 
-Integration tests use the session's builds and wheels (tests/conftest.py). Builds beyond those
+The build tests use the session's builds and wheels (tests/conftest.py). Builds beyond those
 fixtures: the rebuild of --check-reproducible, an --unfixed release, and pip's own build.
 """
 
@@ -39,7 +39,7 @@ def _members(wheel: Path) -> dict[str, bytes]:
 
 def _metadata(wheel: Path) -> dict[str, str]:
     text = next(data for name, data in _members(wheel).items() if name.endswith(".dist-info/METADATA")).decode()
-    return dict(re.findall(r"^(Version|Summary|Name): (.*)$", text, re.M))
+    return dict(re.findall(r"^(Version|Summary|Name): (.*)$", text, re.MULTILINE))
 
 
 def _zip(path: Path, members: dict[str, bytes]) -> Path:
@@ -86,7 +86,7 @@ def test_the_cmake_name_check_refuses_a_wheel_named_for_another_build(tmp_path: 
     problem = check(Identity.of_provenance(_provenance()).version, provenance)
     assert problem is not None and "variant asan" in problem
     result = subprocess.run([sys.executable, "-m", "lwsbuild.wheelmeta", "check", "0.1.0+lws4.3.5", str(provenance)],
-                            capture_output=True, text=True, cwd=REPO)
+                            capture_output=True, text=True, cwd=REPO, check=False)
     assert result.returncode == 6
     assert "-C lwsbuild.variant=NAME" in result.stderr
 
@@ -115,10 +115,11 @@ def test_find_paths_reports_the_member_holding_a_build_path(tmp_path: Path) -> N
 
 
 # --------------------------------------------------------------------------- #
-# integration: real builds
+# real builds
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_release_wheel_holds_library_headers_package_files_and_provenance(release_wheel_info: dict,
                                                                            release_build: dict) -> None:
     wheel = Path(release_wheel_info["wheel"])
@@ -151,7 +152,8 @@ def test_release_wheel_holds_library_headers_package_files_and_provenance(releas
     assert release_wheel_info["repair"]["repair"] is True
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_sanitizer_wheel_is_named_apart_and_not_repaired(asan_wheel_info: dict, release_wheel: Path) -> None:
     wheel = Path(asan_wheel_info["wheel"])
     assert wheel.name == f"lwsbuild-0.1.0+lws{LWS}.asan-py3-none-linux_x86_64.whl"
@@ -164,7 +166,8 @@ def test_sanitizer_wheel_is_named_apart_and_not_repaired(asan_wheel_info: dict, 
     assert all(m.startswith(("lwsbuild/_native/lib/", "lwsbuild/_native/bin/")) for m in asan_wheel_info["source_paths"])
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_tsan_wheel_is_named_for_its_variant(cli, tsan_build: dict, tmp_path: Path) -> None:
     result = cli("wheel", "--json", "--variant", "tsan", "-o", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -172,7 +175,9 @@ def test_tsan_wheel_is_named_for_its_variant(cli, tsan_build: dict, tmp_path: Pa
     assert result.json["build"]["build_key"] == tsan_build["build_key"] and result.json["repair"]["repair"] is False
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
+@pytest.mark.venv
 def test_release_wheel_loads_from_a_fresh_venv(release_venv: Venv) -> None:
     code = ("import json; from lwsbuild import native; lib = native.load(); "
             "print(json.dumps({'prefix': str(lib.prefix), 'version': lib.version, 'variant': lib.variant}))")
@@ -184,7 +189,9 @@ def test_release_wheel_loads_from_a_fresh_venv(release_venv: Venv) -> None:
     assert release_venv.run(release_venv.root / "bin" / "lwsbuild", "--version").returncode == 0
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
+@pytest.mark.venv
 def test_an_installed_lwsbuild_makes_the_same_wheel_outside_any_checkout(release_venv: Venv, release_wheel: Path,
                                                                        session_cache: Path, tmp_path: Path) -> None:
     # The README's install, then `lwsbuild wheel` from the installed copy: no checkout, no PYTHONPATH.
@@ -201,7 +208,9 @@ def test_an_installed_lwsbuild_makes_the_same_wheel_outside_any_checkout(release
     assert "lwsbuild/_project/pyproject.toml" in ours
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
+@pytest.mark.venv
 def test_asan_wheel_loads_from_a_fresh_venv_with_the_runtime_preloaded(asan_venv: Venv, asan_prefix: Path) -> None:
     runtime = native.runtime_path(native.read_provenance(asan_prefix))
     code = ("import ctypes, importlib.resources as r; "
@@ -213,7 +222,9 @@ def test_asan_wheel_loads_from_a_fresh_venv_with_the_runtime_preloaded(asan_venv
     assert "ERROR: AddressSanitizer" not in result.stderr
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
+@pytest.mark.venv
 def test_no_build_path_in_any_installed_file(release_venv: Venv, release_wheel_info: dict,
                                             session_cache: Path) -> None:
     build = release_wheel_info["build"]
@@ -226,7 +237,8 @@ def test_no_build_path_in_any_installed_file(release_venv: Venv, release_wheel_i
     assert not leaks
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_two_wheel_builds_in_different_caches_and_directories_are_byte_identical(
         cli, release_wheel: Path, tmp_path: Path) -> None:
     # The first wheel is packaged from the session build; --check-reproducible builds it again
@@ -239,7 +251,8 @@ def test_two_wheel_builds_in_different_caches_and_directories_are_byte_identical
     assert compare(release_wheel, Path(result.json["wheel"])).identical
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_unfixed_never_reuses_a_fixed_build_or_wheel_name(cli, asan_build: dict, asan_unfixed_build: dict,
                                                           asan_wheel_info: dict, tmp_path: Path) -> None:
     assert asan_unfixed_build["build_key"] != asan_build["build_key"]
@@ -257,14 +270,15 @@ def test_unfixed_never_reuses_a_fixed_build_or_wheel_name(cli, asan_build: dict,
     assert all(p["status"] in ("reverted", "absent", "not-needed") for p in provenance["patches"])
 
 
-@pytest.mark.integration
+@pytest.mark.build
+@pytest.mark.network
 def test_pip_wheel_builds_the_same_library_and_names_its_variant(release_prefix: Path, session_cache: Path,
                                                                  tmp_path: Path) -> None:
     # pip's own path: the CMake project fetches, verifies and patches by itself. No build isolation
     # here (it would ask a registry for the build requirements); the environment already has them.
     pip = [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation", "-w", str(tmp_path)]
     result = subprocess.run(pip, capture_output=True, text=True, cwd=tmp_path, timeout=1200,
-                            env={**_without_pythonpath(), "LWSBUILD_CACHE": str(session_cache)})
+                            env={**_without_pythonpath(), "LWSBUILD_CACHE": str(session_cache)}, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (wheel,) = tmp_path.glob("*.whl")
     assert wheel.name == f"lwsbuild-0.1.0+lws{LWS}-py3-none-linux_x86_64.whl"
@@ -274,7 +288,7 @@ def test_pip_wheel_builds_the_same_library_and_names_its_variant(release_prefix:
     # Selecting the variant the way scikit-build-core cannot see from the name is refused, not mislabelled.
     wrong = subprocess.run([*pip[:-2], "-w", str(tmp_path / "wrong"), "-C", "cmake.define.LWSBUILD_VARIANT=asan"],
                            capture_output=True, text=True, cwd=tmp_path, timeout=1200,
-                           env={**_without_pythonpath(), "LWSBUILD_CACHE": str(session_cache)})
+                           env={**_without_pythonpath(), "LWSBUILD_CACHE": str(session_cache)}, check=False)
     assert wrong.returncode != 0
     assert "-C lwsbuild.variant=NAME" in wrong.stdout + wrong.stderr
     assert not list((tmp_path / "wrong").glob("*.whl"))

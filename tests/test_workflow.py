@@ -7,10 +7,11 @@ A command the CLI does not (yet) have fails here, loudly, rather than in CI an h
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import io
 import json
-import re
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -110,7 +111,7 @@ def test_matrix_job_output_feeds_strategy_matrix(workflow: dict) -> None:
     output = re.fullmatch(r"\$\{\{\s*steps\.([\w-]+)\.outputs\.matrix\s*\}\}", job["outputs"]["matrix"])
     assert output, job["outputs"]
     step = next(s for s in job["steps"] if s.get("id") == output.group(1))
-    assert [argv[:2] for argv in _lwsbuild_commands(step["run"])][0] == ["matrix", "--json"]
+    assert next(argv[:2] for argv in _lwsbuild_commands(step["run"])) == ["matrix", "--json"]
     assert "matrix=" in step["run"] and "GITHUB_OUTPUT" in step["run"]
 
     build = workflow["jobs"]["build"]
@@ -175,6 +176,23 @@ def test_artifacts(workflow: dict) -> None:
     assert "always()" in str(stress_upload.get("if", "")), "a failing stress run still uploads its report"
 
 
+def test_a_failing_cell_uploads_its_logs(workflow: dict) -> None:
+    """A red cell's logs outlive the runner: the build and wheel logs where build.py and wheel.py
+    write them (the cache's builds/<key>/build.log and wheel.log) and the stress run's."""
+    steps = _steps(workflow, "build")
+    failed = [s for s in _uses(workflow, "build", "actions/upload-artifact") if "failure()" in str(s.get("if", ""))]
+    assert len(failed) == 1, "one upload-artifact step of the build job runs when a step failed"
+    (step,) = failed
+    assert "always()" not in str(step["if"]) and step["with"].get("if-no-files-found") in ("warn", "ignore")
+    assert all(steps.index(step) > steps.index(s) for s in steps if "run" in s), "it comes after every step"
+    patterns = [line.strip() for line in _expand(str(step["with"]["path"])).splitlines() if line.strip()]
+    root = EXPRESSIONS["env.LWSBUILD_CACHE"]
+    key = "0" * 24  # build.py's entry name: the spec's 24-hex-digit key
+    for log in (f"{root}/builds/{key}/build.log", f"{root}/builds/{key}/wheel.log",
+                f"{root}/builds/{key}/build/CMakeFiles/CMakeError.log", "stress-report/stderr.log"):
+        assert any(fnmatch.fnmatch(log, pattern) for pattern in patterns), f"{log} is not uploaded: {patterns}"
+
+
 def test_the_source_cache_holds_the_pinned_tree(workflow: dict, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """The cache saves what sources.fetch serves on the next run: trees/<pinned tree id>, keyed by it."""
@@ -200,7 +218,7 @@ def test_dependencies_are_installed_without_building_the_package(workflow: dict)
     install = _step_running(workflow, "build", r"pip install -r")["run"]
     assert not re.search(r"pip install [\"']?\.", install), "installing the checkout builds libwebsockets"
     # The list comes from pyproject.toml: run the step's snippet here.
-    snippet = re.search(r"<<'PY'[^\n]*\n(.*?)\nPY\n", install, re.S)
+    snippet = re.search(r"<<'PY'[^\n]*\n(.*?)\nPY\n", install, re.DOTALL)
     assert snippet, "the requirements are read from pyproject.toml by a python snippet"
     listed = subprocess.run([sys.executable, "-"], input=snippet.group(1), cwd=REPO, text=True,
                             capture_output=True, check=True).stdout.split()

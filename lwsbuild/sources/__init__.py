@@ -6,13 +6,22 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from .. import cache, progress
-from ..errors import (AllMirrorsFailed, LwsbuildError, MirrorFailed, MirrorUnusable, TreeIdMismatch, UnsafeArchive,
-                      UnsafeSource, UsageError)
+from ..errors import (
+    AllMirrorsFailed,
+    LwsbuildError,
+    MirrorFailed,
+    MirrorUnusable,
+    TreeIdMismatch,
+    UnsafeArchive,
+    UnsafeSource,
+    UsageError,
+)
 from ..releases import Release
 from .admission import audit, shown
 from .treeid import tree_id_with_gitlinks
@@ -21,7 +30,9 @@ MAX_SPEC_BYTES = 4096  # PATH_MAX: no longer path or URL can name a source
 
 
 class Mirror(Protocol):
-    spec: str
+    @property
+    def spec(self) -> str:
+        """The source spec the user (or releases.toml) wrote: git+URL, archive:…, dir:… or debian."""
 
     def materialize(self, release: Release, dest: Path) -> str | None:
         """Create `dest` holding the release's source tree, or raise MirrorFailed.
@@ -42,7 +53,7 @@ class Source:
     unpinned: bool  # the tree is not the pinned release's (or the release has no pin)
     cached: bool  # served from the cache without touching any mirror
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         return {"version": self.release.version, "tree_id": self.tree_id, "mirror": self.mirror,
                 "path": str(self.path), "unpinned": self.unpinned, "cached": self.cached,
                 "from_cache": self.cached}
@@ -54,17 +65,18 @@ def parse_spec(spec: str) -> Mirror:
     from .git import GitMirror
     from .local import DirMirror
 
-    kinds = {"git+": GitMirror, "archive:": ArchiveMirror, "dir:": DirMirror}
+    kinds: dict[str, Callable[[str], Mirror]] = {"git+": GitMirror.parse, "archive:": ArchiveMirror.parse,
+                                                 "dir:": DirMirror.parse}
     hint = "use git+URL[@REF], archive:URL|PATH[#sha256=HEX], dir:PATH or debian"
     if len(os.fsencode(spec)) > MAX_SPEC_BYTES:
         raise UsageError(f"--source {shown(spec)} is longer than any path or URL can be ({MAX_SPEC_BYTES} bytes)",
                          hint=hint)
     if spec == "debian":
         return DebianMirror.parse(spec)
-    for prefix, kind in kinds.items():
+    for prefix, parse in kinds.items():
         # An empty location would silently mean "the current directory".
         if spec.startswith(prefix) and spec.removeprefix(prefix).strip():
-            mirror = kind.parse(spec)
+            mirror = parse(spec)
             sha256 = getattr(mirror, "sha256", None)
             if sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", sha256):
                 raise UsageError(f"--source {shown(spec)} has a malformed sha256 (64 lowercase hex digits)", hint=hint)
@@ -100,13 +112,13 @@ def _record(tree: str) -> dict[str, dict[str, str]]:
 
 
 def _from_cache(release: Release) -> Source | None:
-    if not release.pinned or not _tree_entry(release.tree_id).is_dir():
+    tree = release.tree_id  # None: the release has no pin
+    if tree is None or not _tree_entry(tree).is_dir():
         return None
-    pinned = _record(release.tree_id).get("pinned")
+    pinned = _record(tree).get("pinned")
     if pinned is None:
         return None
-    return Source(release, release.tree_id, pinned.get("mirror", "cache"), _tree_entry(release.tree_id),
-                  unpinned=False, cached=True)
+    return Source(release, tree, pinned.get("mirror", "cache"), _tree_entry(tree), unpinned=False, cached=True)
 
 
 def _publish(staged: Path, tree: str, mirror: str, unpinned: bool) -> Path:

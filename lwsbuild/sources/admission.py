@@ -21,7 +21,7 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from ..errors import SourceError, UnsafeSource
 
@@ -117,7 +117,7 @@ class TreeWriter:
         if not self.dry:
             os.mkdir(path, 0o755)
 
-    def file(self, name: str, size: int, data: BinaryIO | None, executable: bool, mtime: float | None = None) -> None:
+    def file(self, name: str, size: int, data: IO[bytes] | None, executable: bool, mtime: float | None = None) -> None:
         """A regular file of `size` bytes read from `data` (None when dry), with the mtime the
         mirror gave (as tar and copytree kept it)."""
         parts = self.parts(name)
@@ -197,7 +197,7 @@ class TreeWriter:
             pending = [p for p in next_target.split("/") if p not in ("", ".")] + pending
 
 
-def _entries(top: Path, skip_top_git: bool) -> Iterator[tuple[str, os.DirEntry]]:
+def _entries(top: Path, skip_top_git: bool) -> Iterator[tuple[str, os.DirEntry[str]]]:
     """(relative name, entry) of everything under `top`, parents first, links not followed."""
     stack = [("", top)]
     while stack:

@@ -19,10 +19,10 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Self
 
 from .. import cache, progress
-from ..errors import (DownloadDeadline, DownloadFailed, SourceNotFound, UnreadableArchive, UnsafeArchive,
-                      UsageError)
+from ..errors import DownloadDeadline, DownloadFailed, SourceNotFound, UnreadableArchive, UnsafeArchive, UsageError
 from ..paths import sha256_file
 from ..releases import Release
 from . import admission
@@ -82,7 +82,7 @@ class _Deadline:
             for sock in self._sockets:
                 self._shut(sock)
 
-    def __enter__(self) -> _Deadline:
+    def __enter__(self) -> Self:
         self._timer.start()
         return self
 
@@ -93,8 +93,9 @@ class _Deadline:
 def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
     """urllib's opener (proxies, redirects, TLS as usual) whose connections `deadline` can cut."""
     def tracked(connection: type[http.client.HTTPConnection]) -> type[http.client.HTTPConnection]:
+        # mypy takes no class held in a variable as a base; the one passed is an HTTPConnection.
         class Tracked(connection):  # type: ignore[valid-type, misc]
-            def __init__(self, *args, **kwargs) -> None:
+            def __init__(self, *args: Any, **kwargs: Any) -> None:  # HTTPConnection's, passed on
                 super().__init__(*args, **kwargs)
                 self._create_connection = lambda *a, **k: deadline.track(socket.create_connection(*a, **k))
         return Tracked
@@ -102,12 +103,13 @@ def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
     http_connection, https_connection = tracked(http.client.HTTPConnection), tracked(http.client.HTTPSConnection)
 
     class Http(urllib.request.HTTPHandler):
-        def http_open(self, req):
+        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
             return self.do_open(http_connection, req)
 
     class Https(urllib.request.HTTPSHandler):
-        def https_open(self, req):
-            return self.do_open(https_connection, req, context=self._context)
+        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            # The stock https_open passes the same private _context, which typeshed does not declare.
+            return self.do_open(https_connection, req, context=self._context)  # type: ignore[attr-defined]
 
     return urllib.request.build_opener(Http, Https)
 

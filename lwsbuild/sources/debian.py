@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import cache
@@ -31,7 +31,7 @@ class AptEntry:
 def _entries_from_deb822(text: str) -> list[AptEntry]:
     found = []
     for stanza in re.split(r"\n\s*\n", text):
-        fields = dict(re.findall(r"^([A-Za-z-]+):[ \t]*(.*)$", stanza, re.M))
+        fields = dict(re.findall(r"^([A-Za-z-]+):[ \t]*(.*)$", stanza, re.MULTILINE))
         if "deb" not in fields.get("Types", "").split() or fields.get("Enabled", "yes") == "no":
             continue
         suites = fields.get("Suites", "").split()
@@ -106,7 +106,8 @@ class _PrivateApt:
 
     def run(self, tool: str, *args: str) -> str:
         try:
-            result = subprocess.run([tool, *self._options(), *args], capture_output=True, text=True, timeout=300)
+            result = subprocess.run([tool, *self._options(), *args], capture_output=True, text=True, timeout=300,
+                                    check=False)
         except FileNotFoundError:
             raise DebianMirrorFailed(f"{tool} is not installed: the debian mirror needs apt") from None
         except subprocess.TimeoutExpired:
@@ -133,13 +134,13 @@ class DebianMirror:
         with cache.lock(cache.area("apt") / "-".join(release.debian_suites)):
             apt = _PrivateApt(release.debian_suites)
             apt.run("apt-get", "update", "-q")
-            versions = re.findall(r"^Version: (\S+)$", apt.run("apt-cache", "showsrc", _PACKAGE), re.M)
+            versions = re.findall(r"^Version: (\S+)$", apt.run("apt-cache", "showsrc", _PACKAGE), re.MULTILINE)
             matching = [v for v in versions if re.sub(r"^\d+:", "", v).split("-")[0] == release.version]
             if not matching:
                 raise DebianMirrorFailed(f"Debian's {'/'.join(release.debian_suites)} has no libwebsockets {release.version}",
                                      hint="use another mirror: --source git+URL@TAG, archive:URL|PATH or dir:PATH")
             listing = apt.run("apt-get", "source", "--print-uris", "-q", f"{_PACKAGE}={matching[0]}")
-        for uri, filename, _size, checksum in re.findall(r"^'(\S+)' (\S+) (\d+) (\S+)$", listing, re.M):
+        for uri, filename, _size, checksum in re.findall(r"^'(\S+)' (\S+) (\d+) (\S+)$", listing, re.MULTILINE):
             if filename.endswith((".orig.tar.gz", ".orig.tar.xz")) and checksum.startswith("SHA256:"):
                 return uri, filename, checksum.removeprefix("SHA256:")
         raise DebianMirrorFailed(f"Debian lists no upstream tarball with a SHA256 for libwebsockets {release.version}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import tools
-from ..errors import GitFetchFailed, ToolMissing, UsageError
+from ..errors import FETCH, GitFetchFailed, ToolMissing, UsageError
 from ..releases import Release
 from .admission import TreeWriter, shown
 from .archive import download_deadline_s, feed_tar
@@ -67,7 +67,7 @@ class GitMirror:
                              hint=_SPEC_HINT)
         return cls(spec, url, ref or None)
 
-    def _git(self, scratch: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    def _git(self, scratch: str, *args: str, timeout: float) -> subprocess.CompletedProcess[bytes]:
         """git in its own process group: at the deadline the group is killed, so a transport helper
         (git-remote-https) cannot hold the pipes open past it."""
         command = [_git_program(), *_SAFE_CONFIG, "--git-dir", scratch, *args]
@@ -118,6 +118,7 @@ class GitMirror:
         with tempfile.TemporaryFile() as errors:
             proc = subprocess.Popen([git, *_SAFE_CONFIG, "--git-dir", scratch, "archive", "--format=tar", commit],
                                     stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL, env=_git_env())
+            assert proc.stdout is not None  # stdout=PIPE
             try:
                 with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
                     feed_tar(tar, TreeWriter(dest, f"{shown(self.url, quote=False)} {shown(ref, quote=False)}"))
@@ -128,7 +129,8 @@ class GitMirror:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
-                proc.stdout.close()
+                if proc.stdout is not None:
+                    proc.stdout.close()
             if returncode != 0:
                 errors.seek(0)
                 raise GitFetchFailed(f"unpacking {shown(ref, quote=False)} from {shown(self.url, quote=False)} failed: {_reason(errors.read())}")
@@ -136,7 +138,7 @@ class GitMirror:
 
 def _git_program() -> str:
     try:
-        return tools.require("git", "a git+ source")
+        return tools.require("git", "a git+ source", FETCH)
     except ToolMissing as exc:
         raise GitFetchFailed(str(exc), hint=exc.hint) from None
 

@@ -76,7 +76,7 @@ def tree_id(path: Path) -> str:
 # plain directory can carry one; releases.toml lists the pin's, and verification adds them back
 # where the path is absent or an empty directory (what an archive or an uninitialised checkout has).
 
-def _leaf(entry: os.DirEntry) -> tuple[bytes, bytes] | None:
+def _leaf(entry: os.DirEntry[str]) -> tuple[bytes, bytes] | None:
     """(sort key, tree record) of a file or symlink, as _tree encodes them; None for anything else."""
     st = entry.stat(follow_symlinks=False)
     name = os.fsencode(entry.name)
@@ -108,11 +108,11 @@ def _tree_with_gitlinks(path: str | None, links: dict[tuple[str, ...], bytes]) -
                     sub = (_tree_with_gitlinks(entry.path, below[entry.name]) if entry.name in below
                            else _tree(entry.path))
                     if sub is None and entry.name in here:  # an empty directory where the link goes
-                        name = os.fsencode(entry.name)
-                        entries.append((name, b"160000 " + name + b"\0" + here[entry.name]))
+                        encoded = os.fsencode(entry.name)
+                        entries.append((encoded, b"160000 " + encoded + b"\0" + here[entry.name]))
                     elif sub is not None:
-                        name = os.fsencode(entry.name)
-                        entries.append((name + b"/", b"40000 " + name + b"\0" + sub))
+                        encoded = os.fsencode(entry.name)
+                        entries.append((encoded + b"/", b"40000 " + encoded + b"\0" + sub))
                 elif (leaf := _leaf(entry)) is not None:
                     entries.append(leaf)
     for name in sorted(set(here) - seen):  # absent: the link alone
@@ -120,6 +120,7 @@ def _tree_with_gitlinks(path: str | None, links: dict[tuple[str, ...], bytes]) -
         entries.append((encoded, b"160000 " + encoded + b"\0" + here[name]))
     for name in sorted(set(below) - seen):  # absent directories on the way to a link
         sub = _tree_with_gitlinks(None, below[name])
+        assert sub is not None  # a link lies below: the tree is never empty
         encoded = os.fsencode(name)
         entries.append((encoded + b"/", b"40000 " + encoded + b"\0" + sub))
     if not entries:

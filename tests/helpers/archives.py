@@ -33,14 +33,13 @@ def write_tar(tree: Path, out: Path, *, prefix: str = PREFIX, replace: dict[str,
     replace: relative path → new content; extra: raw member names (anything, e.g. '../x') → content.
     """
     name = out.name
+    mode, options = "w", {}
     if name.endswith(".tar.gz"):
-        tar = tarfile.open(out, "w:gz", compresslevel=1)
+        mode, options = "w:gz", {"compresslevel": 1}
     elif name.endswith(".tar.xz"):
-        tar = tarfile.open(out, "w:xz", preset=0)
-    else:
-        tar = tarfile.open(out, "w")
+        mode, options = "w:xz", {"preset": 0}
     replace = dict(replace or {})
-    with tar:
+    with tarfile.open(out, mode, **options) as tar:
         tar.addfile(tar.gettarinfo(str(tree), prefix))
         for path in _walk(tree):
             rel = path.relative_to(tree).as_posix()

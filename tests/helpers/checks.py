@@ -6,7 +6,8 @@ from typing import Protocol
 
 
 class _Result(Protocol):
-    stderr: str
+    @property
+    def stderr(self) -> str: ...  # read-only: frozen results (conftest.CliResult) qualify too
 
 
 def error_line(result: _Result) -> str:

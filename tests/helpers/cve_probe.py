@@ -85,7 +85,7 @@ def exchange(port: int, *payloads: bytes, timeout: float = 3.0, quiet: float = 0
                 while time.monotonic() < deadline and len(got) < 1 << 20:
                     try:
                         chunk = sock.recv(65536)
-                    except socket.timeout:
+                    except TimeoutError:
                         break
                     if not chunk:
                         return got

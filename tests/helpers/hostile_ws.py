@@ -12,6 +12,7 @@ import hashlib
 import socket
 import threading
 import time
+from typing import Self
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 HUGE_FRAME = 2**63 - 1  # the largest length RFC 6455 allows (its top bit must be 0)
@@ -34,7 +35,7 @@ class OversizedFramePeer:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self._listener.getsockname()[1]}/echo"
 
-    def __enter__(self) -> OversizedFramePeer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

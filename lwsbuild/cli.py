@@ -10,7 +10,7 @@ import dataclasses
 import json
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +58,8 @@ def prefix_from_args(args: argparse.Namespace) -> Path | None:
     return build.build(BuildRequest.from_args(args).plan()).prefix
 
 
-def emit(args: argparse.Namespace, data: JsonDict, text: str) -> None:
+def emit(args: argparse.Namespace, data: Mapping[str, object], text: str) -> None:
+    """`data` as one JSON object under --json (a TypedDict report too), else `text`."""
     if getattr(args, "json", False):
         print(json.dumps(data, indent=2, sort_keys=True))
     else:

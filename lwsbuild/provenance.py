@@ -19,10 +19,13 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import ProvenanceError
 from .variants import LineOptions, Sanitizer, TlsBackend
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 SCHEMA = 2  # bump on any change of the fields below (the build key includes it: old entries rebuild)
 FILE_NAME = "provenance.json"
@@ -166,7 +169,7 @@ def to_json(value: Any) -> Any:
 # --- reading -----------------------------------------------------------------------------------
 
 _HINT = "rebuild it with this lwsbuild (`lwsbuild build` or `lwsbuild wheel` with the same options)"
-T = TypeVar("T")
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def parse(data: object, where: str) -> Provenance:
@@ -218,7 +221,7 @@ def beside(spec_file: Path) -> Path:
 def _record(cls: type[T], data: object, where: str, path: str) -> T:
     if not isinstance(data, dict):
         raise ProvenanceError(f"{where}: {path or 'the document'} is {_shown(data)}, expected an object", hint=_HINT)
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    names = [f.name for f in dataclasses.fields(cls)]
     missing = [name for name in names if name not in data]
     if missing:
         raise ProvenanceError(f"{where}: {', '.join(_join(path, m) for m in missing)} missing", hint=_HINT)

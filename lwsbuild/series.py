@@ -19,7 +19,6 @@ import tempfile
 import tomllib
 from dataclasses import dataclass
 from functools import cache as memoize
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 

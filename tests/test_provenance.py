@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import REPO, run_cli
 from helpers import planned
 from helpers.checks import error_line
-
 from lwsbuild import build, native, provenance, wheelmeta
 from lwsbuild.errors import ProvenanceError
 

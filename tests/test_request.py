@@ -8,8 +8,8 @@ import itertools
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 
+from conftest import REPO
 from lwsbuild import cli
 from lwsbuild.errors import BadDefineError
 from lwsbuild.request import BuildRequest

@@ -13,10 +13,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
 from conftest import REPO, run_cli
 from helpers import planned
 from helpers.checks import error_line
-
 from lwsbuild import build, matrix, releases, stress, variants, wheelmeta
 
 UBSAN = '''

@@ -6,7 +6,6 @@ Heavy modules are imported inside the handlers so `lwsbuild --help` stays fast.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import sys
@@ -15,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, entry
-from .request import (
-    BuildRequest,
+from .request_options import (
+    ALL_SERIES,
     add_arguments,
     add_build_arguments,
     add_series_arguments,
@@ -24,6 +23,7 @@ from .request import (
 )
 
 if TYPE_CHECKING:
+    from .request import BuildRequest
     from .series import Line
 
 JsonDict = dict[str, Any]
@@ -39,13 +39,19 @@ def json_argument(parser: argparse.ArgumentParser) -> None:
 
 # --- the pipeline, driven by parsed arguments ---------------------------------------------------
 
+def _request(args: argparse.Namespace) -> BuildRequest:
+    from .request import BuildRequest  # here: the parser needs only request_options
+
+    return BuildRequest.from_args(args)
+
+
 def prefix_from_args(args: argparse.Namespace) -> Path | None:
     """--prefix DIR, else a (cached) build when any build option is given, else None: the library
     bundled in this installed wheel."""
     from .errors import UsageError
 
     wants_build = any([args.variant, args.lws_version, args.source, args.allow_unpinned, args.unfixed,
-                       args.defines, args.series != "all"])
+                       args.defines, args.series != ALL_SERIES])
     if args.prefix is not None and wants_build:
         raise UsageError("--prefix and build options (--variant, --unfixed, -D, ...) select different libraries",
                          hint="pass one of them")
@@ -55,7 +61,7 @@ def prefix_from_args(args: argparse.Namespace) -> Path | None:
         return None
     from . import build
 
-    return build.build(BuildRequest.from_args(args).plan()).prefix
+    return build.build(_request(args).plan()).prefix
 
 
 def emit(args: argparse.Namespace, data: Mapping[str, object], text: str) -> None:
@@ -151,7 +157,7 @@ def _cve_states(rows: list[JsonDict]) -> dict[str, str]:
 def cmd_debian_patches(args: argparse.Namespace) -> int:
     from . import distro
 
-    prepared = BuildRequest.from_args(args).prepare()
+    prepared = _request(args).prepare()
     package = distro.debian_security_patches(prepared)
     emit(args, {"version": prepared.source.release.version, "series": prepared.series.name, **package.to_json()},
          distro.render(package))
@@ -176,7 +182,7 @@ def cmd_variants(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    source = BuildRequest.from_args(args).source()
+    source = _request(args).source()
     marks = ["UNPINNED"] if source.unpinned else []
     data = {**source.to_json(), "marks": marks}
     emit(args, data, f"libwebsockets {source.release.version}{_marks(marks)}: tree {source.tree_id} "
@@ -185,7 +191,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_patch(args: argparse.Namespace) -> int:
-    prepared = BuildRequest.from_args(args).prepare()
+    prepared = _request(args).prepare()
     lines = [(f"libwebsockets {prepared.source.release.version}{_marks(prepared.marks)}, series "
               f"'{prepared.series.name}': {prepared.path}")]
     lines += [f"  {r.fix.id} {r.status:10} {r.fix.title}  [{r.line.versions}"
@@ -202,7 +208,7 @@ def cmd_patch(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from . import build
 
-    install = build.build(BuildRequest.from_args(args).plan())
+    install = build.build(_request(args).plan())
     data = install.to_json()
     emit(args, data, f"libwebsockets {data['version']} {data['variant']}{_marks(data['marks'])}"
                      f"{' (cached)' if install.cached else ''}\n  prefix  {data['prefix']}\n  library {data['library']}")
@@ -220,7 +226,7 @@ def wheel_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_wheel(args: argparse.Namespace) -> int:
     from . import build, variants, wheel
 
-    request = BuildRequest.from_args(args)
+    request = _request(args)
     wheel.require_tools(variants.get(request.variant).sanitizer)  # before a build, not after it
     install = build.build(request.plan())
     made = wheel.build_wheel(install, args.output)
@@ -374,7 +380,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
     from .errors import DefectFound, UsageError
 
     named = profiles.with_overrides(args.profile, vars(args))
-    install = build.build(BuildRequest.from_args(args).plan())
+    install = build.build(_request(args).plan())
     # Without --report the logs go to a scratch directory, removed once the run has been judged; a
     # run that could not be judged (an error naming a log in it) leaves it for the user to read.
     directory = Path(args.report) if args.report else Path(tempfile.mkdtemp(prefix="lwsbuild-stress-"))
@@ -407,13 +413,14 @@ def prove_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
+    import dataclasses
     from pathlib import Path
 
     from . import profiles, prove
     from .errors import DefectFound, ProofFailed
 
     builds = {"unfixed": ("all", True), "seed": ("seed", False), "all": ("all", False)}
-    request = BuildRequest.from_args(args)
+    request = _request(args)
     specs = {label: dataclasses.replace(request, series=series, unfixed=unfixed).plan()
              for label, (series, unfixed) in builds.items()}
     # Frequent samples: an unfixed build often dies within a second, before a 1 s sample.

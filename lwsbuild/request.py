@@ -3,9 +3,10 @@
 A `BuildRequest` is what every route into the pipeline starts from: the CLI's commands (through
 `from_args`), `prove` (one request per build it compares), `wheel --check-reproducible` (which runs
 `argv()` again in a fresh cache) and the CMake project under pip (`python -m lwsbuild.request
---write-spec FILE ...`). The options that set its fields are declared here, next to the fields, so
-a new field is added in one place: the field, its option, `from_args` and `argv` (the round-trip
-test in tests/test_request.py fails on a field either of them forgets).
+--write-spec FILE ...`). A new field is added here (the field, `from_args`, `argv`) and its option
+in request_options.py, which stays free of dataclasses and data files so that `lwsbuild --help`
+does not import them; the round-trip test in tests/test_request.py fails on a field any of them
+forgets.
 """
 
 from __future__ import annotations
@@ -18,15 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import releases, variants
+from .request_options import ALL_SERIES, add_arguments
 
 if TYPE_CHECKING:
     from .build import BuildSpec
     from .releases import Release
     from .series import PreparedTree
     from .sources import Source
-
-ALL_SERIES = "all"  # series.ALL, without importing the series machinery to parse a command line
-
 
 @dataclass(frozen=True)
 class BuildRequest:
@@ -115,49 +114,6 @@ class BuildRequest:
         # Validated before any download: a refused -D costs nothing.
         options = variants.options_for(variant, dict(self.defines), self.release_version)
         return build.plan(self.prepare(), variant, options)
-
-
-# --- the options, next to the fields they set -------------------------------------------------
-
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    """version, sources, allow_unpinned, refresh."""
-    group = parser.add_argument_group("source")
-    group.add_argument("--lws-version", metavar="V", help="libwebsockets release (default: releases.toml's default, "
-                       "4.3.5: the newest one this machine's network can fetch)")
-    group.add_argument("--source", action="append", metavar="SPEC",
-                       help="mirror to use, repeatable, tried in order: git+URL[@REF], archive:URL|PATH[#sha256=HEX], "
-                            "dir:PATH, debian (default: the pin's mirror list)")
-    group.add_argument("--allow-unpinned", action="store_true",
-                       help="accept a version or tree outside the pins (marked UNPINNED everywhere)")
-    group.add_argument("--refresh", action="store_true",
-                       help="ask the mirrors and verify what they deliver even when the pinned tree is cached")
-
-
-def add_series_arguments(parser: argparse.ArgumentParser) -> None:
-    """series, unfixed."""
-    group = parser.add_argument_group("fix series")
-    group.add_argument("--series", default=ALL_SERIES,
-                       help="named fix set: all (default), seed (the original four) or none (no patch: hand checks)")
-    group.add_argument("--unfixed", action="store_true",
-                       help="build the bug: apply nothing and revert the fixes upstream already carries (marked UNFIXED)")
-
-
-def add_build_arguments(parser: argparse.ArgumentParser, default_variant: str = variants.DEFAULT,
-                        defines_for: str = "") -> None:
-    """variant, defines."""
-    group = parser.add_argument_group("build")
-    # Not listed from variants.toml: building the parser must not read (nor fail on) a data file.
-    group.add_argument("--variant", default=default_variant,
-                       help=f"a variant `lwsbuild variants` lists (default: {default_variant})")
-    group.add_argument("-D", dest="defines", action="append", default=[], metavar="LWS_NAME=VALUE",
-                       help="further libwebsockets CMake option, repeatable (e.g. -D LWS_WITH_SSL=OFF)" + defines_for)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Every field's option."""
-    add_source_arguments(parser)
-    add_series_arguments(parser)
-    add_build_arguments(parser)
 
 
 # --- the CMake project's entry point under pip ------------------------------------------------

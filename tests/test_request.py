@@ -5,12 +5,14 @@ from __future__ import annotations
 import ast
 import dataclasses
 import itertools
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import REPO
-from lwsbuild import cli
+from lwsbuild import cli, request_options, series, variants
 from lwsbuild.errors import BadDefineError
 from lwsbuild.request import BuildRequest
 
@@ -65,6 +67,23 @@ def test_the_command_line_is_read_as_the_user_wrote_it() -> None:
     assert _parsed("smoke", []) == BuildRequest()
     with pytest.raises(BadDefineError):  # refused while parsing, before anything is fetched
         _parsed("build", ["-D", "CMAKE_C_FLAGS=-O0"])
+
+
+def test_the_parser_defaults_are_the_data_modules_values() -> None:
+    assert request_options.DEFAULT_VARIANT == variants.DEFAULT == BuildRequest().variant
+    assert request_options.ALL_SERIES == series.ALL == BuildRequest().series
+
+
+def test_building_the_parser_imports_no_pipeline_module() -> None:
+    # `lwsbuild --help` stays fast: the request's options come from request_options.py, and the
+    # request itself (dataclasses, the data modules) is imported by the handlers that use it.
+    # Only what the import adds counts (a site-packages .pth file may have imported anything before).
+    code = ("import sys; before = set(sys.modules); from lwsbuild import cli; cli._parser(); "
+            "print(' '.join(sorted(m for m in set(sys.modules) - before if m.startswith('lwsbuild') or m in "
+            "('dataclasses', 'inspect', 'tomllib', 'subprocess'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert result.stdout.split() == ["lwsbuild", "lwsbuild.cli", "lwsbuild.entry", "lwsbuild.errors",
+                                     "lwsbuild.progress", "lwsbuild.request_options", "lwsbuild.smoke_options"]
 
 
 # --- the import graph of lwsbuild/ ---------------------------------------------------------------

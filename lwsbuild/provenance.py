@@ -3,7 +3,7 @@
 One writer: `BuildSpec.provenance()` makes a `Provenance` when the build is planned, and
 `build.write_spec` writes it beside the CMake spec, from where the CMake project installs it as
 `share/lwsbuild/provenance.json` (and a wheel carries it under `lwsbuild/_native/`). Every reader
-(native loading, smoke, config, wheel names, SBOM, CVE status, audit) reads it through `read` or
+(native loading, smoke, config, wheel names, SBOM, CVE status, audit, the TLS check) reads it through `read` or
 `parse`, which check every field's presence and type and the `schema` version: a file from another
 lwsbuild is one error line saying to rebuild, never a KeyError or a silent default.
 

@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO, run_cli
 from helpers import planned
 from helpers.checks import error_line
-from lwsbuild import build, native, provenance, wheelmeta
+from lwsbuild import build, native, provenance, variants, wheelmeta
 from lwsbuild.errors import ProvenanceError
 
 PLANS = [("release", {}), ("asan", {}), ("tsan", {}), ("asan", {"unfixed": True}),
@@ -34,6 +34,15 @@ def test_what_is_written_reads_back_the_same(variant: str, kwargs: dict, tmp_pat
     assert read == spec.provenance()
     assert read.schema == provenance.SCHEMA and read.variant == variant and read.build_key == spec.key
     assert wheelmeta.Identity.of_provenance(read) == wheelmeta.Identity.of_provenance(spec.provenance())
+
+
+@pytest.mark.parametrize("defines, backend", [({}, "openssl"), ({"LWS_WITH_MBEDTLS": "ON"}, "mbedtls"),
+                                              ({"LWS_WITH_SSL": "OFF"}, "none")])
+def test_the_tls_backend_is_recorded(defines: dict[str, str], backend: str) -> None:
+    # What the install step (python -m lwsbuild.tls) checks the library against.
+    recorded = planned.provenance("release", defines=defines).tls
+    assert recorded.backend == backend
+    assert recorded.links == next(b for b in variants.tls_backends() if b.name == backend).links
 
 
 def test_the_sanitizer_is_recorded_as_linked(tmp_path: Path) -> None:
@@ -105,3 +114,6 @@ def test_every_reader_refuses_a_newer_schema_in_one_line(tmp_path: Path) -> None
                            "--config", str(prefix / "include" / "lws_config.h"), "--out", str(tmp_path / "s.json")],
                           capture_output=True, text=True, cwd=REPO, check=False)
     assert sbom.returncode == 2 and "schema" in error_line(sbom)
+    tls = subprocess.run([sys.executable, "-m", "lwsbuild.tls", str(prefix)], capture_output=True, text=True,
+                         cwd=REPO, check=False)
+    assert tls.returncode == 2 and f"schema {provenance.SCHEMA + 1}" in error_line(tls)

@@ -105,6 +105,12 @@ class BadDefineError(UsageError):
     hint = "pass lws options as -D LWS_NAME=VALUE"
 
 
+class BadConfigSetting(UsageError):
+    """A PEP 517 config-setting (pip's -C) the project's backend cannot honour (lwsbuild/configsettings.py)."""
+
+    hint = "see the README's Wheels section for the -C lwsbuild.* settings"
+
+
 class SourceError(LwsbuildError):
     exit_code = FETCH.code
     hint = "use another --source mirror, or --source dir:PATH / archive:PATH with a local copy"
@@ -231,8 +237,9 @@ class SmokeFailure(LwsbuildError):
 class WheelNameMismatch(WheelError):
     """scikit-build-core chose a wheel name (before CMake runs) that does not describe the build."""
 
-    hint = ("with pip select the variant with -C lwsbuild.variant=NAME (not -C cmake.define.LWSBUILD_VARIANT); "
-            "build --unfixed, --series or -D wheels with `lwsbuild wheel`")
+    hint = ("build through the project's backend (pyproject.toml build-backend) and select the build with "
+            "-C lwsbuild.variant=NAME, lwsbuild.version=V, lwsbuild.define.LWS_NAME=VALUE, ... "
+            "(not -C cmake.define.LWSBUILD_VARIANT)")
 
 
 class WheelToolMissing(WheelError):

@@ -117,6 +117,12 @@ class RepairPolicy:
     def to_json(self) -> dict[str, Any]:
         return _fields_json(self)
 
+    def auditwheel_args(self, wheel: Path, out_dir: Path) -> list[str]:
+        """The arguments after `auditwheel` that repair `wheel` into `out_dir` by this policy (the one
+        command line `lwsbuild wheel` and `python -m lwsbuild.wheelmeta repair` both run)."""
+        excludes = [arg for soname in self.excluded for arg in ("--exclude", soname)]
+        return ["repair", *excludes, "-w", str(out_dir), str(wheel)]
+
 
 @dataclass(frozen=True)
 class Provenance:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import provenance, tools
-from .errors import BuildError, LwsbuildError
+from .errors import BUILD, BuildError, LwsbuildError
 from .variants import TlsBackend, tls_backends
 
 _NEEDED = re.compile(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]")
@@ -27,7 +27,7 @@ _NEEDED = re.compile(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]")
 
 def needed(library: Path) -> tuple[str, ...]:
     """The library's DT_NEEDED entries (libssl.so.3, libc.so.6, ...), read with readelf."""
-    readelf = tools.require("readelf", "the TLS backend check of the install step")
+    readelf = tools.require("readelf", "the TLS backend check of the install step", BUILD)
     result = subprocess.run([readelf, "-d", "-W", str(library)], check=False, capture_output=True, text=True)
     if result.returncode != 0:
         raise BuildError(f"readelf could not read {library}: {result.stderr.strip()[:200]}",

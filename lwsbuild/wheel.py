@@ -128,9 +128,8 @@ def _package(install: Install, tmp: Path, log: Path) -> Path:
 
 def _repair(raw: Path, policy: RepairPolicy, tmp: Path, log: Path, env: dict[str, str]) -> Path:
     out = tmp / "repaired"
-    excludes = [arg for soname in policy.excluded for arg in ("--exclude", soname)]
     build.run_logged("repairing with auditwheel",
-                     [sys.executable, "-m", "auditwheel", "repair", *excludes, "-w", str(out), str(raw)],
+                     [sys.executable, "-m", "auditwheel", *policy.auditwheel_args(raw, out)],
                      log, env, tmp, WheelError, "read the log; auditwheel names the library it could not place")
     return _one_wheel(out, log)
 

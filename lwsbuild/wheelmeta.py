@@ -10,6 +10,10 @@ and three callers use it:
     is fixed before CMake runs; see `check`);
   * `BuildSpec.provenance()`, which records the repair policy of the variant.
 
+The repair policy is applied by one command line (`RepairPolicy.auditwheel_args`): `lwsbuild wheel`
+runs it, and so does cibuildwheel through `python -m lwsbuild.wheelmeta repair WHEEL DEST_DIR`
+(pyproject.toml [tool.cibuildwheel]), which reads the policy the wheel's own provenance.json records.
+
 Only the standard library and lwsbuild's data modules are imported here: the provider runs inside
 pip's isolated build environment.
 """
@@ -20,7 +24,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +108,7 @@ class Identity:
         series = "all fixes" if self.series == "all" else f"fix series '{self.series}'"
         return f"{build}, {series}. {SUMMARY}"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, str]:
         return {"version": self.version, "local": self.local, "summary": self.summary}
 
 
@@ -139,20 +146,22 @@ def spec_provenance(spec_file: Path) -> Provenance:
     return provenance.read(provenance.beside(spec_file))
 
 
-def _identity(settings: Mapping[str, Any]) -> Identity:
+def _identity() -> Identity:
     spec = os.environ.get(SPEC_ENV)
     if spec:
         return Identity.of_provenance(spec_provenance(Path(spec)))
-    return Identity.default(str(settings.get("variant", "release")))
+    # scikit-build-core run without lwsbuild's backend and without a spec: the CMake project then
+    # plans the default build itself (python -m lwsbuild.request --write-spec, release).
+    return Identity.default("release")
 
 
 def dynamic_metadata(field: str, settings: Mapping[str, Any] | None = None,
                      project: Mapping[str, Any] | None = None) -> str:
-    """scikit-build-core's provider hook; `settings` carries `variant` (set by pyproject overrides)."""
-    unknown = set(settings or {}) - {"variant"}
-    if unknown:
-        raise RuntimeError(f"lwsbuild.wheelmeta takes only a 'variant' setting, not {sorted(unknown)}")
-    identity = _identity(settings or {})
+    """scikit-build-core's provider hook. The build is the one the spec in LWSBUILD_SPEC describes:
+    lwsbuild's backend (lwsbuild/backend.py) writes it from the -C lwsbuild.* settings."""
+    if settings:
+        raise RuntimeError(f"lwsbuild.wheelmeta takes no settings (the spec names the build), not {sorted(settings)}")
+    identity = _identity()
     if field == "version":
         return identity.version
     if field == "description":
@@ -170,15 +179,54 @@ def check(version: str, provenance_file: Path) -> str | None:
             f"{', UNFIXED' if identity.unfixed else ''}); the name is chosen before CMake runs")
 
 
+WHEEL_PROVENANCE = f"lwsbuild/_native/{provenance.PREFIX_PATH}"  # where a wheel carries it
+
+
+def repair(wheel: Path, out_dir: Path) -> int:
+    """Put `wheel` into `out_dir` as its recorded policy says: repaired by auditwheel (excluding what
+    the policy takes from the system), or copied unchanged (a sanitizer build). Returns the exit code.
+
+    The wheel's members are dated by SOURCE_DATE_EPOCH, here the pinned release's date as everywhere
+    else, so a repaired wheel has the same bytes as `lwsbuild wheel`'s."""
+    from .errors import ProvenanceError
+
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            text = archive.read(WHEEL_PROVENANCE).decode("utf-8")
+    except (OSError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        raise ProvenanceError(f"{wheel}: cannot read {WHEEL_PROVENANCE} ({exc})",
+                              hint="repair only wheels built by lwsbuild (its backend or `lwsbuild wheel`)") from None
+    described = provenance.loads(text, f"{wheel}: {WHEEL_PROVENANCE}")
+    policy = described.wheel
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not policy.repair:
+        print(f"lwsbuild: {wheel.name}: {policy.reason}", file=sys.stderr)
+        shutil.copyfile(wheel, out_dir / wheel.name)
+        return 0
+    # cibuildwheel's containers have auditwheel as a program; `lwsbuild wheel` has the Python package.
+    program = shutil.which("auditwheel")
+    command = [program] if program else [sys.executable, "-m", "auditwheel"]
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(described.source_date_epoch))
+    return subprocess.run([*command, *policy.auditwheel_args(wheel, out_dir)], check=False,
+                          env=env).returncode
+
+
+_USAGE = ("usage: python -m lwsbuild.wheelmeta check VERSION PROVENANCE\n"
+          "       python -m lwsbuild.wheelmeta repair WHEEL DEST_DIR")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m lwsbuild.wheelmeta check VERSION PROVENANCE`: the CMake project's name check."""
+    """`python -m lwsbuild.wheelmeta check VERSION PROVENANCE`: the CMake project's name check;
+    `... repair WHEEL DEST_DIR`: cibuildwheel's repair-wheel-command."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 3 or args[0] != "check":
-        print("usage: python -m lwsbuild.wheelmeta check VERSION PROVENANCE", file=sys.stderr)
+    if len(args) != 3 or args[0] not in ("check", "repair"):
+        print(_USAGE, file=sys.stderr)
         return 2
     from .errors import LwsbuildError, WheelNameMismatch
 
     try:
+        if args[0] == "repair":
+            return repair(Path(args[1]), Path(args[2]))
         problem = check(args[1], Path(args[2]))
     except LwsbuildError as exc:  # a provenance.json this lwsbuild cannot read
         return exc.report()

@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -272,9 +273,10 @@ def test_unfixed_never_reuses_a_fixed_build_or_wheel_name(cli, asan_build: dict,
 
 @pytest.mark.build
 @pytest.mark.network
-def test_pip_wheel_builds_the_same_library_and_names_its_variant(release_prefix: Path, session_cache: Path,
-                                                                 tmp_path: Path) -> None:
-    # pip's own path: the CMake project fetches, verifies and patches by itself. No build isolation
+def test_pip_wheel_builds_the_same_library_and_names_its_variant(release_prefix: Path, release_wheel: Path,
+                                                                 session_cache: Path, tmp_path: Path) -> None:
+    # pip's own path: the project's backend fetches, verifies and patches, scikit-build-core builds in
+    # a directory of its own (no lwsbuild build directory is reused). No build isolation
     # here (it would ask a registry for the build requirements); the environment already has them.
     pip = [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation", "-w", str(tmp_path)]
     result = subprocess.run(pip, capture_output=True, text=True, cwd=tmp_path, timeout=1200,
@@ -284,8 +286,14 @@ def test_pip_wheel_builds_the_same_library_and_names_its_variant(release_prefix:
     assert wheel.name == f"lwsbuild-0.1.0+lws{LWS}-py3-none-linux_x86_64.whl"
     library = _members(wheel)["lwsbuild/_native/lib/libwebsockets.so.19"]
     assert library == (release_prefix / "lib" / "libwebsockets.so.19").read_bytes()
+    # cibuildwheel's repair step (pyproject.toml [tool.cibuildwheel]) makes it `lwsbuild wheel`'s wheel.
+    repair = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["cibuildwheel"]["repair-wheel-command"]
+    command = repair.format(package=REPO, wheel=wheel, dest_dir=tmp_path / "repaired")
+    repaired = subprocess.run(["sh", "-c", command], check=False, capture_output=True, text=True, timeout=300)
+    assert repaired.returncode == 0, repaired.stderr[-3000:]
+    assert (tmp_path / "repaired" / release_wheel.name).read_bytes() == release_wheel.read_bytes()
 
-    # Selecting the variant the way scikit-build-core cannot see from the name is refused, not mislabelled.
+    # lwsbuild's own CMake variables are the backend's to set: refused before anything is built.
     wrong = subprocess.run([*pip[:-2], "-w", str(tmp_path / "wrong"), "-C", "cmake.define.LWSBUILD_VARIANT=asan"],
                            capture_output=True, text=True, cwd=tmp_path, timeout=1200,
                            env={**_without_pythonpath(), "LWSBUILD_CACHE": str(session_cache)}, check=False)

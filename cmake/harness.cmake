@@ -6,14 +6,15 @@
 # so that the target websockets_shared exists.  Needs LWS_MAX_SMP=8 (or at
 # least --threads) in the lws configure, or lws silently clamps count_threads.
 #
-# Sanitizers:
-#  - asan: LWS_WITH_ASAN=ON puts its -fsanitize flags only into the lws
-#    subdirectory's CMAKE_C_FLAGS, so they are repeated here (same set as lws
-#    uses with gcc); an uninstrumented executable linked to an ASan lib would
-#    not start ("ASan runtime does not come first").
-#  - tsan: the variant's -fsanitize=thread is in the top-level CMAKE_C_FLAGS,
-#    which CMake puts on C compile and link lines alike: lws and this target
-#    inherit it from there.
+# Sanitizers (lwsbuild/variants.toml, [sanitizer.NAME]):
+#  - the sanitizer's c_flags are in the top-level CMAKE_C_FLAGS, which CMake
+#    puts on C compile and link lines alike: lws, the probe and this target get
+#    them from there (an uninstrumented executable linked to an ASan lib would
+#    not start: "ASan runtime does not come first").
+#  - lws's own sanitizer option (LWS_WITH_ASAN) adds more flags to the lws
+#    subdirectory only; the sanitizer's program_flags are that set, given to
+#    our programs here (and in cveserver.cmake) through the spec:
+#    LWSBUILD_PROGRAM_SANITIZER_FLAGS, and _GCC for those gcc alone takes.
 
 find_package(Threads REQUIRED)
 
@@ -36,18 +37,12 @@ add_dependencies(lws-stress websockets_shared)
 target_compile_options(lws-stress PRIVATE
 	-Wall -Wextra -Wconversion -Wsign-compare -Wundef -Werror)
 
-if (LWS_WITH_ASAN)
-	set(_lws_stress_san
-		-fsanitize=address -fsanitize=undefined
-		-fsanitize-address-use-after-scope
-		-fsanitize-undefined-trap-on-error)
-	if (NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
-		list(APPEND _lws_stress_san
-			-fsanitize=pointer-compare -fsanitize=pointer-subtract
-			-fsanitize=leak)
-	endif()
-	target_compile_options(lws-stress PRIVATE ${_lws_stress_san}
-			       -fno-omit-frame-pointer)
+set(_lws_stress_san ${LWSBUILD_PROGRAM_SANITIZER_FLAGS})
+if (NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+	list(APPEND _lws_stress_san ${LWSBUILD_PROGRAM_SANITIZER_FLAGS_GCC})
+endif()
+if (_lws_stress_san)
+	target_compile_options(lws-stress PRIVATE ${_lws_stress_san})
 	target_link_options(lws-stress PRIVATE ${_lws_stress_san})
 endif()
 

@@ -20,7 +20,8 @@
 #     scope only, but a sanitizer variant's c_flags (variants.toml) reach every
 #     target through the top-level CMAKE_C_FLAGS, so the probe is instrumented
 #     too.  It never links libwebsockets (sizeof/offsetof/macros only); the
-#     run below disables LeakSanitizer so the build cannot fail because of it.
+#     run below has the sanitizer's build_options (LWSBUILD_SANITIZER_BUILD_ENV,
+#     from the spec: LeakSanitizer off) so the build cannot fail because of it.
 #
 # Optional inputs:
 #   LWSBUILD_PROBE_SOURCE   path of layout_probe.c (default: in LWSBUILD_HARNESS_DIR)
@@ -94,9 +95,7 @@ file(RENAME "${OUT}.new" "${OUT}")
 
 add_custom_command(
   OUTPUT "${CMAKE_CURRENT_BINARY_DIR}/layout.json"
-  COMMAND "${CMAKE_COMMAND}" -E env --unset=LD_PRELOAD
-          "ASAN_OPTIONS=detect_leaks=0:abort_on_error=0"
-          "LSAN_OPTIONS=detect_leaks=0"
+  COMMAND "${CMAKE_COMMAND}" -E env --unset=LD_PRELOAD ${LWSBUILD_SANITIZER_BUILD_ENV}
           "$<TARGET_FILE:lws-layout-probe>" "${CMAKE_CURRENT_BINARY_DIR}/layout.json.tmp"
   COMMAND "${CMAKE_COMMAND}" "-DIN=${CMAKE_CURRENT_BINARY_DIR}/layout.json.tmp"
           "-DOUT=${CMAKE_CURRENT_BINARY_DIR}/layout.json"

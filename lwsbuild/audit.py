@@ -9,13 +9,15 @@ alongside; where its recorded state differs from today's, the row says so.
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
-from . import cves
+from . import cves, provenance
 from .errors import UsageError
+from .provenance import Provenance
 
 _SHARE = "share/lwsbuild"
 _CONFIG = "include/lws_config.h"
@@ -25,9 +27,9 @@ _WHEEL_ROOT = "lwsbuild/_native/"
 @dataclass(frozen=True)
 class BuildFiles:
     where: str
-    provenance: dict[str, Any]  # provenance.json
+    provenance: Provenance
     config_h: str
-    sbom: dict[str, Any] | None  # sbom.cdx.json (a build made before lwsbuild wrote one has none)
+    sbom: dict[str, Any] | None
 
 
 def _json(text: str, what: str) -> dict[str, Any]:
@@ -49,23 +51,23 @@ def _from_wheel(path: Path) -> BuildFiles:
                 name = _WHEEL_ROOT + rel
                 return wheel.read(name).decode("utf-8", errors="replace") if name in names else None
 
-            provenance, config_h, sbom = (read(f"{_SHARE}/provenance.json"), read(_CONFIG),
-                                          read(f"{_SHARE}/sbom.cdx.json"))
+            described, config_h, sbom = (read(provenance.PREFIX_PATH), read(_CONFIG), read(f"{_SHARE}/sbom.cdx.json"))
     except (OSError, zipfile.BadZipFile) as exc:
         raise UsageError(f"cannot read the wheel {path}: {exc}", hint="pass a wheel made by `lwsbuild wheel`") from None
-    if provenance is None or config_h is None:
-        raise UsageError(f"{path} holds no lwsbuild build ({_WHEEL_ROOT}{_SHARE}/provenance.json or "
+    if described is None or config_h is None:
+        raise UsageError(f"{path} holds no lwsbuild build ({_WHEEL_ROOT}{provenance.PREFIX_PATH} or "
                          f"{_WHEEL_ROOT}{_CONFIG} is missing)", hint="pass a wheel made by `lwsbuild wheel`")
-    return BuildFiles(str(path), _json(provenance, f"{path}: provenance.json"), config_h,
-                      _json(sbom, f"{path}: sbom.cdx.json") if sbom is not None else None)
+    return BuildFiles(str(path), provenance.loads(described, f"{path}: {_WHEEL_ROOT}{provenance.PREFIX_PATH}"),
+                      config_h, _json(sbom, f"{path}: sbom.cdx.json") if sbom is not None else None)
 
 
 def _from_prefix(prefix: Path) -> BuildFiles:
-    provenance, config_h, sbom = prefix / _SHARE / "provenance.json", prefix / _CONFIG, prefix / _SHARE / "sbom.cdx.json"
-    if not provenance.is_file() or not config_h.is_file():
-        raise UsageError(f"{prefix} is not an lwsbuild install prefix ({_SHARE}/provenance.json or {_CONFIG} "
+    described, config_h = prefix / provenance.PREFIX_PATH, prefix / _CONFIG
+    sbom = prefix / _SHARE / "sbom.cdx.json"
+    if not described.is_file() or not config_h.is_file():
+        raise UsageError(f"{prefix} is not an lwsbuild install prefix ({provenance.PREFIX_PATH} or {_CONFIG} "
                          "is missing)", hint="pass a prefix printed by `lwsbuild build --json`, or a wheel")
-    return BuildFiles(str(prefix), _json(provenance.read_text(), str(provenance)), config_h.read_text(errors="replace"),
+    return BuildFiles(str(prefix), provenance.read(described), config_h.read_text(errors="replace"),
                       _json(sbom.read_text(), str(sbom)) if sbom.is_file() else None)
 
 
@@ -99,9 +101,9 @@ class Report(TypedDict):
     """`lwsbuild audit --json`; the build's facts come from its provenance.json."""
 
     build: str  # the wheel or prefix audited
-    lws_version: str | None
-    series: str | None
-    variant: str | None
+    lws_version: str
+    series: str
+    variant: str
     unfixed: bool
     marks: list[str]
     sbom: bool  # whether the build carries an SBOM
@@ -111,7 +113,6 @@ class Report(TypedDict):
 
 def audit(target: Path | None) -> Report:
     files = load_build(target)
-    import re
     defined = set(re.findall(r"^\s*#\s*define\s+(\w+)", files.config_h, re.MULTILINE))
     statuses = cves.build_status(files.provenance, defined)
     recorded = _sbom_states(files.sbom)
@@ -121,10 +122,10 @@ def audit(target: Path | None) -> Report:
         row["sbom_state"] = recorded.get(status.cve.id)
         row["sbom_agrees"] = None if files.sbom is None else recorded.get(status.cve.id) == status.state
         rows.append(row)
-    lws = files.provenance.get("lws", {})
-    return {"build": files.where, "lws_version": lws.get("version"), "series": files.provenance.get("series"),
-            "variant": files.provenance.get("variant"), "unfixed": bool(files.provenance.get("unfixed")),
-            "marks": files.provenance.get("marks", []), "sbom": files.sbom is not None, "cves": rows,
+    described = files.provenance
+    return {"build": files.where, "lws_version": described.lws.version, "series": described.series,
+            "variant": described.variant, "unfixed": described.unfixed,
+            "marks": list(described.marks), "sbom": files.sbom is not None, "cves": rows,
             "exploitable": [s.cve.id for s in statuses if s.state == "exploitable"]}
 
 

@@ -8,7 +8,7 @@ Why a wrapper, and not only scikit-build-core's own config-settings: a wheel's n
 before CMake runs, and scikit-build-core hands a provider neither the config-settings nor the CMake
 defines; arbitrary `lwsbuild.define.LWS_*` keys cannot be declared either. So before the
 metadata and wheel hooks, this backend plans the build the way `lwsbuild build` does (fetch,
-verify, patch: `python -m lwsbuild.build --write-spec`, the CMake project's own entry point) and
+verify, patch: `python -m lwsbuild.request --write-spec`, the CMake project's own entry point) and
 hands scikit-build-core the spec it wrote, exactly as `lwsbuild wheel` does (lwsbuild/wheel.py):
 config-setting `lwsbuild.spec`, which the provider reads for the name and CMake includes for every
 input, the compiler the plan recorded, and the release's SOURCE_DATE_EPOCH.
@@ -66,20 +66,20 @@ def _planned(config_settings: ConfigSettings) -> Iterator[dict[str, str | list[s
         with _environment({SPEC_ENV: parts.build.spec}):  # where the metadata provider reads it
             yield parts.skbuild
         return
-    from . import build
+    from . import request
     from .wheelmeta import spec_provenance
 
     with tempfile.TemporaryDirectory(prefix="lwsbuild-backend-") as scratch:
         spec = Path(scratch) / "lwsbuild-spec.cmake"
-        code = build.main(["--write-spec", str(spec), *parts.build.argv])
-        if code != 0:  # build.main printed the one-line error
+        code = request.main(["--write-spec", str(spec), *parts.build.argv])
+        if code != 0:  # request.main printed the one-line error
             raise SystemExit(code)
-        provenance = spec_provenance(spec)
+        described = spec_provenance(spec)
         settings = {**parts.skbuild, SPEC_KEY: str(spec),
                     # As `lwsbuild wheel` does: the compiler provenance.json names is the one CMake uses.
-                    "cmake.define.CMAKE_C_COMPILER": str(provenance["compiler"]["path"])}
+                    "cmake.define.CMAKE_C_COMPILER": described.compiler.path}
         # SOURCE_DATE_EPOCH (the pinned release's date) also dates the wheel's members.
-        with _environment({SPEC_ENV: str(spec), "SOURCE_DATE_EPOCH": str(provenance["source_date_epoch"])}):
+        with _environment({SPEC_ENV: str(spec), "SOURCE_DATE_EPOCH": str(described.source_date_epoch)}):
             yield settings
 
 

@@ -17,9 +17,16 @@ from functools import cache as memoize
 from pathlib import Path
 from typing import Any
 
-from . import __version__, cache, progress, tools
+from . import __version__, cache, progress, provenance, tools
 from .errors import BuildError, CacheError, LwsbuildError, by_code
 from .paths import PACKAGE_DIR, own_dir
+from .provenance import (
+    CompilerRecord,
+    LwsSource,
+    Provenance,
+    SanitizerRecord,
+    TlsRecord,
+)
 from .series import PreparedTree
 from .variants import LineOptions, Variant, cmake_truthy, line_options, tls_backend
 from .wheelmeta import repair_policy
@@ -29,7 +36,7 @@ HARNESS_DIR = PACKAGE_DIR / "harness"  # C sources of the probe and the stress h
 # disk cleaner) is a broken entry, rebuilt rather than handed out. The shared library is expected
 # under the SONAME layout.json records (it differs per release line), the static one when built.
 LAYOUT_FILE = "share/lwsbuild/layout.json"
-PREFIX_FILES = (LAYOUT_FILE, "share/lwsbuild/provenance.json", "bin/lws-stress")
+PREFIX_FILES = (LAYOUT_FILE, provenance.PREFIX_PATH, "bin/lws-stress")
 STATIC_LIBRARY = "lib/libwebsockets.a"  # -D LWS_WITH_STATIC=ON
 # An installed wheel carries the project too, so an installed lwsbuild can build, stress and prove.
 PROJECT_DIR = own_dir("cmake", "CMakeLists.txt")
@@ -44,8 +51,23 @@ class Compiler:
     def version(self) -> str:
         return self.version_line.rsplit(" ", 1)[-1]
 
-    def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "version": self.version, "id": self.version_line}
+    def record(self) -> CompilerRecord:
+        return CompilerRecord(self.path, self.version, self.version_line)
+
+    def resolve(self, library: str) -> str:
+        """The file this compiler links for `library` (`-print-file-name`), "" if it has none."""
+        return _print_file_name(self.path, library)
+
+
+@memoize
+def _print_file_name(compiler_path: str, library: str) -> str:
+    try:
+        found = subprocess.run([compiler_path, f"-print-file-name={library}"], capture_output=True, text=True,
+                               timeout=60, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    # Without the library gcc echoes the bare name back.
+    return os.path.realpath(found) if os.path.isabs(found) and os.path.exists(found) else ""
 
 
 @memoize
@@ -54,7 +76,7 @@ def compiler() -> Compiler:
     path = shutil.which(name)
     if path is None:
         raise BuildError(f"no C compiler: {name!r} is not on PATH", hint="install gcc, or set CC")
-    line = subprocess.run([path, "--version"], check=False, capture_output=True, text=True).stdout.splitlines()[0]
+    line = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout.splitlines()[0]
     return Compiler(os.path.realpath(path), line.strip())
 
 
@@ -83,9 +105,10 @@ class BuildSpec:
     def key(self) -> str:
         identity = {
             "tree": self.prepared.tree_id, "series": self.prepared.series.name, "unfixed": self.prepared.unfixed,
-            "unpinned": self.prepared.source.unpinned, "variant": self.variant.name, "options": self.options,
+            "unpinned": self.prepared.source.unpinned, "variant": self.variant.build_identity(), "options": self.options,
             "c_flags": self.c_flags, "compiler": self.compiler.version_line, "compiler_path": self.compiler.path,
             "project": project_digest(), "lwsbuild": __version__,
+            "provenance_schema": provenance.SCHEMA,  # an entry's provenance.json must be readable
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -106,32 +129,36 @@ class BuildSpec:
     def source_date_epoch(self) -> int:
         return self.prepared.source.release.source_date_epoch
 
-    def provenance(self) -> dict[str, Any]:
+    def provenance(self) -> Provenance:
+        """What this build is: the one value provenance.json is written from."""
         release = self.prepared.source.release
-        return {
-            "lwsbuild_version": __version__,
-            "lws": {"version": release.version, "tag": release.tag, "commit": release.commit,
-                    "tree_id": self.prepared.source.tree_id, "unpinned": self.prepared.source.unpinned},
-            "mirror": self.prepared.source.mirror,
-            "series": self.prepared.series.name,
-            "unfixed": self.prepared.unfixed,
-            "marks": self.prepared.marks,
-            "patches": [r.to_json() for r in self.prepared.results],
-            "prepared_tree_id": self.prepared.tree_id,
-            "variant": self.variant.name,
-            "sanitizer": self.variant.sanitizer,
-            "cmake_options": self.options,
-            "extra_options": self.extra_options,
-            "line_options": [entry.to_json() for entry in self.line_options],
+        source = self.prepared.source
+        sanitizer = self.variant.sanitizer
+        return Provenance(
+            schema=provenance.SCHEMA,
+            lwsbuild_version=__version__,
+            lws=LwsSource(release.version, release.tag, release.commit, source.tree_id, source.unpinned),
+            mirror=source.mirror,
+            series=self.prepared.series.name,
+            unfixed=self.prepared.unfixed,
+            marks=tuple(self.prepared.marks),
+            patches=tuple(r.record() for r in self.prepared.results),
+            prepared_tree_id=self.prepared.tree_id,
+            variant=self.variant.name,
+            # The runtime as this compiler links it: what the library will need preloaded.
+            sanitizer=SanitizerRecord.of(sanitizer, self.compiler.resolve(sanitizer.runtime)) if sanitizer else None,
+            cmake_options=dict(self.options),
+            extra_options=self.extra_options,
+            line_options=self.line_options,
             # The TLS backend the options select; the install step checks the library links it.
-            "tls": tls_backend(self.options).to_json(),
-            "c_flags": list(self.c_flags),
-            "compiler": self.compiler.to_json(),
-            "source_date_epoch": self.source_date_epoch,
-            "build_key": self.key,
+            tls=TlsRecord.of(tls_backend(self.options)),
+            c_flags=self.c_flags,
+            compiler=self.compiler.record(),
+            source_date_epoch=self.source_date_epoch,
+            build_key=self.key,
             # Whether its wheel is repaired to a manylinux tag, and why (or why not).
-            "wheel": repair_policy(self.variant.sanitizer).to_json(),
-        }
+            wheel=repair_policy(sanitizer),
+        )
 
     def cmake_spec(self, provenance_path: Path) -> str:
         """The LWSBUILD_SPEC file the CMake project includes: every input, nothing else."""
@@ -153,6 +180,15 @@ class BuildSpec:
                  f"set(LWS_BUILD_HASH {q(self.build_hash)} CACHE STRING \"\" FORCE)",
                  f"set(CMAKE_C_FLAGS {q(' '.join(self.c_flags))} CACHE STRING \"\" FORCE)"]
         lines += [f"set({name} {q(value)} CACHE STRING \"\" FORCE)" for name, value in sorted(self.options.items())]
+        # The sanitizer's part (variants.toml [sanitizer.NAME]) that CMake applies: flags for our own
+        # programs (harness.cmake, cveserver.cmake) and the layout probe's environment (probe.cmake).
+        sanitizer = self.variant.sanitizer
+        program = sanitizer.program_flags if sanitizer else ()
+        program_gcc = sanitizer.program_flags_gcc if sanitizer else ()
+        probe_env = [f"{name}={value}" for name, value in (sanitizer.build_env({}) if sanitizer else {}).items()]
+        lines += [f"set(LWSBUILD_PROGRAM_SANITIZER_FLAGS {q(';'.join(program))})",
+                  f"set(LWSBUILD_PROGRAM_SANITIZER_FLAGS_GCC {q(';'.join(program_gcc))})",
+                  f"set(LWSBUILD_SANITIZER_BUILD_ENV {q(';'.join(probe_env))})"]
         return "\n".join(lines) + "\n"
 
 
@@ -187,10 +223,10 @@ class Install:
         return found[0]
 
     def to_json(self) -> dict[str, Any]:
-        provenance = self.spec.provenance()
+        described = self.spec.provenance()
         return {"prefix": str(self.prefix), "library": str(self.library), "variant": self.spec.variant.name,
-                "version": provenance["lws"]["version"], "patches": provenance["patches"],
-                "series": provenance["series"], "unfixed": self.spec.prepared.unfixed,
+                "version": described.lws.version, "patches": [p.to_json() for p in described.patches],
+                "series": described.series, "unfixed": self.spec.prepared.unfixed,
                 "marks": self.spec.prepared.marks, "build_key": self.spec.key, "cached": self.cached,
                 "build_dir": str(self.build_dir)}
 
@@ -198,10 +234,10 @@ class Install:
 def write_spec(spec: BuildSpec, directory: Path) -> Path:
     """Write provenance.json and the CMake spec into `directory`; return the spec's path."""
     directory.mkdir(parents=True, exist_ok=True)
-    provenance = directory / "provenance.json"
-    cache.write_json_atomic(provenance, spec.provenance())
     spec_file = directory / "lwsbuild-spec.cmake"
-    spec_file.write_text(spec.cmake_spec(provenance))
+    written = provenance.beside(spec_file)
+    provenance.write(written, spec.provenance())
+    spec_file.write_text(spec.cmake_spec(written))
     return spec_file
 
 
@@ -222,8 +258,8 @@ def run_logged(step: str, command: list[str], log: Path, env: dict[str, str], cw
 def cmake_env(spec: BuildSpec) -> dict[str, str]:
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(spec.source_date_epoch))
     if spec.variant.sanitizer:
-        # The probe runs at build time; Python-free, but LeakSanitizer must not fail the build.
-        env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS", ""), "detect_leaks=0"]))
+        # Instrumented programs run while building (the layout probe): the sanitizer's build_options.
+        env.update(spec.variant.sanitizer.build_env(env))
     return env
 
 
@@ -273,29 +309,3 @@ def build(spec: BuildSpec, jobs: int | None = None) -> Install:
         run_logged("build", ["cmake", "--build", str(build_dir), "-j", str(jobs or os.cpu_count() or 2)], log, env)
         run_logged("install", ["cmake", "--install", str(build_dir), "--prefix", str(staging)], log, env)
     return Install(spec, prefix, build_dir, cached=False)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m lwsbuild.build --write-spec FILE …`: the CMake project's entry under pip."""
-    import argparse
-
-    from .cli import plan_from_args, spec_arguments
-
-    parser = argparse.ArgumentParser(prog="python -m lwsbuild.build")
-    parser.add_argument("--write-spec", type=Path, required=True)
-    spec_arguments(parser)
-    args = parser.parse_args(argv)
-    from .errors import LwsbuildError
-
-    try:
-        spec = plan_from_args(args)
-        written = write_spec(spec, args.write_spec.parent)
-        if written != args.write_spec:
-            os.replace(written, args.write_spec)
-    except LwsbuildError as exc:
-        return exc.report()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -9,58 +9,29 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, entry
+from .request_options import (
+    ALL_SERIES,
+    add_arguments,
+    add_build_arguments,
+    add_series_arguments,
+    add_source_arguments,
+)
 
 if TYPE_CHECKING:
-    from .build import BuildSpec
-    from .series import Line, PreparedTree
-    from .sources import Source
+    from .request import BuildRequest
+    from .series import Line
+
+JsonDict = dict[str, Any]
 
 
 # --- argument groups shared by commands ---------------------------------------------------------
-
-def source_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("source")
-    group.add_argument("--lws-version", metavar="V", help="libwebsockets release (default: releases.toml's default, 4.3.5: the newest one this "
-                            "machine's network can fetch)")
-    group.add_argument("--source", action="append", metavar="SPEC",
-                       help="mirror to use, repeatable, tried in order: git+URL[@REF], archive:URL|PATH[#sha256=HEX], "
-                            "dir:PATH, debian (default: the pin's mirror list)")
-    group.add_argument("--allow-unpinned", action="store_true",
-                       help="accept a version or tree outside the pins (marked UNPINNED everywhere)")
-    group.add_argument("--refresh", action="store_true",
-                       help="ask the mirrors and verify what they deliver even when the pinned tree is cached")
-
-
-def series_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("fix series")
-    group.add_argument("--series", default="all", help="named fix set: all (default), seed (the original four) or none (no patch: hand checks)")
-    group.add_argument("--unfixed", action="store_true",
-                       help="build the bug: apply nothing and revert the fixes upstream already carries (marked UNFIXED)")
-
-
-def spec_arguments(parser: argparse.ArgumentParser) -> None:
-    source_arguments(parser)
-    series_arguments(parser)
-    group = parser.add_argument_group("build")
-    group.add_argument("--variant", default="release", help="release (default), asan or tsan")
-    group.add_argument("-D", dest="defines", action="append", default=[], metavar="LWS_NAME=VALUE",
-                       help="further libwebsockets CMake option, repeatable (e.g. -D LWS_WITH_SSL=OFF)")
-
-
-def spec_argv(args: argparse.Namespace) -> list[str]:
-    """The spec_arguments options of `args` as a command line (to run the same build elsewhere)."""
-    argv = ["--variant", args.variant, "--series", args.series]
-    argv += ["--lws-version", args.lws_version] if args.lws_version else []
-    argv += [arg for spec in args.source or [] for arg in ("--source", spec)]
-    argv += ["--allow-unpinned"] if args.allow_unpinned else []
-    argv += ["--unfixed"] if args.unfixed else []
-    return argv + [arg for define in args.defines for arg in ("-D", define)]
-
+# The build request's own options (source, series, variant, -D) are declared in request.py, beside
+# the fields they set.
 
 def json_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -68,40 +39,19 @@ def json_argument(parser: argparse.ArgumentParser) -> None:
 
 # --- the pipeline, driven by parsed arguments ---------------------------------------------------
 
-def source_from_args(args: argparse.Namespace) -> Source:
-    from . import releases, sources
+def _request(args: argparse.Namespace) -> BuildRequest:
+    from .request import BuildRequest  # here: the parser needs only request_options
 
-    release = releases.get(args.lws_version or releases.default_version(), args.allow_unpinned)
-    return sources.fetch(release, args.source, args.allow_unpinned, refresh=getattr(args, "refresh", False))
-
-
-def prepare_from_args(args: argparse.Namespace) -> PreparedTree:
-    from . import releases, series
-
-    selected = series.select(args.series)  # a bad --series or version fails before any download
-    release = releases.get(args.lws_version or releases.default_version(), args.allow_unpinned)
-    series.check_supported(release, selected, args.unfixed)
-    return series.prepare(source_from_args(args), selected, args.unfixed)
-
-
-def plan_from_args(args: argparse.Namespace) -> BuildSpec:
-    from . import build, releases, variants
-
-    variant = variants.get(args.variant)
-    version = releases.normalize(args.lws_version or releases.default_version())
-    options = variants.options_for(variant, variants.parse_defines(args.defines), version)  # fails before any download
-    return build.plan(prepare_from_args(args), variant, options)
+    return BuildRequest.from_args(args)
 
 
 def prefix_from_args(args: argparse.Namespace) -> Path | None:
     """--prefix DIR, else a (cached) build when any build option is given, else None: the library
     bundled in this installed wheel."""
-    from pathlib import Path
-
     from .errors import UsageError
 
     wants_build = any([args.variant, args.lws_version, args.source, args.allow_unpinned, args.unfixed,
-                       args.defines, args.series != "all"])
+                       args.defines, args.series != ALL_SERIES])
     if args.prefix is not None and wants_build:
         raise UsageError("--prefix and build options (--variant, --unfixed, -D, ...) select different libraries",
                          hint="pass one of them")
@@ -111,11 +61,11 @@ def prefix_from_args(args: argparse.Namespace) -> Path | None:
         return None
     from . import build
 
-    args.variant = args.variant or "release"
-    return build.build(plan_from_args(args)).prefix
+    return build.build(_request(args).plan()).prefix
 
 
-def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+def emit(args: argparse.Namespace, data: Mapping[str, object], text: str) -> None:
+    """`data` as one JSON object under --json (a TypedDict report too), else `text`."""
     if getattr(args, "json", False):
         print(json.dumps(data, indent=2, sort_keys=True))
     else:
@@ -128,7 +78,7 @@ def _marks(marks: list[str]) -> str:
 
 # --- commands -----------------------------------------------------------------------------------
 
-def _fix_state(line: Line | None) -> dict[str, Any]:
+def _fix_state(line: Line | None) -> JsonDict:
     """One fix on one release, from series.toml alone: ours | upstream | not-needed | uncovered."""
     if line is None:
         return {"status": "uncovered", "versions": None, "upstream": None, "patch": None, "reason": None}
@@ -136,7 +86,7 @@ def _fix_state(line: Line | None) -> dict[str, Any]:
             "patch": line.patch or None, "reason": line.not_needed or None}
 
 
-def _fix_groups(fixes: dict[str, dict[str, Any]]) -> str:
+def _fix_groups(fixes: dict[str, JsonDict]) -> str:
     """"ours 0004 0005; upstream bd8f69e43 0001 0002": fixes grouped by what they are there."""
     groups: dict[str, list[str]] = {}
     for pid, state in fixes.items():
@@ -148,7 +98,7 @@ def _fix_groups(fixes: dict[str, dict[str, Any]]) -> str:
 def cmd_versions(args: argparse.Namespace) -> int:
     from . import releases, series, verified
 
-    rows: list[dict[str, Any]] = []
+    rows: list[JsonDict] = []
     for release in releases.all_releases():
         fixes = {pid: _fix_state(line) for pid, line in series.forms(release).items()}
         supported = series.supported(release)
@@ -175,7 +125,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verified(summary: dict[str, Any]) -> str:
+def _verified(summary: JsonDict) -> str:
     """"proven" (build, smoke, stress clean and the unfixed defect, through the series), else the
     steps checked by hand (lwsbuild/verified.toml)."""
     if summary["proven"]:
@@ -185,7 +135,7 @@ def _verified(summary: dict[str, Any]) -> str:
     return ",".join(step.replace("stress-unfixed", "unfixed") for step in summary["steps"]) or "-"
 
 
-def _cve_states(rows: list[dict[str, Any]]) -> dict[str, str]:
+def _cve_states(rows: list[JsonDict]) -> dict[str, str]:
     """Adds each release's CVE status (lwsbuild/cves.toml) to `rows`; version → its text,
     "ours CVE-… CVE-…*; upstream CVE-…" (* = compiled out of the default variants)."""
     from . import cves, releases
@@ -207,7 +157,7 @@ def _cve_states(rows: list[dict[str, Any]]) -> dict[str, str]:
 def cmd_debian_patches(args: argparse.Namespace) -> int:
     from . import distro
 
-    prepared = prepare_from_args(args)
+    prepared = _request(args).prepare()
     package = distro.debian_security_patches(prepared)
     emit(args, {"version": prepared.source.release.version, "series": prepared.series.name, **package.to_json()},
          distro.render(package))
@@ -226,13 +176,13 @@ def cmd_variants(args: argparse.Namespace) -> int:
     from . import variants
 
     rows = [{"name": v.name, "description": v.description, "cmake": v.cmake, "c_flags": list(v.c_flags),
-             "sanitizer": v.sanitizer} for v in map(variants.get, variants.names())]
+             "sanitizer": v.sanitizer_name} for v in map(variants.get, variants.names())]
     emit(args, {"variants": rows}, "\n".join(f"{r['name']:8} {r['description']}" for r in rows))
     return 0
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    source = source_from_args(args)
+    source = _request(args).source()
     marks = ["UNPINNED"] if source.unpinned else []
     data = {**source.to_json(), "marks": marks}
     emit(args, data, f"libwebsockets {source.release.version}{_marks(marks)}: tree {source.tree_id} "
@@ -241,7 +191,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_patch(args: argparse.Namespace) -> int:
-    prepared = prepare_from_args(args)
+    prepared = _request(args).prepare()
     lines = [(f"libwebsockets {prepared.source.release.version}{_marks(prepared.marks)}, series "
               f"'{prepared.series.name}': {prepared.path}")]
     lines += [f"  {r.fix.id} {r.status:10} {r.fix.title}  [{r.line.versions}"
@@ -258,7 +208,7 @@ def cmd_patch(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from . import build
 
-    install = build.build(plan_from_args(args))
+    install = build.build(_request(args).plan())
     data = install.to_json()
     emit(args, data, f"libwebsockets {data['version']} {data['variant']}{_marks(data['marks'])}"
                      f"{' (cached)' if install.cached else ''}\n  prefix  {data['prefix']}\n  library {data['library']}")
@@ -276,8 +226,9 @@ def wheel_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_wheel(args: argparse.Namespace) -> int:
     from . import build, variants, wheel
 
-    wheel.require_tools(variants.get(args.variant).sanitizer)  # before a build, not after it
-    install = build.build(plan_from_args(args))
+    request = _request(args)
+    wheel.require_tools(variants.get(request.variant).sanitizer)  # before a build, not after it
+    install = build.build(request.plan())
     made = wheel.build_wheel(install, args.output)
     data = made.to_json()
     lines = [f"{made.path.name}{_marks(data['marks'])}", f"  {made.identity.summary}",
@@ -290,7 +241,7 @@ def cmd_wheel(args: argparse.Namespace) -> int:
         from . import reproducible
 
         source = install.spec.prepared.source
-        comparison = reproducible.check(made.path, spec_argv(args), source.tree_id, source.path)
+        comparison = reproducible.check(made.path, request, source.tree_id, source.path)
         data["reproducible"] = comparison.to_json()
         lines.append(f"  reproducible (rebuilt in a fresh cache and directory): {comparison.describe()}")
     emit(args, data, "\n".join(lines))
@@ -311,7 +262,7 @@ def config_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the prefix for CMAKE_PREFIX_PATH (find_package(libwebsockets))")
     parser.add_argument("--prefix", type=Path, metavar="DIR",
                         help="an install prefix (default: the installed wheel's; build options select a build)")
-    spec_arguments(parser)
+    add_arguments(parser)
     # A build only when asked for: no build option means the installed wheel's library.
     parser.set_defaults(variant=None)  # no --variant: the bundled library, not a build
 
@@ -429,7 +380,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
     from .errors import DefectFound, UsageError
 
     named = profiles.with_overrides(args.profile, vars(args))
-    install = build.build(plan_from_args(args))
+    install = build.build(_request(args).plan())
     # Without --report the logs go to a scratch directory, removed once the run has been judged; a
     # run that could not be judged (an error naming a log in it) leaves it for the user to read.
     directory = Path(args.report) if args.report else Path(tempfile.mkdtemp(prefix="lwsbuild-stress-"))
@@ -456,22 +407,21 @@ def cmd_stress(args: argparse.Namespace) -> int:
 
 
 def prove_arguments(parser: argparse.ArgumentParser) -> None:
-    source_arguments(parser)
-    group = parser.add_argument_group("build")
-    group.add_argument("--variant", default="asan", help="asan (default), tsan or release")
-    group.add_argument("-D", dest="defines", action="append", default=[], metavar="LWS_NAME=VALUE",
-                       help="further libwebsockets CMake option, repeatable, for all three builds")
+    add_source_arguments(parser)
+    add_build_arguments(parser, default_variant="asan", defines_for=", for all three builds")
     parser.set_defaults(report="prove-report")  # its prove.json names the runs' logs: they are kept
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
+    import dataclasses
     from pathlib import Path
 
     from . import profiles, prove
     from .errors import DefectFound, ProofFailed
 
     builds = {"unfixed": ("all", True), "seed": ("seed", False), "all": ("all", False)}
-    specs = {label: plan_from_args(argparse.Namespace(**{**vars(args), "series": series, "unfixed": unfixed}))
+    request = _request(args)
+    specs = {label: dataclasses.replace(request, series=series, unfixed=unfixed).plan()
              for label, (series, unfixed) in builds.items()}
     # Frequent samples: an unfixed build often dies within a second, before a 1 s sample.
     overrides = {"sample_ms": 200, **{k: v for k, v in vars(args).items() if v is not None}}
@@ -515,25 +465,25 @@ def _parser() -> argparse.ArgumentParser:
             json_argument)
     command("variants", cmd_variants, "list the build variants", json_argument)
     command("debian-patches", cmd_debian_patches, "Debian's security patches for a release (read at run time) "
-            "and what the series does about each CVE they name", source_arguments, series_arguments, json_argument)
+            "and what the series does about each CVE they name", add_source_arguments, add_series_arguments, json_argument)
     audit_parser = command("audit", cmd_audit, "the CVE status of an existing build (a wheel or an install prefix; "
                            "default: this installed lwsbuild's library)", json_argument)
     audit_parser.add_argument("target", nargs="?", metavar="WHEEL|PREFIX",
                               help="a wheel made by `lwsbuild wheel`, or a prefix from `lwsbuild build --json`")
-    command("fetch", cmd_fetch, "fetch and verify a release's source tree", source_arguments, json_argument)
+    command("fetch", cmd_fetch, "fetch and verify a release's source tree", add_source_arguments, json_argument)
     command("patch", cmd_patch, "classify and apply the fix series to a verified tree",
-            source_arguments, series_arguments, json_argument)
-    command("build", cmd_build, "build a variant into a cached install prefix", spec_arguments, json_argument)
+            add_source_arguments, add_series_arguments, json_argument)
+    command("build", cmd_build, "build a variant into a cached install prefix", add_arguments, json_argument)
     command("wheel", cmd_wheel, "build a variant and package it as a wheel (py3-none-<platform>)",
-            spec_arguments, wheel_arguments, json_argument)
+            add_arguments, wheel_arguments, json_argument)
     command("config", cmd_config, "compiler, linker, pkg-config and CMake settings for C programs using the library",
             config_arguments, json_argument)
     command("smoke", cmd_smoke, "a real WebSocket round trip through the library, via ctypes",
-            spec_arguments, smoke_arguments, json_argument)
+            add_arguments, smoke_arguments, json_argument)
     command("matrix", cmd_matrix, "print the CI build matrix (version x variant, expected fixes)",
             matrix_arguments, json_argument)
     command("stress", cmd_stress, "run the C stress harness on a build and judge it by its sanitizer reports",
-            spec_arguments, harness_arguments, lambda p: profile_argument(p, repeatable=False), report_argument,
+            add_arguments, harness_arguments, lambda p: profile_argument(p, repeatable=False), report_argument,
             json_argument)
     command("prove", cmd_prove, "stress the unfixed, seed and all builds under every stress profile and compare",
             prove_arguments, harness_arguments, lambda p: profile_argument(p, repeatable=True), report_argument,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import native
 from .errors import NativeLibraryError, NoInstalledLibrary
@@ -48,7 +49,7 @@ class ConsumerFlags:
     def cmake_prefix_path(self) -> Path:
         return self.prefix
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, Any]:
         return {"prefix": str(self.prefix), "variant": self.variant, "cflags": list(self.cflags),
                 "libs": list(self.libs), "pkg_config_path": str(self.pkg_config_path),
                 "cmake_prefix_path": str(self.cmake_prefix_path)}
@@ -65,5 +66,4 @@ def installed_prefix() -> Path:
 def flags(prefix: Path) -> ConsumerFlags:
     prefix = native.find_prefix(prefix)
     provenance = native.read_provenance(prefix)
-    c_flags = tuple(provenance.get("c_flags", ()))
-    return ConsumerFlags(prefix, str(provenance.get("variant", "")), c_flags)
+    return ConsumerFlags(prefix, provenance.variant, provenance.c_flags)

@@ -13,8 +13,8 @@ here into what selects the libwebsockets build, and what scikit-build-core itsel
   lwsbuild.define.LWS_X=V        -D LWS_X=V               (one key per option)
   cmake.define.LWS_X=V           -D LWS_X=V               (scikit-build-core's own spelling)
 
-The result is a command line for the CMake project's entry point (`python -m lwsbuild.build
---write-spec FILE ...`), the one `lwsbuild build` and `lwsbuild wheel` plan through: so a pip
+The result is a command line for the CMake project's entry point (`python -m lwsbuild.request
+--write-spec FILE ...`, request.BuildRequest's options), the one `lwsbuild build` and `lwsbuild wheel` plan through: so a pip
 build and a CLI build of the same options are the same build. Values are checked there, by the
 same code and with the same messages as on the command line; this module checks only the shape
 (known keys, one value each, booleans), so a mistyped key fails before anything is fetched.

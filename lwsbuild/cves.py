@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache as memoize
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 from . import series
 from .errors import SeriesError
 from .paths import PACKAGE_DIR
+from .provenance import PatchRecord, Provenance
 from .releases import Release
 
 CVES_FILE = PACKAGE_DIR / "cves.toml"
@@ -117,30 +117,28 @@ class CveStatus:
     fix_status: str  # what the series did with the fix on this tree: applied, upstream, ..., "not in series"
     detail: str
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, Any]:
         return {"id": self.cve.id, "state": self.state, "justification": self.justification or None,
                 "fix": self.cve.fix, "fix_status": self.fix_status, "detail": self.detail}
 
 
-def _fix_words(cve: Cve, fix_status: str, patch: Mapping[str, Any] | None) -> str:
-    if patch is None:  # the fix is not in the series: nothing to say
-        return ""
-    if fix_status == "applied":
-        return f"fixed by lwsbuild patch {cve.fix} ({patch.get('patch')})"
-    if fix_status == "upstream":
-        return f"fixed upstream in this release (commit {patch.get('upstream') or '?'})"
+def _fix_words(cve: Cve, patch: PatchRecord | None) -> str:
+    if patch is not None and patch.status == "applied":
+        return f"fixed by lwsbuild patch {cve.fix} ({patch.patch})"
+    if patch is not None and patch.status == "upstream":
+        return f"fixed upstream in this release (commit {patch.upstream or '?'})"
     return ""
 
 
-def build_status(provenance: Mapping[str, Any], defined: set[str]) -> list[CveStatus]:
+def build_status(provenance: Provenance, defined: set[str]) -> list[CveStatus]:
     """Every known CVE's status on one build (its provenance.json and lws_config.h macros)."""
-    patches = {p.get("id"): p for p in provenance.get("patches", []) if isinstance(p, dict)}
+    patches = {p.id: p for p in provenance.patches}
     out = []
     for cve in known():
         patch = patches.get(cve.fix)
-        fix_status = patch.get("status", "?") if patch else "not in series"
+        fix_status = patch.status if patch else "not in series"
         fixed = fix_status in ("applied", "upstream")
-        words = _fix_words(cve, fix_status, patch)
+        words = _fix_words(cve, patch)
         if not cve.is_compiled_in(defined):
             detail = (f"not affected in this build: the code is compiled out ({cve.missing(defined)} not defined; "
                       f"options {', '.join(cve.options)} OFF)")
@@ -149,8 +147,8 @@ def build_status(provenance: Mapping[str, Any], defined: set[str]) -> list[CveSt
         elif fixed:
             out.append(CveStatus(cve, "resolved", "", fix_status, words))
         else:
-            why = ("an UNFIXED build" if provenance.get("unfixed") else
-                   f"series '{provenance.get('series')}' does not include fix {cve.fix}" if patch is None else
+            why = ("an UNFIXED build" if provenance.unfixed else
+                   f"series '{provenance.series}' does not include fix {cve.fix}" if patch is None else
                    f"fix {cve.fix} is {fix_status} in this build")
             out.append(CveStatus(cve, "exploitable", "", fix_status, f"compiled in and not fixed: {why}"))
     return out

@@ -95,6 +95,12 @@ class UnknownVariantError(UsageError):
     hint = "use one of the variants `lwsbuild variants` lists"
 
 
+class VariantsFileError(UsageError):
+    """variants.toml, or the file LWSBUILD_VARIANTS_FILE names, has a table lwsbuild cannot use."""
+
+    hint = "fix the table named (variants.toml's opening comments say what each key is), or unset LWSBUILD_VARIANTS_FILE"
+
+
 class BadDefineError(UsageError):
     hint = "pass lws options as -D LWS_NAME=VALUE"
 
@@ -210,6 +216,12 @@ class LayoutMismatchError(NativeLibraryError):
     """layout.json is missing, malformed or disagrees with the library it sits beside."""
 
     hint = "rebuild the prefix: layout.json must come from the same build as the library"
+
+
+class ProvenanceError(UsageError):
+    """A build's provenance.json is missing, malformed, or of a schema this lwsbuild does not read."""
+
+    hint = "rebuild it with this lwsbuild (`lwsbuild build` or `lwsbuild wheel` with the same options)"
 
 
 class SmokeFailure(LwsbuildError):

@@ -15,6 +15,7 @@ matrix refuses to plan it rather than hand CI a job that is red by construction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from . import releases, series, variants
 from .errors import UnknownVersionError, UnsupportedVersionError, UsageError
@@ -41,14 +42,15 @@ class Cell:
     @property
     def stress(self) -> bool:
         """The stress harness proves the fix only under a sanitizer."""
-        return bool(self.variant.sanitizer)
+        return self.variant.sanitizer is not None
 
     @property
     def smoke(self) -> bool:
-        """TSan cannot be loaded into a Python process, so the ctypes smoke skips TSan builds."""
-        return self.variant.sanitizer != "thread"
+        """The ctypes smoke needs the library in a Python process: a sanitizer that cannot be loaded
+        there (variants.toml `python = false`: TSan) is not smoke-tested."""
+        return self.variant.sanitizer is None or self.variant.sanitizer.python
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "lws-version": self.release.version,
             "variant": self.variant.name,
@@ -59,7 +61,7 @@ class Cell:
             "expected": self.expected,
             "forms": {pid: f"upstream {line.upstream}" if line.upstream else line.form for pid, line in self.forms.items()},
             "needs": [pid for pid, line in self.forms.items() if line.form == "ours"],
-            "sanitizer": self.variant.sanitizer,
+            "sanitizer": self.variant.sanitizer_name,
             "smoke": self.smoke,
             "stress": self.stress,
             "default": self.release.version == releases.default_version(),
@@ -70,7 +72,7 @@ class Cell:
 class Matrix:
     cells: tuple[Cell, ...]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"include": [cell.to_json() for cell in self.cells]}
 
     def render(self) -> str:
@@ -127,6 +129,12 @@ def _pinned_and_supported(name: str) -> Release:
     return release
 
 
+def _covering(release: Release) -> dict[str, Line]:
+    """Every fix's line on a planned release (select_versions planned supported releases only)."""
+    forms = series.forms(release)
+    return {pid: line for pid, line in forms.items() if line is not None}
+
+
 def _supported(release: Release) -> bool:
     return series.supported(release)
 
@@ -143,7 +151,7 @@ def select_variants(values: list[str] | None) -> list[Variant]:
 
 def build_matrix(versions: list[str] | None = None, variant_names: list[str] | None = None) -> Matrix:
     chosen_variants = select_variants(variant_names)
-    cells = tuple(Cell(release, variant, series.forms(release))
+    cells = tuple(Cell(release, variant, _covering(release))
                   for release in select_versions(versions) for variant in chosen_variants)
     if len(cells) > GITHUB_MAX_JOBS:
         raise UsageError(f"the matrix has {len(cells)} cells, more than the {GITHUB_MAX_JOBS} jobs GitHub Actions runs",

@@ -9,13 +9,16 @@ Public API:
 * :func:`find_prefix` - resolve an install prefix (``None`` means the wheel's ``_native``).
 * :func:`read_provenance`, :func:`read_layout` - the JSON side files.
 * :func:`prepare_process` - make sure a sanitizer build can be loaded here
-  (re-exec with the ASan runtime preloaded, or refuse with the exact command).
+  (re-exec with its runtime preloaded, or refuse with the exact command); what
+  a sanitizer needs comes from the build's provenance (variants.toml's table,
+  and the runtime the compiler linked).
 * :func:`load` - all of the above plus ``dlopen`` and the version checks.
 """
 
 from __future__ import annotations
 
 import ctypes
+import itertools
 import json
 import os
 import shlex
@@ -24,14 +27,21 @@ import struct
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
-from lwsbuild.errors import LayoutMismatchError, NativeLibraryError, SanitizerRuntimeError
+from lwsbuild import provenance as provenance_mod
+from lwsbuild.errors import (
+    LayoutMismatchError,
+    NativeLibraryError,
+    SanitizerRuntimeError,
+)
+from lwsbuild.provenance import Provenance, SanitizerRecord
 
 LAYOUT_RELPATH = "share/lwsbuild/layout.json"
-PROVENANCE_RELPATH = "share/lwsbuild/provenance.json"
+PROVENANCE_RELPATH = provenance_mod.PREFIX_PATH
 LAYOUT_SCHEMA_VERSION = 1
 REEXEC_MARKER = "LWSBUILD_SANITIZER_REEXEC"
 
@@ -175,17 +185,11 @@ def find_prefix(prefix: Path | str | None = None) -> Path:
     return candidate.resolve()
 
 
-def read_provenance(prefix: Path) -> dict[str, Any]:
+def read_provenance(prefix: Path) -> Provenance:
     path = Path(prefix) / PROVENANCE_RELPATH
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise NativeLibraryError(f"{path} is missing: not a prefix built by lwsbuild") from None
-    except (OSError, ValueError) as exc:
-        raise NativeLibraryError(f"{path} is unreadable: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("lws"), dict) or "version" not in data["lws"]:
-        raise NativeLibraryError(f"{path} has no lws.version entry")
-    return data
+    if not path.is_file():
+        raise NativeLibraryError(f"{path} is missing: not a prefix built by lwsbuild")
+    return provenance_mod.read(path)
 
 
 # --------------------------------------------------------------------------- #
@@ -224,7 +228,7 @@ class Layout:
     def has_const(self, name: str) -> bool:
         return name in self.constants
 
-    def new_struct(self, struct_name: str) -> "StructBuffer":
+    def new_struct(self, struct_name: str) -> StructBuffer:
         return StructBuffer(self, struct_name)
 
 
@@ -269,7 +273,7 @@ def parse_layout(data: Any, path: Path) -> Layout:
                 raise bad(f"{sname}.{fname} at offset {off} is misaligned for a {fsz}-byte field")
             spans.append((off, off + fsz, fname))
         spans.sort()
-        for (a0, a1, an), (b0, _b1, bn) in zip(spans, spans[1:]):
+        for (_a0, a1, an), (b0, _b1, bn) in itertools.pairwise(spans):
             if b0 < a1:
                 raise bad(f"{sname}.{an} and {sname}.{bn} overlap")
         for fname, kind in wanted.items():
@@ -356,22 +360,6 @@ class StructBuffer:
 # sanitizers
 
 
-def detect_sanitizer(prefix: Path, provenance: Mapping[str, Any]) -> str | None:
-    """'asan' / 'tsan' / None, from provenance and from the library's own DT_NEEDED."""
-    variant = str(provenance.get("variant") or "")
-    if variant in ("asan", "tsan"):
-        return variant
-    try:
-        blob = library_path(prefix).read_bytes()
-    except (OSError, NativeLibraryError):
-        return None
-    if b"libtsan.so" in blob:
-        return "tsan"
-    if b"libasan.so" in blob:
-        return "asan"
-    return None
-
-
 def _loaded_objects() -> str:
     try:
         return Path("/proc/self/maps").read_text(encoding="utf-8", errors="replace")
@@ -379,35 +367,40 @@ def _loaded_objects() -> str:
         return ""
 
 
-def asan_loaded() -> bool:
-    return "libasan.so" in _loaded_objects()
+def runtime_loaded(runtime: str) -> bool:
+    """Whether a sanitizer runtime ("libasan.so", any version of it) is mapped into this process."""
+    return f"/{runtime.split('.so', 1)[0]}.so" in _loaded_objects()
 
 
-def asan_runtime_path(provenance: Mapping[str, Any] | None = None) -> Path:
-    """The libasan.so of the compiler that built the library."""
-    comp = (provenance or {}).get("compiler") or {}
-    recorded = comp.get("libasan") if isinstance(comp, dict) else None
-    if recorded and Path(recorded).is_file():
-        return Path(recorded).resolve()
-    compilers: list[str] = []
-    if isinstance(comp, dict) and comp.get("path"):
-        compilers.append(str(comp["path"]))
-    compilers += [c for c in (os.environ.get("CC"), "cc", "gcc") if c]
+def runtime_path(provenance: Provenance) -> Path:
+    """The sanitizer runtime the build linked: the file its compiler resolved when the build was
+    planned (provenance `sanitizer.runtime_path`), else what the recorded compiler, $CC, cc or gcc
+    resolve now (a wheel used on another machine)."""
+    sanitizer = provenance.sanitizer
+    if sanitizer is None:
+        raise SanitizerRuntimeError(f"lws {provenance.lws.version} {provenance.variant} is not a sanitizer build",
+                                    hint="nothing to preload: load it as it is")
+    if sanitizer.runtime_path and Path(sanitizer.runtime_path).is_file():
+        return Path(sanitizer.runtime_path).resolve()
+    compilers = [provenance.compiler.path] + [c for c in (os.environ.get("CC"), "cc", "gcc") if c]
     for cc in compilers:
         exe = cc if os.path.isabs(cc) else shutil.which(cc)
         if not exe or not os.path.exists(exe):
             continue
         try:
             out = subprocess.run(
-                [exe, "-print-file-name=libasan.so"], capture_output=True, text=True, timeout=30
+                [exe, f"-print-file-name={sanitizer.runtime}"], capture_output=True, text=True, timeout=30,
+                check=False,
             ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             continue
         if out and os.path.isabs(out) and os.path.exists(out):
             return Path(out).resolve()
     raise SanitizerRuntimeError(
-        "this is an ASan build of lws but no libasan.so was found",
-        hint="install the ASan runtime of the compiler that built it (Debian: libasan8 for gcc 12)",
+        f"this is a {provenance.variant} build of lws but no {sanitizer.runtime} was found "
+        f"(the build linked {sanitizer.runtime_path or 'one its compiler did not name'})",
+        hint=f"install the {sanitizer.name} sanitizer runtime of the compiler that built it ({provenance.compiler.id}; "
+             "Debian's gcc 12: libasan8, libtsan2, libubsan1)",
     )
 
 
@@ -417,29 +410,30 @@ def _append_option(existing: str | None, option: str) -> str:
     return f"{existing}:{option}"
 
 
-def sanitizer_env(runtime: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment a process needs to load an ASan build of lws into Python."""
+def sanitizer_env(sanitizer: SanitizerRecord, runtime: Path,
+                  environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a process needs to load a `sanitizer` build of lws into Python: the runtime
+    first in LD_PRELOAD (any other copy of it dropped), the sanitizer's python_options appended."""
     env = dict(os.environ if environ is None else environ)
     preload = env.get("LD_PRELOAD", "")
-    parts = [p for p in preload.replace(" ", ":").split(":") if p and "libasan" not in p]
+    parts = [p for p in preload.replace(" ", ":").split(":") if p and sanitizer.runtime_stem not in p]
     env["LD_PRELOAD"] = ":".join([str(runtime), *parts])
-    # Python's own allocations would otherwise be reported as leaks at exit.
-    env["ASAN_OPTIONS"] = _append_option(env.get("ASAN_OPTIONS"), "detect_leaks=0")
+    for name, options in sanitizer.python_options.items():
+        for option, value in options.items():
+            env[name] = _append_option(env.get(name), f"{option}={value}")
     return env
 
 
-def _command_hint(runtime: Path, module: str | None, argv: Sequence[str] | None) -> str:
-    env = sanitizer_env(runtime, {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "")})
+def _command_hint(sanitizer: SanitizerRecord, runtime: Path, module: str | None, argv: Sequence[str] | None) -> str:
+    shown = ["LD_PRELOAD", *sanitizer.python_options]
+    env = sanitizer_env(sanitizer, runtime, {name: os.environ.get(name, "") for name in shown[1:]})
     cmd = [sys.executable, "-m", module or "lwsbuild.smoke", *(argv or [])]
-    return (
-        f"LD_PRELOAD={shlex.quote(env['LD_PRELOAD'])} ASAN_OPTIONS={shlex.quote(env['ASAN_OPTIONS'])} "
-        + shlex.join(cmd)
-    )
+    return " ".join(f"{name}={shlex.quote(env[name])}" for name in shown) + " " + shlex.join(cmd)
 
 
 def prepare_process(
     prefix: Path,
-    provenance: Mapping[str, Any] | None = None,
+    provenance: Provenance | None = None,
     *,
     reexec_module: str | None = None,
     argv: Sequence[str] | None = None,
@@ -447,45 +441,46 @@ def prepare_process(
     """Make sure this process can load the library in ``prefix``.
 
     * plain builds: nothing to do.
-    * ASan builds: the ASan runtime must be the first object in the process.
-      If it is not, and ``reexec_module`` is given, the current command is
-      re-executed as ``python -m <reexec_module> <argv...>`` with ``LD_PRELOAD``
-      set to the compiler's libasan and ``detect_leaks=0`` appended to
-      ``ASAN_OPTIONS`` (this call then never returns).  Without
+    * sanitizer builds that can live in Python (variants.toml ``python = true``:
+      ASan): the runtime must be the first object in the process. If it is not,
+      and ``reexec_module`` is given, the current command is re-executed as
+      ``python -m <reexec_module> <argv...>`` with ``LD_PRELOAD`` set to the
+      runtime the build linked and the sanitizer's python_options appended
+      (``detect_leaks=0`` for ASan; this call then never returns).  Without
       ``reexec_module`` a SanitizerRuntimeError names the exact command to run.
-    * TSan builds: cannot live in a Python process at all; refused.
+    * the others (TSan) cannot live in a Python process at all; refused.
     """
     prefix = Path(prefix)
     if provenance is None:
         provenance = read_provenance(prefix)
-    kind = detect_sanitizer(prefix, provenance)
-    if kind is None:
+    sanitizer = provenance.sanitizer
+    if sanitizer is None:
         return
-    if kind == "tsan":
+    if not sanitizer.python:
         raise SanitizerRuntimeError(
-            "a TSan build of lws cannot be loaded into a Python process",
-            hint="use `lwsbuild stress --variant tsan` to exercise the TSan build",
+            f"a {provenance.variant} build of lws ({sanitizer.name} sanitizer) cannot be loaded into a Python process",
+            hint=f"use `lwsbuild stress --variant {provenance.variant}` to exercise the {provenance.variant} build",
         )
-    if asan_loaded():
+    if runtime_loaded(sanitizer.runtime):
         return
-    runtime = asan_runtime_path(provenance)
+    runtime = runtime_path(provenance)
     if reexec_module is None:
         raise SanitizerRuntimeError(
-            "an ASan build of lws needs the ASan runtime loaded first",
-            hint=f"run: {_command_hint(runtime, None, argv)}",
+            f"a {provenance.variant} build of lws needs {sanitizer.runtime} loaded first",
+            hint=f"run: {_command_hint(sanitizer, runtime, None, argv)}",
         )
     if os.environ.get(REEXEC_MARKER) == "1":
         raise SanitizerRuntimeError(
-            f"re-executed with LD_PRELOAD={runtime} but libasan is still not loaded",
-            hint=f"run: {_command_hint(runtime, reexec_module, argv)}",
+            f"re-executed with LD_PRELOAD={runtime} but {sanitizer.runtime} is still not loaded",
+            hint=f"run: {_command_hint(sanitizer, runtime, reexec_module, argv)}",
         )
-    env = sanitizer_env(runtime)
+    env = sanitizer_env(sanitizer, runtime)
     env[REEXEC_MARKER] = "1"
     args = [sys.executable, "-m", reexec_module, *(argv if argv is not None else sys.argv[1:])]
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - a closed stream: exec anyway
             pass
     os.execve(sys.executable, args, env)
 
@@ -505,7 +500,7 @@ def _log_emit(level: int, line: bytes | None) -> None:
         with _LOG_LOCK:
             _LOG_LINES.append(text)
             del _LOG_LINES[:-200]
-    except Exception:  # never raise into C
+    except Exception:  # noqa: BLE001, S110 - never raise into C
         pass
 
 
@@ -523,7 +518,7 @@ class NativeLibrary:
     lib_path: Path
     cdll: ctypes.CDLL = field(repr=False)
     layout: Layout = field(repr=False)
-    provenance: Mapping[str, Any] = field(repr=False)
+    provenance: Provenance = field(repr=False)
     version: str
     variant: str
 
@@ -541,11 +536,7 @@ class NativeLibrary:
         return bool(self.layout.config.get("LWS_WITH_TLS"))
 
     def fixes_applied(self) -> list[str]:
-        return [
-            str(p.get("id"))
-            for p in self.provenance.get("patches") or []
-            if isinstance(p, dict) and p.get("status") == "applied"
-        ]
+        return self.provenance.fixes("applied")
 
     # --- logging --------------------------------------------------------- #
 
@@ -563,7 +554,7 @@ class NativeLibrary:
 
     def make_protocols(
         self, entries: Sequence[tuple[str, Callable[..., int], int]]
-    ) -> "ProtocolTable":
+    ) -> ProtocolTable:
         """Build a NULL-terminated lws_protocols array.
 
         ``entries`` are (name, python_callback(wsi, reason, user, in_, len) -> int,
@@ -572,7 +563,7 @@ class NativeLibrary:
         """
         return ProtocolTable(self.layout, entries)
 
-    def create_context(self, protocols: "ProtocolTable", options: int = 0, *,
+    def create_context(self, protocols: ProtocolTable, options: int = 0, *,
                        timeout_secs: int = 0, connect_timeout_secs: int = 0) -> int:
         info = self.layout.new_struct("lws_context_creation_info")
         info.set_int("port", self.const("CONTEXT_PORT_NO_LISTEN"))
@@ -585,7 +576,7 @@ class NativeLibrary:
         ctx = self.cdll.lws_create_context(info.address)
         if not ctx:
             raise NativeLibraryError("lws_create_context() failed")
-        return ctx
+        return int(ctx)
 
     def connect(self, context: int, *, address: str, port: int, path: str, host: str,
                 origin: str | None, protocol: str | None, ssl_flags: int = 0,
@@ -603,13 +594,14 @@ class NativeLibrary:
         cc.set_int("ietf_version_or_minus_one", -1)
         if local_protocol_name is not None:
             cc.set_str("local_protocol_name", local_protocol_name)
-        return self.cdll.lws_client_connect_via_info(cc.address) or None
+        wsi = self.cdll.lws_client_connect_via_info(cc.address)
+        return int(wsi) if wsi else None
 
     def write(self, wsi: int, payload: bytes, mode: int) -> int:
         pre = self.lws_pre
         buf = ctypes.create_string_buffer(pre + len(payload))
         ctypes.memmove(ctypes.addressof(buf) + pre, payload, len(payload))
-        return self.cdll.lws_write(wsi, ctypes.addressof(buf) + pre, len(payload), mode)
+        return int(self.cdll.lws_write(wsi, ctypes.addressof(buf) + pre, len(payload), mode))
 
     def close_reason(self, wsi: int, status: int, reason: bytes = b"") -> None:
         buf = ctypes.create_string_buffer(reason, len(reason) or 1)
@@ -703,7 +695,7 @@ def load(
         raise LayoutMismatchError(
             f"{layout.path} describes lws {layout.version_string!r} but {lib_path} is {version!r}"
         )
-    wanted = str(provenance["lws"]["version"])
+    wanted = provenance.lws.version
     if _version_core(version) != _version_core(wanted):
         raise NativeLibraryError(
             f"{lib_path} reports lws {version!r} but provenance.json says {wanted!r}",
@@ -715,7 +707,6 @@ def load(
             f"{layout.path} says LWS_WITH_TLS={bool(layout.config['LWS_WITH_TLS'])} but "
             f"{lib_path} was built {'with' if has_tls_symbol else 'without'} TLS"
         )
-    variant = str(provenance.get("variant") or detect_sanitizer(root, provenance) or "release")
     return NativeLibrary(
         prefix=root,
         lib_path=lib_path,
@@ -723,5 +714,5 @@ def load(
         layout=layout,
         provenance=provenance,
         version=version,
-        variant=variant,
+        variant=provenance.variant,
     )

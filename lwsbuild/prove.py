@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import build, report, stress
 
@@ -47,8 +47,8 @@ class Proof:
     def proven(self) -> bool:
         return self.reproduced and self.fixed
 
-    def rows(self) -> list[dict]:
-        rows = []
+    def rows(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
         for label, run in self.runs.items():
             first = run.first_finding
             rows.append({"build": label, "connections": run.connections, "cps": round(run.cps, 1),
@@ -60,7 +60,7 @@ class Proof:
                          "lws_version": (run.start or {}).get("lws_version")})
         return rows
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"version": self.version, "variant": self.variant, "defines": self.defines,
                 "profile": self.profile.to_json(), "profile_name": self.named.name,
                 "proven": self.proven, "reproduced": self.reproduced, "fixed": self.fixed, "rows": self.rows(),
@@ -69,11 +69,11 @@ class Proof:
     def table(self) -> str:
         """The comparison as a Markdown table (also what `prove` prints)."""
         defines = "".join(f" -D {k}={v}" for k, v in sorted(self.defines.items()))
-        lines = [f"profile {self.named.name} ({self.named.description}); lws {self.version}, variant "
-                 f"{self.variant}{defines}; harness flags: {' '.join(self.profile.argv()) or 'defaults'}",
+        lines = [(f"profile {self.named.name} ({self.named.description}); lws {self.version}, variant "
+                  f"{self.variant}{defines}; harness flags: {' '.join(self.profile.argv()) or 'defaults'}"),
                  "", "| build | connections | connections/s | verdict | first finding |",
                  "|---|---:|---:|---|---|"]
-        for row, run in zip(self.rows(), self.runs.values()):
+        for row, run in zip(self.rows(), self.runs.values(), strict=True):
             first = row["first_finding"] or "none"
             if row["first_finding_t"] is not None:
                 first += f" at {row['first_finding_t']:.2f} s"
@@ -93,7 +93,7 @@ class Proof:
         return "NOT PROVEN: " + "; ".join(why)
 
 
-def _describe(finding) -> str:
+def _describe(finding: Finding) -> str:
     where = finding.frames[0].split(" ", 1)[0] if finding.frames else ""
     return f"{finding.kind}{' in ' + where if where else ''}"
 
@@ -101,7 +101,7 @@ def _describe(finding) -> str:
 def run(specs: dict[str, BuildSpec], named: NamedProfile, directory: Path) -> Proof:
     """Build (cached) and stress each of `specs` (label -> spec, labels from BUILDS) with one profile;
     each run's report (JSON, logs, plot) goes to directory/<label>/."""
-    runs = {}
+    runs: dict[str, stress.StressRun] = {}
     for label in BUILDS:
         install = build.build(specs[label])
         result = stress.run(install, named.profile, directory / label)
@@ -135,7 +135,7 @@ class ProofSet:
         proof = next(p for p in self.proofs if not p.fixed)
         return proof.named.name, proof.runs["all"].first_finding
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"version": self.version, "variant": self.variant, "proven": self.proven, "fixed": self.fixed,
                 "reproduced": self.reproduced, "profiles": [p.to_json() for p in self.proofs]}
 
@@ -170,7 +170,7 @@ def run_all(specs: dict[str, BuildSpec], chosen: list[NamedProfile], directory: 
     return ProofSet(spec.prepared.source.release.version, spec.variant.name, proofs)
 
 
-def write_all(directory: Path, proofs: ProofSet) -> dict:
+def write_all(directory: Path, proofs: ProofSet) -> dict[str, Any]:
     """prove.md and prove.json for the whole set, and each profile's own report in its directory."""
     directory.mkdir(parents=True, exist_ok=True)
     per_profile = {p.named.name: write(directory / p.named.name, p) for p in proofs.proofs}
@@ -182,10 +182,10 @@ def write_all(directory: Path, proofs: ProofSet) -> dict:
     return written
 
 
-def write(directory: Path, proof: Proof) -> dict:
+def write(directory: Path, proof: Proof) -> dict[str, str | None]:
     """prove.md (the table), prove.json and prove.png (the three runs) into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
-    written = {"markdown": str(directory / "prove.md"), "json": str(directory / "prove.json")}
+    written: dict[str, str | None] = {"markdown": str(directory / "prove.md"), "json": str(directory / "prove.json")}
     written.update(report.plot(directory / "prove.png", list(proof.runs.values()),
                                title=f"lws {proof.version} {proof.variant}: unfixed / seed / all"))
     (directory / "prove.md").write_text(proof.table() + "\n")

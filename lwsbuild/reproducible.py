@@ -20,8 +20,12 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .paths import sha256_file, with_checkout_on_path
+
+if TYPE_CHECKING:
+    from .request import BuildRequest
 
 _DIFFOSCOPE_TIMEOUT_S = 300
 _DIFFOSCOPE_MAX_CHARS = 20_000
@@ -34,7 +38,7 @@ class MemberDiff:
     first: str  # sha256 of the member's bytes ("" if absent)
     second: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"member": self.member, "what": self.what, "first_sha256": self.first, "second_sha256": self.second}
 
     def describe(self) -> str:
@@ -56,7 +60,7 @@ class Comparison:
     def identical(self) -> bool:
         return not self.differences
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"identical": self.identical, "first": str(self.first), "second": str(self.second),
                 "first_sha256": self.first_sha256, "second_sha256": self.second_sha256,
                 "differences": [d.to_json() for d in self.differences], "diffoscope": self.diffoscope}
@@ -71,7 +75,7 @@ class Comparison:
         return "\n".join(lines)
 
 
-def _members(archive: zipfile.ZipFile) -> dict[str, tuple[str, tuple]]:
+def _members(archive: zipfile.ZipFile) -> dict[str, tuple[str, tuple[object, ...]]]:
     """name → (sha256 of the bytes, the zip entry's own metadata)."""
     return {info.filename: (hashlib.sha256(archive.read(info)).hexdigest(),
                             (info.date_time, info.external_attr, info.compress_type, info.extra))
@@ -84,7 +88,7 @@ def _diffoscope(first: Path, second: Path) -> str | None:
         return None
     try:
         result = subprocess.run([tool, "--text", "-", str(first), str(second)], capture_output=True, text=True,
-                                timeout=_DIFFOSCOPE_TIMEOUT_S)
+                                timeout=_DIFFOSCOPE_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         return f"(diffoscope did not finish within {_DIFFOSCOPE_TIMEOUT_S} s)"
     return result.stdout[:_DIFFOSCOPE_MAX_CHARS] or result.stderr[:_DIFFOSCOPE_MAX_CHARS]
@@ -138,8 +142,10 @@ def _seed(cache_dir: Path, tree_id: str, pristine: Path) -> None:
         shutil.copyfile(meta, trees / f"{tree_id}.json")
 
 
-def check(first: Path, wheel_argv: list[str], tree_id: str, pristine: Path) -> Comparison:
-    """Run `lwsbuild wheel ARGV` again in a fresh cache and working directory; compare with `first`.
+def check(first: Path, request: BuildRequest, tree_id: str, pristine: Path) -> Comparison:
+    """Run `lwsbuild wheel` for `request` again in a fresh cache and working directory; compare with
+    `first`. Every field of the request is on the second command line (`BuildRequest.argv`), except
+    --refresh: the fresh cache is seeded with the verified tree, whose identity is its tree id.
 
     The second wheel is kept beside the first (`<name>.second`) when they differ, for inspection.
     """
@@ -149,8 +155,9 @@ def check(first: Path, wheel_argv: list[str], tree_id: str, pristine: Path) -> C
         cwd.mkdir()
         _seed(cache_dir, tree_id, pristine)
         env = with_checkout_on_path(dict(os.environ, LWSBUILD_CACHE=str(cache_dir)))
-        result = subprocess.run([sys.executable, "-m", "lwsbuild", "wheel", *wheel_argv, "-o", str(out), "--json"],
-                                cwd=cwd, env=env, capture_output=True, text=True)
+        argv = dataclasses.replace(request, refresh=False).argv()
+        result = subprocess.run([sys.executable, "-m", "lwsbuild", "wheel", *argv, "-o", str(out), "--json"],
+                                cwd=cwd, env=env, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             from .errors import WheelError
 

@@ -20,10 +20,10 @@ import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from . import __version__, cves, series
+from . import cves, provenance, series
 from .errors import LwsbuildError
+from .provenance import PatchRecord, Provenance
 
 SPEC_VERSION = "1.5"
 SBOM_NAME = "sbom.cdx.json"  # in share/lwsbuild/, beside provenance.json
@@ -34,65 +34,65 @@ def _purl(version: str) -> str:
     return f"pkg:github/warmcat/libwebsockets@v{version}"
 
 
-def _patch_text(entry: dict[str, Any]) -> str | None:
+def _patch_text(entry: PatchRecord) -> str | None:
     """The diff applied, read from the series (its sha256 must match what provenance recorded)."""
-    if not entry.get("patch"):
+    if not entry.patch:
         return None
-    path: Path = series.series_dir() / entry["patch"]
+    path = series.series_dir() / entry.patch
     try:
         data = path.read_bytes()
     except OSError:
         return None
-    if entry.get("sha256") and hashlib.sha256(data).hexdigest() != entry["sha256"]:
+    if entry.sha256 and hashlib.sha256(data).hexdigest() != entry.sha256:
         return None
     return data.decode("utf-8", errors="replace")
 
 
-def build_sbom(provenance: dict[str, Any], defined: set[str]) -> dict[str, object]:
-    lws = provenance["lws"]
-    version = lws["version"]
+def build_sbom(described: Provenance, defined: set[str]) -> dict[str, object]:
+    lws = described.lws
+    version = lws.version
     ref = f"libwebsockets@{version}"
-    statuses = cves.build_status(provenance, defined)
+    statuses = cves.build_status(described, defined)
     resolves: dict[str, list[str]] = {}
     for cve in cves.known():
         resolves.setdefault(cve.fix, []).append(cve.id)
 
     patches: list[dict[str, object]] = []
-    for entry in provenance.get("patches", []):
-        if entry.get("status") not in ("applied", "reverted"):
+    for entry in described.patches:
+        if entry.status not in ("applied", "reverted"):
             continue  # upstream / not-needed / absent: nothing was changed in the tree
         # Ours, or (UNFIXED builds) upstream's change taken out again: neither is upstream's own patch.
         patch: dict[str, object] = {"type": "unofficial"}
         text = _patch_text(entry)
         if text is not None:
             patch["diff"] = {"text": {"contentType": "text/x-diff", "content": text}}
-        ids = resolves.get(entry.get("id"), [])
-        if ids and entry["status"] == "applied":
+        ids = resolves.get(entry.id, [])
+        if ids and entry.status == "applied":
             patch["resolves"] = [{"type": "security", "id": i, "name": i} for i in ids]
-        elif entry["status"] == "applied":
-            patch["resolves"] = [{"type": "defect", "id": f"lwsbuild-{entry['id']}", "name": entry.get("title", "")}]
+        elif entry.status == "applied":
+            patch["resolves"] = [{"type": "defect", "id": f"lwsbuild-{entry.id}", "name": entry.title}]
         patches.append(patch)
 
-    marks = provenance.get("marks", [])
     properties = [
-        {"name": "lwsbuild:series", "value": str(provenance.get("series"))},
-        {"name": "lwsbuild:variant", "value": str(provenance.get("variant"))},
-        {"name": "lwsbuild:unfixed", "value": str(bool(provenance.get("unfixed"))).lower()},
-        {"name": "lwsbuild:tree_id", "value": str(lws.get("tree_id"))},
-        {"name": "lwsbuild:prepared_tree_id", "value": str(provenance.get("prepared_tree_id"))},
-        {"name": "lwsbuild:build_key", "value": str(provenance.get("build_key"))},
-    ] + [{"name": "lwsbuild:mark", "value": m} for m in marks]
-    for entry in provenance.get("patches", []):
-        properties.append({"name": f"lwsbuild:fix:{entry.get('id')}", "value": str(entry.get("status"))})
+        {"name": "lwsbuild:series", "value": described.series},
+        {"name": "lwsbuild:variant", "value": described.variant},
+        {"name": "lwsbuild:unfixed", "value": str(described.unfixed).lower()},
+        {"name": "lwsbuild:tree_id", "value": lws.tree_id},
+        {"name": "lwsbuild:prepared_tree_id", "value": described.prepared_tree_id},
+        {"name": "lwsbuild:build_key", "value": described.build_key},
+        *({"name": "lwsbuild:mark", "value": m} for m in described.marks),
+    ]
+    for entry in described.patches:
+        properties.append({"name": f"lwsbuild:fix:{entry.id}", "value": entry.status})
 
     component = {
         "type": "library", "bom-ref": ref, "name": "libwebsockets", "version": version,
-        "description": f"libwebsockets {version} built by lwsbuild ({provenance.get('variant')} variant)",
+        "description": f"libwebsockets {version} built by lwsbuild ({described.variant} variant)",
         "licenses": [{"license": {"id": "MIT"}}], "purl": _purl(version),
         "pedigree": {
             "ancestors": [{"type": "library", "bom-ref": f"upstream:{ref}", "name": "libwebsockets",
                            "version": version, "purl": _purl(version)}],
-            "commits": [{"uid": str(lws.get("commit"))}],
+            "commits": [{"uid": str(lws.commit)}],
             **({"patches": patches} if patches else {}),
         },
         "properties": properties,
@@ -113,20 +113,20 @@ def build_sbom(provenance: dict[str, Any], defined: set[str]) -> dict[str, objec
             vuln["cwes"] = [int(status.cve.cwe[4:])]
         vulnerabilities.append(vuln)
 
-    epoch = int(provenance.get("source_date_epoch") or 0)
-    product = f"lwsbuild-build:{provenance.get('build_key')}"
+    epoch = described.source_date_epoch
+    product = f"lwsbuild-build:{described.build_key}"
     return {
         "bomFormat": "CycloneDX", "specVersion": SPEC_VERSION,
-        "serialNumber": f"urn:uuid:{uuid.uuid5(_NAMESPACE, str(provenance.get('build_key')))}",
+        "serialNumber": f"urn:uuid:{uuid.uuid5(_NAMESPACE, described.build_key)}",
         "version": 1,
         "metadata": {
             "timestamp": datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "tools": {"components": [{"type": "application", "name": "lwsbuild",
-                                      "version": str(provenance.get("lwsbuild_version", __version__))}]},
+                                      "version": described.lwsbuild_version}]},
             # The product this SBOM describes: the native part of an lwsbuild wheel / prefix, which
             # is libwebsockets as built (bom-refs are unique, so it is a component of its own).
             "component": {"type": "library", "bom-ref": product, "name": "lwsbuild-native",
-                          "version": f"{version}-{provenance.get('variant')}-{provenance.get('series')}",
+                          "version": f"{version}-{described.variant}-{described.series}",
                           "description": "the native part of an lwsbuild build: libwebsockets, its headers and tools"},
         },
         "components": [component],
@@ -136,8 +136,7 @@ def build_sbom(provenance: dict[str, Any], defined: set[str]) -> dict[str, objec
 
 
 def write_sbom(provenance_path: Path, config_h: Path, out: Path) -> dict[str, object]:
-    provenance = json.loads(provenance_path.read_text())
-    sbom = build_sbom(provenance, cves.config_macros(config_h))
+    sbom = build_sbom(provenance.read(provenance_path), cves.config_macros(config_h))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(sbom, indent=2, sort_keys=True) + "\n")

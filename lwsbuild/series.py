@@ -19,7 +19,6 @@ import tempfile
 import tomllib
 from dataclasses import dataclass
 from functools import cache as memoize
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from .errors import (
     UnsupportedVersionError,
 )
 from .paths import own_dir
+from .provenance import PatchRecord
 from .releases import Release, all_releases, version_key
 from .sources import Source
 from .sources.treeid import isolated_git_env, tree_id
@@ -349,9 +349,15 @@ class PatchResult:
     status: str  # applied | upstream | not-needed | reverted | absent
     unexpected: bool = False  # our patch found already in the tree: the data should say upstream
 
+    def record(self) -> PatchRecord:
+        """What provenance.json records of this fix on this tree."""
+        line = self.line
+        return PatchRecord(id=self.fix.id, status=self.status, title=self.fix.title, versions=line.versions,
+                           form=line.form, upstream=line.upstream or None, patch=line.patch or None,
+                           sha256=line.sha256 or None, not_needed=line.not_needed or None, unexpected=self.unexpected)
+
     def to_json(self) -> dict[str, object]:
-        return {"id": self.fix.id, "status": self.status, "title": self.fix.title, **self.line.to_json(),
-                "unexpected": self.unexpected}
+        return self.record().to_json()
 
 
 def _require_upstream_form(tree: Path, fix: Fix, line: Line, label: str) -> None:

@@ -29,6 +29,7 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 from lwsbuild.errors import SmokeFailure, UsageError
+from lwsbuild.provenance import Provenance
 from lwsbuild.smoke_options import DEFAULT_SUBPROTOCOL, add_arguments
 
 LARGE_MESSAGE_SIZE = 196_613  # > 48 x lws's default 4 KiB rx buffer, not a round number
@@ -394,18 +395,13 @@ def parse_url(url: str) -> tuple[bool, str, int, str]:
     return parts.scheme == "wss", parts.hostname, port, path
 
 
-def _provenance_summary(prov: dict[str, Any]) -> dict[str, Any]:
-    lws = prov.get("lws") or {}
+def _provenance_summary(prov: Provenance) -> dict[str, Any]:
     return {
-        "version": lws.get("version"),
-        "fixes_applied": [
-            str(p.get("id")) for p in prov.get("patches") or [] if isinstance(p, dict) and p.get("status") == "applied"
-        ],
-        "fixes_upstream": [
-            str(p.get("id")) for p in prov.get("patches") or [] if isinstance(p, dict) and p.get("status") == "upstream"
-        ],
-        "series": prov.get("series"),
-        "unfixed": bool(prov.get("unfixed", False)),
+        "version": prov.lws.version,
+        "fixes_applied": prov.fixes("applied"),
+        "fixes_upstream": prov.fixes("upstream"),
+        "series": prov.series,
+        "unfixed": prov.unfixed,
     }
 
 
@@ -498,7 +494,7 @@ def run_smoke(
         argv = [*(["--url", url] if url else []), *(["--prefix", str(prefix)] if prefix else []),
                 "--timeout", f"{timeout:g}"]
     lib = native_mod.load(prefix, reexec_module=reexec_module, argv=argv)
-    summary = _provenance_summary(dict(lib.provenance))
+    summary = _provenance_summary(lib.provenance)
     native_mod.take_log_lines()  # drop lines of earlier runs
 
     def report(session: _Session | None, the_url: str, peer: str, close_code: int | None, error: str | None) -> SmokeReport:

@@ -19,7 +19,7 @@ import time
 from array import array
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from . import findings as findings_mod
 from . import known_races, stacks
@@ -28,6 +28,7 @@ from .findings import Finding
 
 if TYPE_CHECKING:
     from .build import Install
+    from .variants import Sanitizer
 
 HARNESS = Path("bin") / "lws-stress"
 STARTUP_LIMIT_S = 120.0  # until the harness prints its start line (TSan start-up is slow)
@@ -35,35 +36,6 @@ TEARDOWN_MARGIN_S = 60.0  # after the harness's own watchdog would have fired: d
 # After its watchdog fires the harness stays as it is this long, so every thread's stack can be dumped.
 STALL_WAIT_S = stacks.DUMP_TIMEOUT_S + 30
 _MAX_KEPT_LINES = 2_000_000  # stderr lines kept in memory for parsing; the log file has them all
-
-# Sanitizer options, per runtime. Ours come first and the user's own *SAN_OPTIONS after them, so an
-# explicit user choice wins (and is recorded in the run's JSON).
-SANITIZER_OPTIONS: dict[str, dict[str, str]] = {
-    "ASAN_OPTIONS": {
-        # lws is built without -fsanitize-recover=address: ASan stops at the first error whatever
-        # this says, and after a heap-use-after-free the heap is not trustworthy anyway. Say so.
-        "halt_on_error": "1",
-        # Measured: 60 s runs of the fixed asan build (45,000 connections each) end with no leak
-        # report after lws_context_destroy (patches/EVIDENCE.md, Leaks): a leak is a finding, not noise.
-        "detect_leaks": "1",
-        # An assert()/glibc abort or a UBSan trap (-fsanitize-undefined-trap-on-error: SIGILL, no
-        # message) then gets ASan's stack: the finding has frames instead of just a signal.
-        "handle_abort": "1",
-        "handle_sigill": "1",
-        "print_summary": "1",
-    },
-    "UBSAN_OPTIONS": {"print_stacktrace": "1", "halt_on_error": "0"},
-    "TSAN_OPTIONS": {
-        # Keep going: the known upstream reports come first, the verdict needs all of them.
-        "halt_on_error": "0",
-        "second_deadlock_stack": "1",
-        # The harness ignores SIGPIPE; lws installs no handler that matters here.
-        "report_signal_unsafe": "0",
-        "handle_abort": "1",
-    },
-}
-_RUNTIME_OPTIONS = {"address": ("ASAN_OPTIONS", "UBSAN_OPTIONS"), "thread": ("TSAN_OPTIONS",)}
-
 
 @dataclass(frozen=True)
 class Profile:
@@ -91,7 +63,7 @@ class Profile:
     destroy_open: int | None = None  # 1: destroy the context with connections still open
 
     @classmethod
-    def from_mapping(cls, values: dict) -> Profile:
+    def from_mapping(cls, values: dict[str, Any]) -> Profile:
         return cls(**{f.name: values[f.name] for f in fields(cls) if values.get(f.name) is not None})
 
     def with_caps(self) -> Profile:
@@ -109,7 +81,10 @@ class Profile:
 
     def expected_open(self) -> float:
         """Connections open at once in the steady state, from the profile's rate and mix."""
-        get = lambda name: getattr(self, name) if getattr(self, name) is not None else HARNESS_DEFAULTS[name]  # noqa: E731
+        def get(name: str) -> int:
+            value = getattr(self, name)
+            return int(value) if value is not None else HARNESS_DEFAULTS[name]
+
         weights = _mix_weights(self.mix)
         total = sum(weights.values()) or 1
         initiating = get("threads") - (0 if get("tsi0_initiates") else 1)
@@ -126,7 +101,7 @@ class Profile:
                 args += [f"--{f.name.replace('_', '-')}", _flag_value(value)]
         return args
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
 
@@ -151,41 +126,39 @@ def _flag_value(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def sanitizer_env(sanitizer: str, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment variables set for a `sanitizer` ("", "address", "thread") build's harness."""
-    base = dict(os.environ) if base is None else base
-    env = {}
-    for name in _RUNTIME_OPTIONS.get(sanitizer, ()):
-        ours = ":".join(f"{k}={v}" for k, v in SANITIZER_OPTIONS[name].items())
-        env[name] = ":".join(filter(None, [ours, base.get(name, "")]))
-    return env
+def sanitizer_env(sanitizer: Sanitizer | None, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The sanitizer options set for a build's harness (variants.toml [sanitizer.NAME.options]): ours
+    first, the user's own *SAN_OPTIONS after them, so an explicit user choice wins (and is recorded
+    in the run's JSON)."""
+    if sanitizer is None:
+        return {}
+    return sanitizer.stress_env(dict(os.environ) if base is None else base)
 
 
-def command(prefix: Path, sanitizer: str, profile: Profile) -> list[str]:
+def command(prefix: Path, sanitizer: Sanitizer | None, profile: Profile) -> list[str]:
     harness = prefix / HARNESS
     if not os.access(harness, os.X_OK):
         raise HarnessError(f"{prefix} has no stress harness ({HARNESS} is missing)",
                            hint="rebuild the prefix with `lwsbuild build` (it installs bin/lws-stress)")
     argv = [str(harness), *profile.argv(), "--stall-wait", _flag_value(STALL_WAIT_S)]
     setarch = shutil.which("setarch")
-    if sanitizer == "thread" and setarch:
-        # GCC 12's TSan dies with "FATAL: ThreadSanitizer: unexpected memory mapping" on kernels
-        # that randomise mmap with more than 28 bits; without ASLR its shadow layout always fits.
+    if sanitizer is not None and sanitizer.no_aslr and setarch:
+        # Why a sanitizer needs it: variants.toml (TSan's shadow layout and mmap randomisation).
         argv = [setarch, platform.machine(), "-R", *argv]
     return argv
 
 
 @dataclass(frozen=True)
 class StressRun:
-    build: dict  # Install.to_json() of the build under test
+    build: dict[str, Any]  # Install.to_json() of the build under test
     profile: Profile
     command: tuple[str, ...]
     env: dict[str, str]  # the sanitizer options set for the run
     returncode: int
-    start: dict | None
-    samples: tuple[dict, ...]
-    summary: dict | None
-    watchdog: dict | None
+    start: dict[str, Any] | None
+    samples: tuple[dict[str, Any], ...]
+    summary: dict[str, Any] | None
+    watchdog: dict[str, Any] | None
     findings: tuple[Finding, ...]
     wall_s: float
     log_dir: Path
@@ -243,7 +216,7 @@ class StressRun:
         return max((int(s.get("concurrent", 0)) for s in self.samples), default=0)
 
     @property
-    def capped(self) -> dict | None:
+    def capped(self) -> dict[str, Any] | None:
         """How much a cap throttled the run: initiations skipped at --max-concurrent, a clamped
         RLIMIT_NOFILE. None when no cap bound (the profile ran as asked)."""
         skipped = sum(int(t.get("skipped_cap", 0)) for t in (self.summary or {}).get("per_thread", []))
@@ -259,7 +232,7 @@ class StressRun:
         what = "UNFIXED" if b.get("unfixed") else f"series {b.get('series')}"
         return f"libwebsockets {b.get('version')} {b.get('variant')} ({what})"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         first = self.first_finding
         return {
             "verdict": self.verdict,
@@ -288,7 +261,7 @@ class _Reader(threading.Thread):
         self.pipe, self.log, self.parse_events = pipe, log, events
         self.lines: list[str] = []
         self.times = array("d")  # time.monotonic() of each kept line
-        self.events: list[tuple[float, dict]] = []
+        self.events: list[tuple[float, dict[str, Any]]] = []
         self.count = 0
 
     def run(self) -> None:
@@ -419,8 +392,8 @@ def _last_words(reader: _Reader) -> str:
 
 def render(run: StressRun) -> str:
     """The human-readable account of a run."""
-    lines = [f"{run.label}: {run.connections:,} connections in {run.duration_s:.1f} s ({run.cps:,.0f} conn/s), "
-             f"max {run.max_concurrent:,} concurrent: {run.verdict.upper()}"]
+    lines = [(f"{run.label}: {run.connections:,} connections in {run.duration_s:.1f} s ({run.cps:,.0f} conn/s), "
+              f"max {run.max_concurrent:,} concurrent: {run.verdict.upper()}")]
     for finding in run.failing:
         when = f" at {finding.t:.1f} s" if finding.t is not None else ""
         lines.append(f"  {finding.kind} x{finding.count}{when}: {finding.summary}")

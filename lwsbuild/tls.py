@@ -18,7 +18,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import tools
+from . import provenance, tools
 from .errors import BUILD, BuildError, LwsbuildError
 from .variants import TlsBackend, tls_backends
 
@@ -55,9 +55,9 @@ def mismatch(backend: TlsBackend, sonames: Sequence[str]) -> str | None:
 
 def check(prefix: Path) -> TlsBackend:
     """The installed prefix's library links the backend its provenance.json records, or BuildError."""
-    provenance = json.loads((prefix / "share" / "lwsbuild" / "provenance.json").read_text())
+    recorded = provenance.read(prefix / provenance.PREFIX_PATH)
     soname = json.loads((prefix / "share" / "lwsbuild" / "layout.json").read_text())["soname"]
-    wanted = str(provenance["tls"]["backend"])
+    wanted = recorded.tls.backend
     backend = next((b for b in tls_backends() if b.name == wanted), None)
     if backend is None:
         raise BuildError(f"provenance.json names the TLS backend {wanted!r}, which lwsbuild/variants.toml does not "

@@ -17,13 +17,15 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import build, cache, progress, reproducible
 from .build import Install
-from .paths import CHECKOUT, sha256_file, stage_project, with_checkout_on_path
 from .errors import PathInWheel, WheelError, WheelToolMissing
-from .wheelmeta import SPEC_ENV, Identity, RepairPolicy, repair_policy
-
+from .paths import CHECKOUT, sha256_file, stage_project, with_checkout_on_path
+from .provenance import RepairPolicy
+from .variants import Sanitizer
+from .wheelmeta import SPEC_ENV, Identity, repair_policy
 
 # Runs in a child process with the project (checkout or staged copy) as working directory:
 # scikit-build-core's hooks read pyproject.toml from there.
@@ -40,7 +42,7 @@ class Wheel:
     platform_tag: str  # manylinux_2_34_x86_64 after repair, linux_x86_64 without
     source_paths: tuple[str, ...]  # sanitizer binaries naming their sources by absolute path (see below)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"wheel": str(self.path), "name": self.path.name, **self.identity.to_json(),
                 "variant": self.install.spec.variant.name, "marks": self.install.spec.prepared.marks,
                 "platform_tag": self.platform_tag, "repair": self.policy.to_json(),
@@ -66,7 +68,7 @@ def _reusable(build_dir: Path) -> bool:
     return home is not None and Path(home).resolve() == build.PROJECT_DIR.resolve()
 
 
-def require_tools(sanitizer: str) -> None:
+def require_tools(sanitizer: Sanitizer | None) -> None:
     """Fail before any build if a packaging tool the variant needs is missing."""
     import importlib.util
 

@@ -31,9 +31,13 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from . import __version__, provenance
+from .provenance import Provenance, RepairPolicy
+
+if TYPE_CHECKING:
+    from .variants import Sanitizer
 
 # The environment variable of the declared config-setting `lwsbuild.spec` (pyproject.toml): a spec
 # written by lwsbuild. scikit-build-core hands config-settings to CMake but not to metadata
@@ -42,9 +46,6 @@ SPEC_ENV = "LWSBUILD_SPEC"
 
 SUMMARY = ("A reproducible, verifiably fixed libwebsockets: pinned sources, the SMP client fix series, "
            "sanitizer builds, wheels and a stress proof.")
-
-# build.cmake_bracket picks the bracket's "=" count so the value cannot end it early: any count.
-_SPEC_PROVENANCE = re.compile(r"^set\(LWSBUILD_PROVENANCE \[(=+)\[(.*)\]\1\]\)$", re.MULTILINE)
 
 
 def _segment(text: str) -> str:
@@ -62,12 +63,11 @@ class Identity:
     options_digest: str  # of the -D options beyond the variant's own; "" if none
 
     @classmethod
-    def of_provenance(cls, provenance: Mapping[str, Any]) -> Identity:
-        variant = str(provenance["variant"])
-        extra = provenance["extra_options"]
+    def of_provenance(cls, described: Provenance) -> Identity:
+        extra = described.extra_options
         digest = hashlib.sha256(json.dumps(extra, sort_keys=True).encode()).hexdigest()[:8] if extra else ""
-        return cls(str(provenance["lws"]["version"]), variant, str(provenance["series"]),
-                   bool(provenance["unfixed"]), bool(provenance["lws"]["unpinned"]), digest)
+        return cls(described.lws.version, described.variant, described.series, described.unfixed,
+                   described.lws.unpinned, digest)
 
     @classmethod
     def default(cls, variant: str) -> Identity:
@@ -112,33 +112,10 @@ class Identity:
         return {"version": self.version, "local": self.local, "summary": self.summary}
 
 
-@dataclass(frozen=True)
-class RepairPolicy:
-    """Whether auditwheel repairs a variant's wheel to a manylinux tag, and why (or why not)."""
-
-    repair: bool
-    excluded: tuple[str, ...]  # sonames taken from the system instead of grafted into the wheel
-    reason: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"repair": self.repair, "excluded": list(self.excluded), "reason": self.reason}
-
-    @classmethod
-    def of_provenance(cls, provenance: Mapping[str, Any]) -> RepairPolicy:
-        """The policy a build recorded (provenance.json "wheel")."""
-        recorded = provenance["wheel"]
-        return cls(bool(recorded["repair"]), tuple(recorded["excluded"]), str(recorded["reason"]))
-
-    def auditwheel_args(self, wheel: Path, out_dir: Path) -> list[str]:
-        """The arguments after `auditwheel` that repair `wheel` into `out_dir` by this policy."""
-        excludes = [arg for soname in self.excluded for arg in ("--exclude", soname)]
-        return ["repair", *excludes, "-w", str(out_dir), str(wheel)]
-
-
 OPENSSL_SONAMES = ("libssl.so.3", "libcrypto.so.3")
 
 
-def repair_policy(sanitizer: str) -> RepairPolicy:
+def repair_policy(sanitizer: Sanitizer | None) -> RepairPolicy:
     """Release wheels: auditwheel repair to a manylinux tag, OpenSSL taken from the system.
 
     OpenSSL is not grafted into the wheel. libwebsockets hands OpenSSL objects across its API
@@ -154,10 +131,9 @@ def repair_policy(sanitizer: str) -> RepairPolicy:
     preloaded and matching the compiler that built it; a grafted copy cannot work. They keep the
     linux tag, and say so in the command's output and in provenance.json.
     """
-    if sanitizer:
-        runtime = {"address": "libasan.so", "thread": "libtsan.so"}.get(sanitizer, f"the {sanitizer} runtime")
+    if sanitizer is not None:
         return RepairPolicy(False, (), (
-            f"not repaired: a sanitizer build ({sanitizer}) needs the compiler's own {runtime}, loaded first "
+            f"not repaired: a sanitizer build ({sanitizer.name}) needs the compiler's own {sanitizer.runtime}, loaded first "
             "(LD_PRELOAD) and matching the compiler that built it; auditwheel would graft a copy, which "
             "cannot work. The wheel keeps the linux tag and is for this machine's toolchain only."))
     return RepairPolicy(True, OPENSSL_SONAMES, (
@@ -165,13 +141,9 @@ def repair_policy(sanitizer: str) -> RepairPolicy:
         "OpenSSL 3 (libssl.so.3, libcrypto.so.3) comes from the system, not grafted"))
 
 
-def spec_provenance(spec_file: Path) -> dict[str, Any]:
-    """The provenance written beside a spec, read from the path the spec itself names."""
-    match = _SPEC_PROVENANCE.search(spec_file.read_text())
-    if match is None:
-        raise ValueError(f"{spec_file} names no LWSBUILD_PROVENANCE: not a spec written by lwsbuild")
-    provenance: dict[str, Any] = json.loads(Path(match.group(2)).read_text())
-    return provenance
+def spec_provenance(spec_file: Path) -> Provenance:
+    """The provenance of a spec written by lwsbuild (build.write_spec puts it beside the spec)."""
+    return provenance.read(provenance.beside(spec_file))
 
 
 def _identity() -> Identity:
@@ -179,7 +151,7 @@ def _identity() -> Identity:
     if spec:
         return Identity.of_provenance(spec_provenance(Path(spec)))
     # scikit-build-core run without lwsbuild's backend and without a spec: the CMake project then
-    # plans the default build itself (python -m lwsbuild.build --write-spec, release).
+    # plans the default build itself (python -m lwsbuild.request --write-spec, release).
     return Identity.default("release")
 
 
@@ -199,7 +171,7 @@ def dynamic_metadata(field: str, settings: Mapping[str, Any] | None = None,
 
 def check(version: str, provenance_file: Path) -> str | None:
     """Why a wheel named `version` must not hold the build `provenance_file` describes, or None."""
-    identity = Identity.of_provenance(json.loads(provenance_file.read_text()))
+    identity = Identity.of_provenance(provenance.read(provenance_file))
     if version == identity.version:
         return None
     return (f"the wheel is named {version} but this build is {identity.version} "
@@ -207,7 +179,7 @@ def check(version: str, provenance_file: Path) -> str | None:
             f"{', UNFIXED' if identity.unfixed else ''}); the name is chosen before CMake runs")
 
 
-WHEEL_PROVENANCE = "lwsbuild/_native/share/lwsbuild/provenance.json"  # where a wheel carries it
+WHEEL_PROVENANCE = f"lwsbuild/_native/{provenance.PREFIX_PATH}"  # where a wheel carries it
 
 
 def repair(wheel: Path, out_dir: Path) -> int:
@@ -216,9 +188,16 @@ def repair(wheel: Path, out_dir: Path) -> int:
 
     The wheel's members are dated by SOURCE_DATE_EPOCH, here the pinned release's date as everywhere
     else, so a repaired wheel has the same bytes as `lwsbuild wheel`'s."""
-    with zipfile.ZipFile(wheel) as archive:
-        provenance = json.loads(archive.read(WHEEL_PROVENANCE))
-    policy = RepairPolicy.of_provenance(provenance)
+    from .errors import ProvenanceError
+
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            text = archive.read(WHEEL_PROVENANCE).decode("utf-8")
+    except (OSError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        raise ProvenanceError(f"{wheel}: cannot read {WHEEL_PROVENANCE} ({exc})",
+                              hint="repair only wheels built by lwsbuild (its backend or `lwsbuild wheel`)") from None
+    described = provenance.loads(text, f"{wheel}: {WHEEL_PROVENANCE}")
+    policy = described.wheel
     out_dir.mkdir(parents=True, exist_ok=True)
     if not policy.repair:
         print(f"lwsbuild: {wheel.name}: {policy.reason}", file=sys.stderr)
@@ -227,7 +206,7 @@ def repair(wheel: Path, out_dir: Path) -> int:
     # cibuildwheel's containers have auditwheel as a program; `lwsbuild wheel` has the Python package.
     program = shutil.which("auditwheel")
     command = [program] if program else [sys.executable, "-m", "auditwheel"]
-    env = dict(os.environ, SOURCE_DATE_EPOCH=str(provenance["source_date_epoch"]))
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(described.source_date_epoch))
     return subprocess.run([*command, *policy.auditwheel_args(wheel, out_dir)], check=False,
                           env=env).returncode
 
@@ -240,17 +219,18 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m lwsbuild.wheelmeta check VERSION PROVENANCE`: the CMake project's name check;
     `... repair WHEEL DEST_DIR`: cibuildwheel's repair-wheel-command."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) == 3 and args[0] == "repair":
-        return repair(Path(args[1]), Path(args[2]))
-    if len(args) != 3 or args[0] != "check":
+    if len(args) != 3 or args[0] not in ("check", "repair"):
         print(_USAGE, file=sys.stderr)
         return 2
-    problem = check(args[1], Path(args[2]))
-    if problem is None:
-        return 0
-    from .errors import WheelNameMismatch
+    from .errors import LwsbuildError, WheelNameMismatch
 
-    return WheelNameMismatch(problem).report()
+    try:
+        if args[0] == "repair":
+            return repair(Path(args[1]), Path(args[2]))
+        problem = check(args[1], Path(args[2]))
+    except LwsbuildError as exc:  # a provenance.json this lwsbuild cannot read
+        return exc.report()
+    return 0 if problem is None else WheelNameMismatch(problem).report()
 
 
 if __name__ == "__main__":

@@ -143,7 +143,7 @@ def test_spec_file_reads_back_whatever_the_paths_and_values_hold(tmp_path: Path)
     options = variants.options_for(variant, variants.parse_defines(["LWS_X=a]==]b]=]\\c\"d"]), "4.3.5")
     spec = build.BuildSpec(prepared, variant, options, variant.c_flags, build.Compiler("/usr/bin/cc", "cc (x) 12"))
     spec_file = build.write_spec(spec, odd / "spec")
-    assert wheelmeta.spec_provenance(spec_file)["build_key"] == spec.key
+    assert wheelmeta.spec_provenance(spec_file).build_key == spec.key
     probe = tmp_path / "probe.cmake"
     probe.write_text(f"include({cmake_bracket(str(spec_file))})\n"
                      "foreach(name LWSBUILD_LWS_SOURCE LWSBUILD_PROVENANCE LWS_X LWS_MAX_SMP)\n"

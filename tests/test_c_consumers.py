@@ -3,6 +3,7 @@ pkg-config and CMake's find_package(libwebsockets), with no LD_LIBRARY_PATH."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import shutil
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, Venv, run_cli
+from helpers import planned
 from helpers.checks import error_line
 
 LWS = "4.3.5"
@@ -157,8 +159,8 @@ def test_config_reads_a_prefix(tmp_path: Path) -> None:
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "libwebsockets.so.19").write_bytes(b"")
     (tmp_path / "share" / "lwsbuild").mkdir(parents=True)
-    provenance = {"lws": {"version": LWS}, "variant": "tsan", "c_flags": ["-fsanitize=thread"]}
-    (tmp_path / "share" / "lwsbuild" / "provenance.json").write_text(json.dumps(provenance))
+    provenance = dataclasses.replace(planned.provenance("tsan", version=LWS), c_flags=("-fsanitize=thread",))
+    (tmp_path / "share" / "lwsbuild" / "provenance.json").write_text(json.dumps(provenance.to_json()))
     result = run_cli("config", "--prefix", str(tmp_path), "--json", cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert result.json["libs"] == ["-fsanitize=thread", f"-L{tmp_path}/lib", f"-Wl,-rpath,{tmp_path}/lib",

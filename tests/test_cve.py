@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from helpers import cve_probe
+from helpers import cve_probe, planned
 from lwsbuild import cves, releases, sbom, series
+from lwsbuild.provenance import Provenance
 
 ISSUE_CVES = {"CVE-2025-11677", "CVE-2025-11678", "CVE-2026-10650", "CVE-2026-78161", "CVE-2026-19773"}
 REACHABLE = {"CVE-2025-11677", "CVE-2026-19773"}  # compiled into the default variants
@@ -36,17 +37,8 @@ def _release(version: str) -> releases.Release:
     return next(r for r in releases.all_releases() if r.version == version)
 
 
-def _provenance(series_name: str, statuses: dict[str, str], unfixed: bool = False) -> dict:
-    fixes = {f.id: f for f in series.select(series.ALL).fixes}
-    patches = []
-    for fix_id, status in statuses.items():
-        line = fixes[fix_id].line_for("4.3.5")
-        patches.append({"id": fix_id, "status": status, "title": fixes[fix_id].title, **line.to_json(),
-                        "unexpected": False})
-    return {"lwsbuild_version": "0.1.0", "lws": {"version": "4.3.5", "tag": "v4.3.5", "commit": "0" * 40,
-            "tree_id": "1" * 40, "unpinned": False}, "series": series_name, "unfixed": unfixed, "marks": [],
-            "patches": patches, "prepared_tree_id": "2" * 40, "variant": "release", "build_key": "k" * 24,
-            "source_date_epoch": 1740700800}
+def _provenance(series_name: str, statuses: dict[str, str], unfixed: bool = False) -> Provenance:
+    return planned.provenance("release", statuses=statuses, series_name=series_name, unfixed=unfixed, version="4.3.5")
 
 
 # --- the data ------------------------------------------------------------------------------------
@@ -169,7 +161,7 @@ def test_audit_of_a_prefix_without_sbom_and_of_a_missing_path(tmp_path: Path):
     prefix = tmp_path / "prefix"
     (prefix / "share" / "lwsbuild").mkdir(parents=True)
     (prefix / "include").mkdir()
-    (prefix / "share" / "lwsbuild" / "provenance.json").write_text(json.dumps(_provenance("seed", {})))
+    (prefix / "share" / "lwsbuild" / "provenance.json").write_text(json.dumps(_provenance("seed", {}).to_json()))
     (prefix / "include" / "lws_config.h").write_text("".join(f"#define {m}\n" for m in sorted(DEFAULT_MACROS)))
     result = run_cli("audit", str(prefix), "--json")
     assert result.returncode == 0, result.stderr

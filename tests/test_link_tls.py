@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from conftest import REPO, CliResult, run_cli
 from helpers.checks import error_line
 from helpers.echo_peer import Certificate, EchoPeer, make_certificate
-
 from lwsbuild import build, tls, variants
 
 CONSUMER_C = REPO / "tests" / "data" / "ws_echo_consumer.c"

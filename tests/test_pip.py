@@ -24,6 +24,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from helpers import planned
 from lwsbuild.configsettings import split
 from lwsbuild.errors import BadConfigSetting
 
@@ -179,12 +180,11 @@ def test_cibuildwheel_test_command_is_the_smoke_entry_point() -> None:
 
 
 def test_the_repair_command_leaves_a_sanitizer_wheel_as_it_is(tmp_path: Path) -> None:
-    from lwsbuild.wheelmeta import WHEEL_PROVENANCE, repair_policy
+    from lwsbuild.wheelmeta import WHEEL_PROVENANCE
 
     wheel = tmp_path / "lwsbuild-0.1.0+lws4.3.5.asan-py3-none-linux_x86_64.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
-        archive.writestr(WHEEL_PROVENANCE, json.dumps({"wheel": repair_policy("address").to_json(),
-                                                       "source_date_epoch": 1700000000}))
+    with zipfile.ZipFile(wheel, "w") as archive:  # the provenance the real writer gives an asan build
+        archive.writestr(WHEEL_PROVENANCE, json.dumps(planned.provenance("asan").to_json()))
     command = _cibw_command("repair-wheel-command", wheel=wheel, dest_dir=tmp_path / "repaired")
     result = subprocess.run(["sh", "-c", command], check=False, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

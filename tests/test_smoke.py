@@ -24,6 +24,7 @@ from typing import Self
 
 import pytest
 
+from helpers import planned
 from lwsbuild import native
 from lwsbuild.errors import LayoutMismatchError, NativeLibraryError, SanitizerRuntimeError, SmokeFailure, UsageError
 from lwsbuild.smoke import MessageResult, SmokeReport, main, run_smoke
@@ -252,24 +253,26 @@ def test_find_prefix_bundled_without_native_part_is_clear() -> None:
 
 
 def test_sanitizer_env_appends_options_and_preloads_first() -> None:
+    asan = planned.provenance("asan").sanitizer
+    assert asan is not None
     env = native.sanitizer_env(
-        Path("/x/libasan.so.8"), {"ASAN_OPTIONS": "abort_on_error=1", "LD_PRELOAD": "/y/libfoo.so"}
+        asan, Path("/x/libasan.so.8"), {"ASAN_OPTIONS": "abort_on_error=1", "LD_PRELOAD": "/y/libfoo.so:/z/libasan.so.6"}
     )
     assert env["ASAN_OPTIONS"] == "abort_on_error=1:detect_leaks=0"
     assert env["LD_PRELOAD"] == "/x/libasan.so.8:/y/libfoo.so"
-    assert native.sanitizer_env(Path("/x/libasan.so.8"), {})["ASAN_OPTIONS"] == "detect_leaks=0"
+    assert native.sanitizer_env(asan, Path("/x/libasan.so.8"), {})["ASAN_OPTIONS"] == "detect_leaks=0"
 
 
 def test_tsan_is_refused_with_pointer_to_stress(tmp_path: Path) -> None:
     with pytest.raises(SanitizerRuntimeError) as exc:
-        native.prepare_process(tmp_path, {"lws": {"version": "4.3.5"}, "variant": "tsan"})
+        native.prepare_process(tmp_path, planned.provenance("tsan"))
     assert "lwsbuild stress --variant tsan" in exc.value.one_line()
 
 
-@pytest.mark.skipif(native.asan_loaded(), reason="this test process already runs under ASan")
+@pytest.mark.skipif(native.runtime_loaded("libasan.so"), reason="this test process already runs under ASan")
 def test_asan_without_reexec_names_the_command(tmp_path: Path) -> None:
     with pytest.raises(SanitizerRuntimeError) as exc:
-        native.prepare_process(tmp_path, {"lws": {"version": "4.3.5"}, "variant": "asan"}, argv=["--json"])
+        native.prepare_process(tmp_path, planned.provenance("asan"), argv=["--json"])
     line = exc.value.one_line()
     assert "\n" not in line
     if "no libasan.so" not in line:  # machines without the ASan runtime
@@ -347,7 +350,7 @@ def test_echo_round_trip_asan(asan_prefix: Path) -> None:
 
 @pytest.mark.build
 @pytest.mark.network
-@pytest.mark.skipif(native.asan_loaded(), reason="this test process already runs under ASan")
+@pytest.mark.skipif(native.runtime_loaded("libasan.so"), reason="this test process already runs under ASan")
 def test_asan_in_process_refuses_instead_of_aborting(asan_prefix: Path) -> None:
     with pytest.raises(SanitizerRuntimeError) as exc:
         run_smoke(None, asan_prefix, timeout=5)
@@ -492,10 +495,10 @@ def test_missing_layout_cli(release_prefix: Path, tmp_path: Path) -> None:
 def test_load_reports_versions_and_provenance(release_prefix: Path) -> None:
     lib = native.load(release_prefix)
     assert lib.version == lib.layout.version_string
-    assert lib.version.startswith(str(lib.provenance["lws"]["version"]))
+    assert lib.version.startswith(lib.provenance.lws.version)
     assert lib.lws_pre >= 16
     assert lib.layout.field("lws_context_creation_info", "options")[1] == 8
-    assert lib.variant == lib.provenance.get("variant", "release")
+    assert lib.variant == lib.provenance.variant == "release"
 
 
 # --- the two-line user experience: `pip install <wheel>` then `lwsbuild smoke` --------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lwsbuild import cli, report, stress
+from lwsbuild import cli, report, stress, variants
 from lwsbuild.findings import Finding
 
 DATA = Path(__file__).parent / "data"
@@ -31,13 +31,13 @@ def test_profile_is_the_harness_command_line():
 
 
 def test_sanitizer_options_ours_first_the_users_win():
-    env = stress.sanitizer_env("address", {"ASAN_OPTIONS": "detect_leaks=0"})
+    env = stress.sanitizer_env(variants.sanitizer("address"), {"ASAN_OPTIONS": "detect_leaks=0"})
     assert set(env) == {"ASAN_OPTIONS", "UBSAN_OPTIONS"}
     assert env["ASAN_OPTIONS"].startswith("halt_on_error=1:") and env["ASAN_OPTIONS"].endswith(":detect_leaks=0")
     assert "print_stacktrace=1" in env["UBSAN_OPTIONS"]
-    tsan = stress.sanitizer_env("thread", {})["TSAN_OPTIONS"].split(":")
+    tsan = stress.sanitizer_env(variants.sanitizer("thread"), {})["TSAN_OPTIONS"].split(":")
     assert {"halt_on_error=0", "second_deadlock_stack=1", "report_signal_unsafe=0"} <= set(tsan)
-    assert stress.sanitizer_env("", {}) == {}
+    assert stress.sanitizer_env(None, {}) == {}
 
 
 def _stored_run(log_dir: Path) -> stress.StressRun:

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import CliResult, run_cli
 
+from conftest import CliResult, run_cli
 from lwsbuild import variants
 
 Cli = Callable[..., CliResult]

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, Venv
+from helpers import planned
 from lwsbuild import native, releases, variants
+from lwsbuild.provenance import Provenance
 from lwsbuild.reproducible import compare, find_paths
 from lwsbuild.wheelmeta import Identity, check, repair_policy
 
@@ -26,10 +28,9 @@ PROVENANCE = "lwsbuild/_native/share/lwsbuild/provenance.json"
 
 
 def _provenance(variant: str = "release", series: str = "all", unfixed: bool = False, unpinned: bool = False,
-                **extra_options: str) -> dict:
-    options = {**variants.get(variant).cmake, **extra_options}
-    return {"variant": variant, "series": series, "unfixed": unfixed, "cmake_options": options,
-            "extra_options": dict(extra_options), "lws": {"version": LWS, "unpinned": unpinned}}
+                **extra_options: str) -> Provenance:
+    return planned.provenance(variant, series_name=series, unfixed=unfixed, unpinned=unpinned, defines=extra_options,
+                              version=LWS)
 
 
 def _members(wheel: Path) -> dict[str, bytes]:
@@ -81,7 +82,7 @@ def test_an_unfixed_summary_cannot_be_read_as_a_fixed_one() -> None:
 
 def test_the_cmake_name_check_refuses_a_wheel_named_for_another_build(tmp_path: Path) -> None:
     provenance = tmp_path / "provenance.json"
-    provenance.write_text(json.dumps(_provenance("asan")))
+    provenance.write_text(json.dumps(_provenance("asan").to_json()))
     assert check(Identity.of_provenance(_provenance("asan")).version, provenance) is None
     problem = check(Identity.of_provenance(_provenance()).version, provenance)
     assert problem is not None and "variant asan" in problem
@@ -92,11 +93,11 @@ def test_the_cmake_name_check_refuses_a_wheel_named_for_another_build(tmp_path: 
 
 
 def test_only_release_wheels_are_repaired_and_openssl_is_not_grafted() -> None:
-    release = repair_policy("")
+    release = repair_policy(variants.get("release").sanitizer)
     assert release.repair and set(release.excluded) == {"libssl.so.3", "libcrypto.so.3"}
-    for sanitizer in ("address", "thread"):
-        policy = repair_policy(sanitizer)
-        assert not policy.repair and "not repaired" in policy.reason
+    for name, runtime in (("asan", "libasan.so"), ("tsan", "libtsan.so")):
+        policy = repair_policy(variants.get(name).sanitizer)
+        assert not policy.repair and "not repaired" in policy.reason and runtime in policy.reason
 
 
 def test_compare_names_the_differing_members(tmp_path: Path) -> None:
@@ -211,8 +212,8 @@ def test_an_installed_lwsbuild_makes_the_same_wheel_outside_any_checkout(release
 @pytest.mark.build
 @pytest.mark.network
 @pytest.mark.venv
-def test_asan_wheel_loads_from_a_fresh_venv_with_the_runtime_preloaded(asan_venv: Venv) -> None:
-    runtime = native.asan_runtime_path()
+def test_asan_wheel_loads_from_a_fresh_venv_with_the_runtime_preloaded(asan_venv: Venv, asan_prefix: Path) -> None:
+    runtime = native.runtime_path(native.read_provenance(asan_prefix))
     code = ("import ctypes, importlib.resources as r; "
             "lib = ctypes.CDLL(str(r.files('lwsbuild') / '_native' / 'lib' / 'libwebsockets.so.19')); "
             "lib.lws_get_library_version.restype = ctypes.c_char_p; print(lib.lws_get_library_version().decode())")

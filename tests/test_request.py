@@ -1,0 +1,156 @@
+"""The build request: one typed value from the command line and back, and a package without import cycles."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from lwsbuild import cli, request_options, series, variants
+from lwsbuild.errors import BadDefineError
+from lwsbuild.request import BuildRequest
+
+PACKAGE = REPO / "lwsbuild"
+
+# Between them, every field set away from its default (checked below: a new field must appear here).
+REQUESTS = [
+    BuildRequest(),
+    BuildRequest(version="4.3.3", variant="asan", series="seed"),
+    BuildRequest(unfixed=True, variant="tsan", defines=(("LWS_WITH_HTTP2", "OFF"), ("LWS_MAX_SMP", "16"))),
+    BuildRequest(version="5.0.0", sources=("dir:/tmp/lws tree", "-odd:spec", "archive:/x.tar.gz#sha256=00"),
+                 allow_unpinned=True, refresh=True, series="none"),
+    # values argparse or CMake could take for something else: a leading "-", "=", spaces, brackets
+    BuildRequest(defines=(("LWS_X", "-D LWS_Y=1"), ("LWS_Z", "a=b ]==] c"), ("LWS_EMPTY", ""))),
+]
+
+
+def _parsed(command: str, argv: list[str]) -> BuildRequest:
+    return BuildRequest.from_args(cli._parser().parse_args([command, *argv]))
+
+
+@pytest.mark.parametrize("request_", REQUESTS, ids=lambda r: " ".join(r.argv()))
+def test_argv_gives_the_same_request_back(request_: BuildRequest) -> None:
+    # `wheel` is what --check-reproducible runs again; `build` and `stress` take the same options.
+    for command in ("wheel", "build", "stress"):
+        assert _parsed(command, request_.argv()) == request_, command
+
+
+def test_every_field_is_exercised_by_the_round_trip() -> None:
+    default = BuildRequest()
+    for field in dataclasses.fields(BuildRequest):
+        assert any(getattr(r, field.name) != getattr(default, field.name) for r in REQUESTS), (
+            f"no request above sets {field.name}: add one, so argv() and from_args() are checked for it")
+
+
+def test_every_field_has_a_docstring() -> None:
+    tree = ast.parse((PACKAGE / "request.py").read_text())
+    body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "BuildRequest").body
+    documented = {node.target.id for node, after in itertools.pairwise(body)
+                  if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                  and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)}
+    assert documented == {f.name for f in dataclasses.fields(BuildRequest)}
+
+
+def test_the_command_line_is_read_as_the_user_wrote_it() -> None:
+    request = _parsed("build", ["--lws-version", "v4.3.5", "-D", "LWS_A=1", "-D", "LWS_A=2", "--source", "debian"])
+    assert request == BuildRequest(version="4.3.5", sources=("debian",), defines=(("LWS_A", "2"),))
+    # A command that declares only some of the options: the others keep their defaults.
+    assert _parsed("fetch", ["--refresh"]) == BuildRequest(refresh=True)
+    assert _parsed("prove", []).variant == "asan"
+    # smoke and config build only when asked: no --variant is no build, not a release build.
+    assert _parsed("smoke", []) == BuildRequest()
+    with pytest.raises(BadDefineError):  # refused while parsing, before anything is fetched
+        _parsed("build", ["-D", "CMAKE_C_FLAGS=-O0"])
+
+
+def test_the_parser_defaults_are_the_data_modules_values() -> None:
+    assert request_options.DEFAULT_VARIANT == variants.DEFAULT == BuildRequest().variant
+    assert request_options.ALL_SERIES == series.ALL == BuildRequest().series
+
+
+def test_building_the_parser_imports_no_pipeline_module() -> None:
+    # `lwsbuild --help` stays fast: the request's options come from request_options.py, and the
+    # request itself (dataclasses, the data modules) is imported by the handlers that use it.
+    # Only what the import adds counts (a site-packages .pth file may have imported anything before).
+    code = ("import sys; before = set(sys.modules); from lwsbuild import cli; cli._parser(); "
+            "print(' '.join(sorted(m for m in set(sys.modules) - before if m.startswith('lwsbuild') or m in "
+            "('dataclasses', 'inspect', 'tomllib', 'subprocess'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert result.stdout.split() == ["lwsbuild", "lwsbuild.cli", "lwsbuild.entry", "lwsbuild.errors",
+                                     "lwsbuild.progress", "lwsbuild.request_options", "lwsbuild.smoke_options"]
+
+
+# --- the import graph of lwsbuild/ ---------------------------------------------------------------
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the lwsbuild modules it imports anywhere (top level, functions, TYPE_CHECKING blocks)."""
+    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                # `from . import build` imports the module lwsbuild.build; `from .x import f` imports x.
+                found.update(f"{target}.{a.name}" if f"{target}.{a.name}" in modules else target for a in node.names)
+        graph[name] = {m for m in found if m in modules and m != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as [a, b, ..., a], or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def test_find_cycle_names_one() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    graph = import_graph()
+    assert {"lwsbuild.cli", "lwsbuild.build", "lwsbuild.request", "lwsbuild.sources.git"} <= set(graph)
+    assert "lwsbuild.build" in graph["lwsbuild.request"] and "lwsbuild.cache" in graph["lwsbuild.sources"]
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_only_the_entry_point_imports_the_cli() -> None:
+    importers = sorted(name for name, imports in import_graph().items() if "lwsbuild.cli" in imports)
+    assert importers == ["lwsbuild.__main__"]

@@ -9,7 +9,7 @@ target_include_directories(lws-cve-server PRIVATE
 	${libwebsockets_BINARY_DIR})
 target_link_libraries(lws-cve-server PRIVATE websockets_shared)
 add_dependencies(lws-cve-server websockets_shared)
-target_compile_options(lws-cve-server PRIVATE -Wall -Wextra -Wconversion -Wsign-compare -Wundef -Werror)
+target_compile_options(lws-cve-server PRIVATE ${LWSBUILD_PROGRAM_WARNINGS})
 
 set(_lws_cve_san ${LWSBUILD_PROGRAM_SANITIZER_FLAGS})
 if (NOT CMAKE_C_COMPILER_ID MATCHES "Clang")

@@ -25,12 +25,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 from lwsbuild.errors import SmokeFailure, UsageError
 from lwsbuild.provenance import Provenance
 from lwsbuild.smoke_options import DEFAULT_SUBPROTOCOL, add_arguments
+
+if TYPE_CHECKING:
+    import ssl
 
 LARGE_MESSAGE_SIZE = 196_613  # > 48 x lws's default 4 KiB rx buffer, not a round number
 # The most the client buffers of one message: far above the largest smoke message, small enough that
@@ -105,10 +108,12 @@ class SmokeReport:
 
 
 class EchoPeer:
-    """A websockets echo server on 127.0.0.1:<ephemeral> in a background thread."""
+    """A websockets echo server on 127.0.0.1:<ephemeral> in a background thread; `tls` makes it a
+    wss:// peer (the C consumers' TLS round trips in tests/test_link_tls.py)."""
 
-    def __init__(self, subprotocol: str | None = DEFAULT_SUBPROTOCOL) -> None:
+    def __init__(self, subprotocol: str | None = DEFAULT_SUBPROTOCOL, tls: ssl.SSLContext | None = None) -> None:
         self.subprotocol = subprotocol
+        self.tls = tls
         self.port = 0
         self.close_codes: list[int | None] = []
         self._ready = threading.Event()
@@ -177,7 +182,7 @@ class EchoPeer:
         kwargs: dict[str, Any] = {"max_size": 16 * 1024 * 1024, "compression": None}
         if self.subprotocol:
             kwargs["subprotocols"] = [self.subprotocol]
-        async with serve(handler, "127.0.0.1", 0, **kwargs) as server:
+        async with serve(handler, "127.0.0.1", 0, ssl=self.tls, **kwargs) as server:
             self.port = next(iter(server.sockets)).getsockname()[1]
             self._ready.set()
             await self._stop.wait()

@@ -1,5 +1,5 @@
-"""A WebSocket echo peer on 127.0.0.1 (the `websockets` library, in a thread), plain or over TLS, and
-a throwaway certificate for it: what the C consumers of tests/test_link_tls.py talk to.
+"""The smoke test's WebSocket echo peer on 127.0.0.1, plain or over TLS, and a throwaway certificate
+for it: what the C consumers of tests/test_link_tls.py talk to.
 
 The certificate is made by the `openssl` program (.ci/run installs it) for the name "localhost",
 valid for two days, self-signed: the client is given it as its CA file.
@@ -7,13 +7,12 @@ valid for two days, self-signed: the client is given it as its CA file.
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import subprocess
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+
+from lwsbuild import smoke
 
 
 @dataclass(frozen=True)
@@ -36,54 +35,8 @@ def make_certificate(directory: Path) -> Certificate:
     return Certificate(cert, key)
 
 
-class EchoPeer:
-    """Echoes every message; `tls` makes it a wss:// peer. Records the close codes it received."""
+class EchoPeer(smoke.EchoPeer):
+    """lwsbuild's own echo peer (lwsbuild/smoke.py), offering no subprotocol; `tls` makes it wss://."""
 
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
-        self.tls = tls
-        self.port = 0
-        self.close_codes: list[int | None] = []
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="echo-peer", daemon=True)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        assert self._ready.wait(10), "the echo peer did not start within 10 s"
-        assert self._error is None, f"the echo peer failed to start: {self._error!r}"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except (OSError, RuntimeError, ssl.SSLError, ImportError) as exc:  # reported by __enter__
-            self._error = exc
-            self._ready.set()
-
-    async def _main(self) -> None:
-        from websockets.asyncio.server import ServerConnection, serve
-        from websockets.exceptions import ConnectionClosed
-
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-
-        async def echo(ws: ServerConnection) -> None:
-            try:
-                async for message in ws:
-                    await ws.send(message)
-            except ConnectionClosed:
-                pass
-            self.close_codes.append(ws.close_code)
-
-        options: dict[str, Any] = {"compression": None, "open_timeout": 10, "close_timeout": 5}
-        async with serve(echo, "127.0.0.1", 0, ssl=self.tls, **options) as server:
-            self.port = next(iter(server.sockets)).getsockname()[1]
-            self._ready.set()
-            await self._stop.wait()
+        super().__init__(subprotocol=None, tls=tls)

@@ -2,11 +2,11 @@
 # (lwsbuild/harness/cve_server.c, tests/test_cve.py). include()d after add_subdirectory(lws), like
 # harness.cmake, whose notes on include paths, sanitizer flags and RPATH apply here too.
 
-add_executable(lws-cve-server ${LWSBUILD_HARNESS_DIR}/cve_server.c)
+add_executable(lws-cve-server "${LWSBUILD_HARNESS_DIR}/cve_server.c")
 target_include_directories(lws-cve-server PRIVATE
-	${libwebsockets_SOURCE_DIR}/include
-	${libwebsockets_BINARY_DIR}/include
-	${libwebsockets_BINARY_DIR})
+	"${libwebsockets_SOURCE_DIR}/include"
+	"${libwebsockets_BINARY_DIR}/include"
+	"${libwebsockets_BINARY_DIR}")
 target_link_libraries(lws-cve-server PRIVATE websockets_shared)
 add_dependencies(lws-cve-server websockets_shared)
 target_compile_options(lws-cve-server PRIVATE ${LWSBUILD_PROGRAM_WARNINGS})

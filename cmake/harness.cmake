@@ -19,16 +19,16 @@
 find_package(Threads REQUIRED)
 
 add_executable(lws-stress
-	${LWSBUILD_HARNESS_DIR}/stress_harness.c)
+	"${LWSBUILD_HARNESS_DIR}/stress_harness.c")
 
 # lws public headers: libwebsockets.h + libwebsockets/*.h from the source tree,
 # and the generated lws_config.h in the lws binary dir (both at the top and in
 # include/; the include/ copy is made by a custom command that
 # websockets_shared depends on).
 target_include_directories(lws-stress PRIVATE
-	${libwebsockets_SOURCE_DIR}/include
-	${libwebsockets_BINARY_DIR}/include
-	${libwebsockets_BINARY_DIR})
+	"${libwebsockets_SOURCE_DIR}/include"
+	"${libwebsockets_BINARY_DIR}/include"
+	"${libwebsockets_BINARY_DIR}")
 
 target_link_libraries(lws-stress PRIVATE websockets_shared Threads::Threads)
 add_dependencies(lws-stress websockets_shared)

@@ -14,7 +14,10 @@ config-setting `lwsbuild.spec`, which the provider reads for the name and CMake 
 input, the compiler the plan recorded, and the release's SOURCE_DATE_EPOCH.
 
 lwsbuild/configsettings.py says which settings exist; a wrong one ends the hook with lwsbuild's
-one-line error and its exit code, before anything is fetched.
+one-line error and its exit code, before anything is fetched. So does an environment variable that
+would configure scikit-build-core or CMake directly (SKBUILD_*, CMAKE_ARGS, CMAKE_TOOLCHAIN_FILE:
+environment.backend_refused). scikit-build-core then runs in the environment a build step gets
+(environment.construct), not in pip's: what lwsbuild does not record does not reach CMake.
 """
 
 from __future__ import annotations
@@ -27,14 +30,21 @@ from pathlib import Path
 
 from scikit_build_core import build as _skbuild
 
+from . import environment
 from .configsettings import SPEC_ENV, SPEC_KEY, Split, split
-from .errors import LwsbuildError
+from .errors import BadConfigSetting, LwsbuildError
 
 ConfigSettings = dict[str, str | list[str]] | None
 
 
 def _split(config_settings: ConfigSettings) -> Split:
     try:
+        refused = environment.backend_refused(os.environ)
+        if refused:
+            raise BadConfigSetting(f"the environment sets {', '.join(refused)}, which would configure scikit-build-core "
+                                   "or CMake behind lwsbuild (the build key and provenance.json would not record it)",
+                                   hint=f"unset {' '.join(refused)}; choose the build with -C lwsbuild.* settings "
+                                        "(README: Settings)")
         return split(config_settings, os.environ)
     except LwsbuildError as exc:
         # A clean exit (no traceback): the frontend shows our line and "exit code 2".
@@ -42,19 +52,18 @@ def _split(config_settings: ConfigSettings) -> Split:
 
 
 @contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """os.environ with `values` set while the hook runs: scikit-build-core, its metadata provider and
-    CMake read them there."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
+def _build_environment(**values: str) -> Iterator[None]:
+    """os.environ, while scikit-build-core runs, is a build step's (environment.construct) with
+    `values`: scikit-build-core, its metadata provider and CMake read it there. pip's own is put back."""
+    saved = dict(os.environ)
+    constructed = environment.construct(saved, **values)
+    os.environ.clear()
+    os.environ.update(constructed)
     try:
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @contextmanager
@@ -62,8 +71,8 @@ def _planned(config_settings: ConfigSettings) -> Iterator[dict[str, str | list[s
     """scikit-build-core's settings for the build the lwsbuild settings describe, planned and written
     as a spec that lives while the hook runs."""
     parts = _split(config_settings)
-    if parts.build.spec is not None:  # `lwsbuild wheel`'s way: the spec is given
-        with _environment({SPEC_ENV: parts.build.spec}):  # where the metadata provider reads it
+    if parts.build.spec is not None:  # a spec lwsbuild wrote is given: it names the whole build
+        with _build_environment(**{SPEC_ENV: parts.build.spec}):  # where the metadata provider reads it
             yield parts.skbuild
         return
     from . import request
@@ -79,7 +88,7 @@ def _planned(config_settings: ConfigSettings) -> Iterator[dict[str, str | list[s
                     # As `lwsbuild wheel` does: the compiler provenance.json names is the one CMake uses.
                     "cmake.define.CMAKE_C_COMPILER": described.compiler.path}
         # SOURCE_DATE_EPOCH (the pinned release's date) also dates the wheel's members.
-        with _environment({SPEC_ENV: str(spec), "SOURCE_DATE_EPOCH": str(described.source_date_epoch)}):
+        with _build_environment(**{SPEC_ENV: str(spec), "SOURCE_DATE_EPOCH": str(described.source_date_epoch)}):
             yield settings
 
 

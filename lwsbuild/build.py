@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from functools import cache as memoize
 from pathlib import Path
 from typing import Any
 
-from . import __version__, cache, progress, provenance, tools
+from . import __version__, cache, environment, progress, provenance, tools
 from .errors import BuildError, CacheError, LwsbuildError, by_code
 from .paths import PACKAGE_DIR, own_dir
 from .provenance import (
@@ -26,9 +27,10 @@ from .provenance import (
     Provenance,
     SanitizerRecord,
     TlsRecord,
+    ToolsRecord,
 )
 from .series import PreparedTree
-from .variants import LineOptions, Variant, cmake_truthy, line_options, tls_backend
+from .variants import LineOptions, Variant, cmake_truthy, line_options, tls_backend, tool_version
 from .wheelmeta import repair_policy
 
 HARNESS_DIR = PACKAGE_DIR / "harness"  # C sources of the probe and the stress harness
@@ -71,13 +73,23 @@ def _print_file_name(compiler_path: str, library: str) -> str:
 
 
 @memoize
-def compiler() -> Compiler:
-    name = os.environ.get("CC", "cc")
-    path = shutil.which(name)
-    if path is None:
-        raise BuildError(f"no C compiler: {name!r} is not on PATH", hint="install gcc, or set CC")
-    line = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout.splitlines()[0]
-    return Compiler(os.path.realpath(path), line.strip())
+def compiler(name: str = "cc") -> Compiler:
+    """The compiler `name` (the request's --cc/CC: a name on PATH or a path), resolved and asked for its version."""
+    found = shutil.which(name)
+    if found is None:
+        raise BuildError(f"no C compiler: {name!r} is not on PATH", hint="install gcc, or pass --cc (or set CC)")
+    # Asked by its real path: gcc names itself by argv[0] in --version, so `cc`, `gcc` and the path
+    # would otherwise record three compilers (and three build keys) for one.
+    path = os.path.realpath(found)
+    try:
+        lines = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60,
+                               check=False).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise BuildError(f"the C compiler {path} cannot be run: {exc}", hint="pass --cc with a working compiler") from None
+    if not lines:
+        raise BuildError(f"{path} --version printed nothing: not a C compiler lwsbuild can record",
+                         hint="pass --cc gcc or --cc clang")
+    return Compiler(path, lines[0].strip())
 
 
 @memoize
@@ -96,17 +108,21 @@ class BuildSpec:
     prepared: PreparedTree
     variant: Variant
     options: dict[str, str]  # every -D given to the lws configure
-    c_flags: tuple[str, ...]
+    c_flags: tuple[str, ...]  # the variant's, then the request's extra_c_flags
     compiler: Compiler = field(default_factory=compiler)
     # What the release line and the tools in use add (variants.toml [[line]] / [[tool]]), as planned.
     line_options: tuple[LineOptions, ...] = ()
+    extra_c_flags: tuple[str, ...] = ()  # --extra-cflags / CFLAGS (already in c_flags)
+    ld_flags: tuple[str, ...] = ()  # --extra-ldflags / LDFLAGS: every link of the project
+    cmake_version: str = ""  # of the cmake on PATH, which configures and builds
 
     @property
     def key(self) -> str:
         identity = {
             "tree": self.prepared.tree_id, "series": self.prepared.series.name, "unfixed": self.prepared.unfixed,
             "unpinned": self.prepared.source.unpinned, "variant": self.variant.build_identity(), "options": self.options,
-            "c_flags": self.c_flags, "compiler": self.compiler.version_line, "compiler_path": self.compiler.path,
+            "c_flags": self.c_flags, "ld_flags": self.ld_flags, "compiler": self.compiler.version_line,
+            "compiler_path": self.compiler.path, "cmake": self.cmake_version,
             "project": project_digest(), "lwsbuild": __version__,
             "provenance_schema": provenance.SCHEMA,  # an entry's provenance.json must be readable
         }
@@ -138,7 +154,6 @@ class BuildSpec:
             schema=provenance.SCHEMA,
             lwsbuild_version=__version__,
             lws=LwsSource(release.version, release.tag, release.commit, source.tree_id, source.unpinned),
-            mirror=source.mirror,
             series=self.prepared.series.name,
             unfixed=self.prepared.unfixed,
             marks=tuple(self.prepared.marks),
@@ -153,7 +168,10 @@ class BuildSpec:
             # The TLS backend the options select; the install step checks the library links it.
             tls=TlsRecord.of(tls_backend(self.options)),
             c_flags=self.c_flags,
+            extra_c_flags=self.extra_c_flags,
+            ld_flags=self.ld_flags,
             compiler=self.compiler.record(),
+            tools=ToolsRecord(cmake=self.cmake_version),
             source_date_epoch=self.source_date_epoch,
             build_key=self.key,
             # Whether its wheel is repaired to a manylinux tag, and why (or why not).
@@ -178,7 +196,10 @@ class BuildSpec:
                  # A fixed build hash: lws would otherwise run `git describe` and record user@host.
                  # It ends up in lws_get_library_version(), so say what this build is.
                  f"set(LWS_BUILD_HASH {q(self.build_hash)} CACHE STRING \"\" FORCE)",
-                 f"set(CMAKE_C_FLAGS {q(' '.join(self.c_flags))} CACHE STRING \"\" FORCE)"]
+                 f"set(CMAKE_C_FLAGS {q(shlex.join(self.c_flags))} CACHE STRING \"\" FORCE)"]
+        # Every link's flags, forced: nothing CMake took from the environment or an older cache stays.
+        lines += [f"set(CMAKE_{kind}_LINKER_FLAGS {q(shlex.join(self.ld_flags))} CACHE STRING \"\" FORCE)"
+                  for kind in ("EXE", "SHARED", "MODULE")]
         lines += [f"set({name} {q(value)} CACHE STRING \"\" FORCE)" for name, value in sorted(self.options.items())]
         # The sanitizer's part (variants.toml [sanitizer.NAME]) that CMake applies: flags for our own
         # programs (harness.cmake, cveserver.cmake) and the layout probe's environment (probe.cmake).
@@ -201,10 +222,12 @@ def cmake_bracket(text: str) -> str:
     return f"[{'=' * level}[{text}]{'=' * level}]"
 
 
-def plan(prepared: PreparedTree, variant: Variant, options: dict[str, str]) -> BuildSpec:
+def plan(prepared: PreparedTree, variant: Variant, options: dict[str, str], compiler_used: Compiler | None = None,
+         extra_c_flags: tuple[str, ...] = (), ld_flags: tuple[str, ...] = ()) -> BuildSpec:
     """`options`: what variants.options_for() gave (validated once, warnings said once)."""
-    return BuildSpec(prepared, variant, options, variant.c_flags,
-                     line_options=line_options(prepared.source.release.version))
+    return BuildSpec(prepared, variant, options, (*variant.c_flags, *extra_c_flags), compiler_used or compiler(),
+                     line_options=line_options(prepared.source.release.version), extra_c_flags=extra_c_flags,
+                     ld_flags=ld_flags, cmake_version=tool_version("cmake"))
 
 
 @dataclass(frozen=True)
@@ -256,7 +279,8 @@ def run_logged(step: str, command: list[str], log: Path, env: dict[str, str], cw
 
 
 def cmake_env(spec: BuildSpec) -> dict[str, str]:
-    env = dict(os.environ, SOURCE_DATE_EPOCH=str(spec.source_date_epoch))
+    """The environment of every build step: constructed (environment.py), never the caller's own."""
+    env = environment.construct(os.environ, SOURCE_DATE_EPOCH=str(spec.source_date_epoch))
     if spec.variant.sanitizer:
         # Instrumented programs run while building (the layout probe): the sanitizer's build_options.
         env.update(spec.variant.sanitizer.build_env(env))
@@ -278,34 +302,51 @@ def broken(prefix: Path, spec: BuildSpec) -> str | None:
     return None if soname else f"{LAYOUT_FILE} names no library (soname)"
 
 
-def build(spec: BuildSpec, jobs: int | None = None) -> Install:
-    """Configure, build and install into builds/<key>/prefix; a complete prefix is reused as is,
-    a broken one (files deleted since) is discarded and rebuilt."""
+def discard(install: Install) -> None:
+    """Take a build out of the cache: its prefix (the published entry) and its build directory."""
+    cache.discard(install.prefix)
+    cache.discard(install.build_dir)
+
+
+_NO_SPACE = "No space left on device"
+
+
+def build(spec: BuildSpec, jobs: int | None = None, full_check: bool = False) -> Install:
+    """Configure, build and install into builds/<key>/prefix; a complete, unchanged prefix is reused
+    as is, an incomplete or changed one is discarded and rebuilt."""
     entry = cache.area("builds") / spec.key
     prefix, build_dir = entry / "prefix", entry / "build"
-    if prefix.is_dir():
-        damage = broken(prefix, spec)
-        if damage is None:
-            return Install(spec, prefix, build_dir, cached=True)
-        progress.note(f"the cached build {prefix} is broken ({damage}): rebuilding it")
-        cache.discard(prefix)
+    # Served only when complete and unchanged since it was built (its manifest; every byte when full).
+    if prefix.is_dir() and cache.intact(prefix, full_check, what="cached build", redo="building it again",
+                                        damage=broken(prefix, spec)):
+        return Install(spec, prefix, build_dir, cached=True)
     with cache.publishing(prefix) as staging:
         if staging is None:  # another process finished it while we waited for the lock
             return Install(spec, prefix, build_dir, cached=True)
         # A build directory without a published prefix is a failed, killed or broken build's: start
         # from scratch (one configured from another checkout's project, same key, refuses to reconfigure).
         cache.discard(build_dir)
+        needed = spec.variant.disk_bytes
+        what = f"a {spec.variant.name} build (build directory and prefix)"
+        cache.require_free(needed, what)
         log = entry / "build.log"
         log.write_text("")
         spec_file = write_spec(spec, entry)
         env = cmake_env(spec)
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
         tls = tls_backend(spec.options)
-        run_logged("configure", ["cmake", "-S", str(PROJECT_DIR), "-B", str(build_dir), *generator,
-                           f"-DLWSBUILD_SPEC={spec_file}", f"-DCMAKE_C_COMPILER={spec.compiler.path}"], log, env,
-                   hint="read the log; a -D option or compiler mismatch is the usual cause"
-                        + (f", or the {tls.name} TLS backend's missing development files (Debian: apt-get install "
-                           f"{tls.debian})" if tls.debian else ""))
-        run_logged("build", ["cmake", "--build", str(build_dir), "-j", str(jobs or os.cpu_count() or 2)], log, env)
-        run_logged("install", ["cmake", "--install", str(build_dir), "--prefix", str(staging)], log, env)
+        try:
+            run_logged("configure", ["cmake", "-S", str(PROJECT_DIR), "-B", str(build_dir), *generator,
+                                     f"-DLWSBUILD_SPEC={spec_file}", f"-DCMAKE_C_COMPILER={spec.compiler.path}"],
+                       log, env, hint="read the log; a -D option or compiler mismatch is the usual cause"
+                       + (f", or the {tls.name} TLS backend's missing development files (Debian: apt-get install "
+                          f"{tls.debian})" if tls.debian else ""))
+            run_logged("build", ["cmake", "--build", str(build_dir), "-j", str(jobs or os.cpu_count() or 2)], log, env)
+            run_logged("install", ["cmake", "--install", str(build_dir), "--prefix", str(staging)], log, env)
+        except BuildError as exc:
+            # A full cache fails the compiler or CMake somewhere in the log: say so, with what it takes.
+            if _NO_SPACE in log.read_text(errors="replace"):
+                cache.discard(build_dir)  # give the room back: a later build starts from scratch anyway
+                raise cache.full(needed, what) from exc
+            raise
     return Install(spec, prefix, build_dir, cached=False)

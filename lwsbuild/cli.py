@@ -14,13 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, entry
-from .request_options import (
-    ALL_SERIES,
-    add_arguments,
-    add_build_arguments,
-    add_series_arguments,
-    add_source_arguments,
-)
+from .settings import add_arguments, given_on_command_line
 
 if TYPE_CHECKING:
     from .request import BuildRequest
@@ -30,8 +24,16 @@ JsonDict = dict[str, Any]
 
 
 # --- argument groups shared by commands ---------------------------------------------------------
-# The build request's own options (source, series, variant, -D) are declared in request.py, beside
-# the fields they set.
+# The build request's own options (source, series, variant, -D, compiler, flags) are declared once,
+# in settings.py, with their -C keys and environment variables.
+
+
+def source_arguments(parser: argparse.ArgumentParser) -> None:
+    add_arguments(parser, ["source"])
+
+
+def patch_arguments(parser: argparse.ArgumentParser) -> None:
+    add_arguments(parser, ["source", "fix series"])
 
 def json_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -40,7 +42,7 @@ def json_argument(parser: argparse.ArgumentParser) -> None:
 # --- the pipeline, driven by parsed arguments ---------------------------------------------------
 
 def _request(args: argparse.Namespace) -> BuildRequest:
-    from .request import BuildRequest  # here: the parser needs only request_options
+    from .request import BuildRequest  # here: the parser needs only settings
 
     return BuildRequest.from_args(args)
 
@@ -50,18 +52,15 @@ def prefix_from_args(args: argparse.Namespace) -> Path | None:
     bundled in this installed wheel."""
     from .errors import UsageError
 
-    wants_build = any([args.variant, args.lws_version, args.source, args.allow_unpinned, args.unfixed,
-                       args.defines, args.series != ALL_SERIES])
+    wants_build = given_on_command_line(args)
     if args.prefix is not None and wants_build:
-        raise UsageError("--prefix and build options (--variant, --unfixed, -D, ...) select different libraries",
+        raise UsageError(f"--prefix and build options ({', '.join(wants_build)}) select different libraries",
                          hint="pass one of them")
     if args.prefix is not None:
         return Path(args.prefix)
     if not wants_build:
         return None
-    from . import build
-
-    return build.build(_request(args).plan()).prefix
+    return _request(args).build().prefix
 
 
 def emit(args: argparse.Namespace, data: Mapping[str, object], text: str) -> None:
@@ -206,9 +205,7 @@ def cmd_patch(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from . import build
-
-    install = build.build(_request(args).plan())
+    install = _request(args).build()
     data = install.to_json()
     emit(args, data, f"libwebsockets {data['version']} {data['variant']}{_marks(data['marks'])}"
                      f"{' (cached)' if install.cached else ''}\n  prefix  {data['prefix']}\n  library {data['library']}")
@@ -224,11 +221,11 @@ def wheel_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_wheel(args: argparse.Namespace) -> int:
-    from . import build, variants, wheel
+    from . import variants, wheel
 
     request = _request(args)
     wheel.require_tools(variants.get(request.variant).sanitizer)  # before a build, not after it
-    install = build.build(request.plan())
+    install = request.build()
     made = wheel.build_wheel(install, args.output)
     data = made.to_json()
     lines = [f"{made.path.name}{_marks(data['marks'])}", f"  {made.identity.summary}",
@@ -253,6 +250,29 @@ def cmd_wheel(args: argparse.Namespace) -> int:
     return 0
 
 
+def verify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("targets", nargs="+", type=Path, metavar="WHEEL|PREFIX",
+                        help="wheels made by lwsbuild (or pip), or install prefixes; artifacts of one build share its rebuild")
+    parser.add_argument("--source", action="append", metavar="SPEC",
+                        help="mirror for the rebuild's source, repeatable (default: the pin's mirror list); the "
+                             "tree id must be the one the artifact records")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="keep the rebuilt wheel and prefix in DIR")
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from . import verify
+    from .errors import NotVerified
+
+    verdicts = verify.verify(args.targets, tuple(args.source or ()), args.keep)
+    emit(args, {"identical": all(v.identical for v in verdicts), "verdicts": [v.to_json() for v in verdicts]},
+         "\n".join(v.describe() for v in verdicts))
+    differing = [v for v in verdicts if not v.identical]
+    if differing:
+        raise NotVerified(f"{len(differing)} of {len(verdicts)} artifact(s) differ from a rebuild of what their "
+                          f"provenance says: {', '.join(str(v.target) for v in differing)}")
+    return 0
+
+
 def config_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("what to print (default: all of it)")
     group.add_argument("--cflags", action="store_true", help="compiler flags (include dir, sanitizer flags)")
@@ -262,9 +282,8 @@ def config_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the prefix for CMAKE_PREFIX_PATH (find_package(libwebsockets))")
     parser.add_argument("--prefix", type=Path, metavar="DIR",
                         help="an install prefix (default: the installed wheel's; build options select a build)")
-    add_arguments(parser)
     # A build only when asked for: no build option means the installed wheel's library.
-    parser.set_defaults(variant=None)  # no --variant: the bundled library, not a build
+    add_arguments(parser)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -307,8 +326,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 def smoke_arguments(parser: argparse.ArgumentParser) -> None:
     from .smoke_options import add_arguments
 
-    add_arguments(parser.add_argument_group("smoke"))
-    parser.set_defaults(variant=None)  # no --variant: the bundled library, not a build
+    add_arguments(parser.add_argument_group("smoke"))  # no build option: the bundled library, not a build
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
@@ -376,11 +394,11 @@ def cmd_stress(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from . import build, profiles, report, stress
+    from . import profiles, report, stress
     from .errors import DefectFound, UsageError
 
     named = profiles.with_overrides(args.profile, vars(args))
-    install = build.build(_request(args).plan())
+    install = _request(args).build()
     # Without --report the logs go to a scratch directory, removed once the run has been judged; a
     # run that could not be judged (an error naming a log in it) leaves it for the user to read.
     directory = Path(args.report) if args.report else Path(tempfile.mkdtemp(prefix="lwsbuild-stress-"))
@@ -407,9 +425,9 @@ def cmd_stress(args: argparse.Namespace) -> int:
 
 
 def prove_arguments(parser: argparse.ArgumentParser) -> None:
-    add_source_arguments(parser)
-    add_build_arguments(parser, default_variant="asan", defines_for=", for all three builds")
-    parser.set_defaults(report="prove-report")  # its prove.json names the runs' logs: they are kept
+    # The build options apply to all three builds it compares (their series are its own).
+    add_arguments(parser, ["source", "build"], variant_default="asan")
+    parser.set_defaults(variant="asan", report="prove-report")  # prove.json names the runs' logs: they are kept
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
@@ -465,17 +483,19 @@ def _parser() -> argparse.ArgumentParser:
             json_argument)
     command("variants", cmd_variants, "list the build variants", json_argument)
     command("debian-patches", cmd_debian_patches, "Debian's security patches for a release (read at run time) "
-            "and what the series does about each CVE they name", add_source_arguments, add_series_arguments, json_argument)
+            "and what the series does about each CVE they name", patch_arguments, json_argument)
     audit_parser = command("audit", cmd_audit, "the CVE status of an existing build (a wheel or an install prefix; "
                            "default: this installed lwsbuild's library)", json_argument)
     audit_parser.add_argument("target", nargs="?", metavar="WHEEL|PREFIX",
                               help="a wheel made by `lwsbuild wheel`, or a prefix from `lwsbuild build --json`")
-    command("fetch", cmd_fetch, "fetch and verify a release's source tree", add_source_arguments, json_argument)
-    command("patch", cmd_patch, "classify and apply the fix series to a verified tree",
-            add_source_arguments, add_series_arguments, json_argument)
+    command("fetch", cmd_fetch, "fetch and verify a release's source tree", source_arguments, json_argument)
+    command("patch", cmd_patch, "classify and apply the fix series to a verified tree", patch_arguments,
+            json_argument)
     command("build", cmd_build, "build a variant into a cached install prefix", add_arguments, json_argument)
     command("wheel", cmd_wheel, "build a variant and package it as a wheel (py3-none-<platform>)",
             add_arguments, wheel_arguments, json_argument)
+    command("verify", cmd_verify, "rebuild what a wheel's or prefix's provenance.json says it is, in a private "
+            "cache, and compare byte for byte", verify_arguments, json_argument)
     command("config", cmd_config, "compiler, linker, pkg-config and CMake settings for C programs using the library",
             config_arguments, json_argument)
     command("smoke", cmd_smoke, "a real WebSocket round trip through the library, via ctypes",

@@ -2,24 +2,22 @@
 
 pip, `python -m build` and cibuildwheel hand a build backend a flat mapping of `-C KEY=VALUE`
 strings (a key given twice becomes a list). The project's backend (lwsbuild/backend.py) splits it
-here into what selects the libwebsockets build, and what scikit-build-core itself reads:
+here: each `lwsbuild.*` key is a setting of lwsbuild/settings.py (the README's settings table), and
+becomes that setting's command-line option for the CMake project's entry point (`python -m
+lwsbuild.request --write-spec FILE ...`), the request `lwsbuild build` and `lwsbuild wheel` plan
+too: so a pip build and a CLI build of the same settings are the same build. The settings'
+environment variables are read there, by the same code as on the command line. Values are checked
+there too; this module checks only the shape (known keys, one value each, booleans), so a mistyped
+key fails before anything is fetched.
 
-  lwsbuild.version=V             --lws-version V          env LWSBUILD_VERSION
-  lwsbuild.series=S              --series S               env LWSBUILD_SERIES
-  lwsbuild.variant=NAME          --variant NAME           env LWSBUILD_VARIANT
-  lwsbuild.unfixed=true          --unfixed                env LWSBUILD_UNFIXED
-  lwsbuild.allow-unpinned=true   --allow-unpinned         env LWSBUILD_ALLOW_UNPINNED
-  lwsbuild.source=SPEC           --source SPEC            (repeatable: -C given once per mirror)
-  lwsbuild.define.LWS_X=V        -D LWS_X=V               (one key per option)
-  cmake.define.LWS_X=V           -D LWS_X=V               (scikit-build-core's own spelling)
+What scikit-build-core would read itself is refused, except its logging and verbosity
+(PASSED_THROUGH): `cmake.*`, `build-dir`, `wheel.*`, `install.*`, `skbuild.*`, ... would each
+configure CMake or the wheel behind lwsbuild's back (a build directory with an old CMakeCache, a
+toolchain file, other flags, no strip) without changing the build key or provenance.json. The
+environment's equivalents (SKBUILD_*, CMAKE_ARGS, CMAKE_TOOLCHAIN_FILE) are refused by the backend
+(environment.backend_refused).
 
-The result is a command line for the CMake project's entry point (`python -m lwsbuild.request
---write-spec FILE ...`, request.BuildRequest's options), the one `lwsbuild build` and `lwsbuild wheel` plan through: so a pip
-build and a CLI build of the same options are the same build. Values are checked there, by the
-same code and with the same messages as on the command line; this module checks only the shape
-(known keys, one value each, booleans), so a mistyped key fails before anything is fetched.
-
-Standard library and lwsbuild.errors only: it runs inside pip's isolated build environment.
+Standard library and lwsbuild's settings/errors only: it runs inside pip's isolated build environment.
 """
 
 from __future__ import annotations
@@ -29,31 +27,25 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from . import settings
 from .errors import BadConfigSetting
 
 PREFIX = "lwsbuild."
-DEFINE_PREFIX = "lwsbuild.define."
-CMAKE_DEFINE_PREFIX = "cmake.define."
+DEFINE_PREFIX = settings.BY_NAME["defines"].key  # "lwsbuild.define."
+CMAKE_DEFINE_PREFIX = "cmake.define."  # scikit-build-core's spelling of an lws option: taken as lwsbuild.define.
 # Declared in pyproject.toml ([tool.scikit-build.config-setting]): `lwsbuild wheel` passes the spec it
 # wrote; scikit-build-core hands it to CMake. It names a whole build, so no other lwsbuild.* key goes with it.
 SPEC_KEY = "lwsbuild.spec"
 SPEC_ENV = "LWSBUILD_SPEC"
+# scikit-build-core's own settings that change nothing a wheel holds: how much it says.
+PASSED_THROUGH = ("logging.level", "build.verbose")
 
-# key -> (the `lwsbuild build` option, the environment variable read when the key is not given).
-_TEXT = {"lwsbuild.version": ("--lws-version", "LWSBUILD_VERSION"),
-         "lwsbuild.series": ("--series", "LWSBUILD_SERIES"),
-         "lwsbuild.variant": ("--variant", "LWSBUILD_VARIANT")}
-_FLAGS = {"lwsbuild.unfixed": ("--unfixed", "LWSBUILD_UNFIXED"),
-          "lwsbuild.allow-unpinned": ("--allow-unpinned", "LWSBUILD_ALLOW_UNPINNED")}
-_SOURCE = "lwsbuild.source"
-KEYS = (*_TEXT, *_FLAGS, _SOURCE, f"{DEFINE_PREFIX}LWS_NAME", SPEC_KEY)
-
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
+_BY_KEY = {s.key: s for s in settings.SETTINGS if s.kind != "defines"}
+KEYS = (*_BY_KEY, f"{DEFINE_PREFIX}LWS_NAME", SPEC_KEY)
 # What lwsbuild's -D accepts (lwsbuild/variants.py): lws's own options, nothing else.
 _LWS_NAME = re.compile(r"LWS_[A-Z0-9_]+")
 _HINT = ("choose the build with -C lwsbuild.version=V, lwsbuild.series=S, lwsbuild.variant=NAME, "
-         "lwsbuild.unfixed=true or lwsbuild.define.LWS_NAME=VALUE (README: Wheels)")
+         "lwsbuild.define.LWS_NAME=VALUE, lwsbuild.cc=CC, lwsbuild.extra-cflags=FLAGS, ... (README: Settings)")
 
 Settings = Mapping[str, str | list[str]]
 
@@ -69,7 +61,7 @@ class PipBuild:
 @dataclass(frozen=True)
 class Split:
     build: PipBuild
-    skbuild: dict[str, str | list[str]]  # the settings left for scikit-build-core
+    skbuild: dict[str, str | list[str]]  # the settings left for scikit-build-core (PASSED_THROUGH only)
 
 
 def _one(key: str, value: str | list[str]) -> str:
@@ -81,106 +73,73 @@ def _one(key: str, value: str | list[str]) -> str:
     return value
 
 
-def _flag(key: str, value: str, where: str) -> bool:
-    if value.strip().lower() in _TRUE:
-        return True
-    if value.strip().lower() in _FALSE:
-        return False
-    raise BadConfigSetting(f"{where} {key}={value!r} is not a boolean",
-                           hint=f"use {key}=true or {key}=false (also 1/0, yes/no, on/off)")
-
-
 def _unknown(key: str) -> BadConfigSetting:
-    known = [*_TEXT, *_FLAGS, _SOURCE, SPEC_KEY, DEFINE_PREFIX]
+    known = [*_BY_KEY, SPEC_KEY, DEFINE_PREFIX]
     close = difflib.get_close_matches(key, known, n=1)
     guess = f" (did you mean {close[0]}?)" if close else ""
     return BadConfigSetting(f"unknown config-setting {key}{guess}",
-                            hint=f"lwsbuild's settings are {', '.join(KEYS)} (README: Wheels)")
+                            hint=f"lwsbuild's settings are {', '.join(KEYS)} (README: Settings)")
 
 
 def _define(key: str, name: str, value: str) -> str:
     if not _LWS_NAME.fullmatch(name):
         raise BadConfigSetting(f"config-setting {key}: {name!r} is not a libwebsockets option (LWS_*)",
                                hint="pass lws options as -C lwsbuild.define.LWS_NAME=VALUE")
-    return f"-D{name}={value}"
+    return f"{settings.DEFINE}{name}={value}"
 
 
-def _cmake_define(key: str, name: str) -> BadConfigSetting | None:
-    """Why -C cmake.define.NAME is refused, or None when it is an lws option lwsbuild takes over."""
-    if _LWS_NAME.fullmatch(name):
-        return None
-    if name.startswith("LWSBUILD_"):
+def _refused(key: str) -> BadConfigSetting:
+    """Why a scikit-build-core setting (or one of lwsbuild's CMake variables) is not taken."""
+    name = key.removeprefix(CMAKE_DEFINE_PREFIX)
+    if key.startswith(CMAKE_DEFINE_PREFIX) and name.startswith("LWSBUILD_"):
         return BadConfigSetting(f"config-setting {key}: {name} is lwsbuild's own CMake variable, written by "
-                                "its backend from the lwsbuild.* settings",
-                                hint="select the variant with -C lwsbuild.variant=NAME, and the rest with "
-                                     "lwsbuild.version=V, lwsbuild.series=S, lwsbuild.unfixed=true or "
-                                     "lwsbuild.define.LWS_NAME=VALUE")
-    if name == "CMAKE_C_COMPILER":
-        return BadConfigSetting(f"config-setting {key}: lwsbuild takes the compiler from CC and records it in "
-                                "provenance.json", hint="set CC=/path/to/cc in the environment instead")
-    return BadConfigSetting(f"config-setting {key}: {name} would reach CMake without being recorded in "
-                            "provenance.json (lwsbuild/variants.toml decides every other CMake option)",
-                            hint="pass lws options as -C lwsbuild.define.LWS_NAME=VALUE (or cmake.define.LWS_NAME)")
+                                "its backend from the lwsbuild.* settings", hint="select the variant with "
+                                "-C lwsbuild.variant=NAME, and the rest with lwsbuild.version=V, lwsbuild.series=S, "
+                                "lwsbuild.unfixed=true or lwsbuild.define.LWS_NAME=VALUE")
+    if key == f"{CMAKE_DEFINE_PREFIX}CMAKE_C_COMPILER":
+        return BadConfigSetting(f"config-setting {key}: lwsbuild records the compiler it builds with in "
+                                "provenance.json", hint="pass -C lwsbuild.cc=/path/to/cc (or set CC) instead")
+    return BadConfigSetting(f"config-setting {key} would configure scikit-build-core or CMake behind lwsbuild "
+                            "(the build key and provenance.json would not record it)", hint=_HINT)
 
 
-def split(settings: Settings | None, environ: Mapping[str, str]) -> Split:
+def split(config: Settings | None, environ: Mapping[str, str]) -> Split:
     """Separate lwsbuild's settings from scikit-build-core's; raise BadConfigSetting on anything
-    lwsbuild cannot honour."""
-    settings = dict(settings or {})
+    lwsbuild cannot honour. Of the environment only LWSBUILD_SPEC is read here; the settings'
+    variables are read where the command line's are (request.BuildRequest.from_args)."""
+    given = dict(config or {})
     skbuild: dict[str, str | list[str]] = {}
     argv: list[str] = []
-    chosen: list[str] = []  # the keys (or variables) that select a build: they exclude a spec
-    for key, (option, env) in _TEXT.items():
-        given = _one(key, settings.pop(key)) if key in settings else None
-        from_env = environ.get(env)
-        if given is not None and from_env is not None and given != from_env:
-            raise BadConfigSetting(f"-C {key}={given} and {env}={from_env} disagree",
-                                   hint=f"unset {env}, or give the same value")
-        value = given if given is not None else from_env
-        if value is None:
-            continue
-        if not value.strip():
-            raise BadConfigSetting(f"config-setting {key} is empty", hint=f"give a value: -C {key}=VALUE")
-        argv.append(f"{option}={value}")
-        chosen.append(key if given is not None else env)
-    for key, (option, env) in _FLAGS.items():
-        given_flag = _flag(key, _one(key, settings.pop(key)), "config-setting") if key in settings else None
-        env_flag = _flag(env, environ[env], "environment variable") if env in environ else None
-        if given_flag is not None and env_flag is not None and given_flag != env_flag:
-            raise BadConfigSetting(f"-C {key} and {env} disagree", hint=f"unset {env}, or give the same value")
-        if given_flag or (given_flag is None and env_flag):
-            argv.append(option)
-            chosen.append(key if given_flag is not None else env)
-    if _SOURCE in settings:
-        sources = settings.pop(_SOURCE)
-        argv += [f"--source={source}" for source in ([sources] if isinstance(sources, str) else sources)]
-        chosen.append(_SOURCE)
-    spec = _one(SPEC_KEY, settings.pop(SPEC_KEY)) if SPEC_KEY in settings else environ.get(SPEC_ENV)
-    for key, item in settings.items():
-        if key.startswith(DEFINE_PREFIX):
+    chosen: list[str] = []  # the keys that select a build: they exclude a spec
+    spec = _one(SPEC_KEY, given.pop(SPEC_KEY)) if SPEC_KEY in given else environ.get(SPEC_ENV)
+    for key, item in given.items():
+        setting = _BY_KEY.get(key)
+        if setting is not None:
+            chosen.append(key)
+            if setting.kind == "list":
+                argv += [f"{setting.option}={value}" for value in ([item] if isinstance(item, str) else item)]
+            elif setting.kind == "flag":
+                argv += [setting.option] if settings.boolean(_one(key, item), key) else []
+            else:
+                value = _one(key, item)
+                if not value.strip():
+                    raise BadConfigSetting(f"config-setting {key} is empty", hint=f"give a value: -C {key}=VALUE")
+                argv.append(f"{setting.option}={value}")
+        elif key.startswith(DEFINE_PREFIX):
             argv.append(_define(key, key.removeprefix(DEFINE_PREFIX), _one(key, item)))
             chosen.append(key)
         elif key.startswith(PREFIX):
             raise _unknown(key)
-        elif key.startswith(CMAKE_DEFINE_PREFIX):
-            refused = _cmake_define(key, key.removeprefix(CMAKE_DEFINE_PREFIX))
-            if refused is not None:
-                raise refused
+        elif key.startswith(CMAKE_DEFINE_PREFIX) and _LWS_NAME.fullmatch(key.removeprefix(CMAKE_DEFINE_PREFIX)):
             argv.append(_define(key, key.removeprefix(CMAKE_DEFINE_PREFIX), _one(key, item)))
             chosen.append(key)
-        elif key == "cmake.args" and any(arg.startswith(("-D", "-U", "-C")) for arg in _list(item)):
-            raise BadConfigSetting("config-setting cmake.args sets CMake cache entries (-D/-U/-C), which "
-                                   "provenance.json would not record", hint=_HINT)
-        else:
+        elif key in PASSED_THROUGH:
             skbuild[key] = item
+        else:
+            raise _refused(key)
     if spec is not None and chosen:
-        raise BadConfigSetting(f"{SPEC_KEY} (or {SPEC_ENV}) names a whole build already; it does not go with "
-                               f"{', '.join(chosen)}", hint=f"drop {SPEC_KEY}, or the other settings")
+        raise BadConfigSetting(f"{SPEC_KEY} names a whole build already; it does not go with {', '.join(chosen)}",
+                               hint=f"drop {SPEC_KEY}, or the other settings")
     if spec is not None:
         skbuild[SPEC_KEY] = spec
     return Split(PipBuild(tuple(argv), spec), skbuild)
-
-
-def _list(value: str | list[str]) -> list[str]:
-    """scikit-build-core reads a string list setting as `;`-separated."""
-    return [part for item in ([value] if isinstance(value, str) else value) for part in item.split(";")]

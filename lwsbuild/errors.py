@@ -105,7 +105,13 @@ class BadDefineError(UsageError):
     hint = "pass lws options as -D LWS_NAME=VALUE"
 
 
-class BadConfigSetting(UsageError):
+class BadSettingError(UsageError):
+    """A build setting's value (lwsbuild/settings.py) that lwsbuild cannot build as it would record it."""
+
+    hint = "see the settings table in the README (`python -m lwsbuild.settings`) or `lwsbuild build --help`"
+
+
+class BadConfigSetting(BadSettingError):
     """A PEP 517 config-setting (pip's -C) the project's backend cannot honour (lwsbuild/configsettings.py)."""
 
     hint = "see the README's Wheels section for the -C lwsbuild.* settings"
@@ -259,6 +265,24 @@ class PathInWheel(WheelError):
 class NotReproducible(LwsbuildError):
     exit_code = CHECK.code
     hint = "the differing members are listed above; diffoscope (if installed) shows how they differ"
+
+
+class NotVerified(LwsbuildError):
+    """`lwsbuild verify`: an artifact is not what rebuilding its provenance gives."""
+
+    exit_code = CHECK.code
+    hint = ("the files named differ from a rebuild of what the artifact's provenance.json says it is: do not "
+            "trust it; --keep DIR keeps the rebuild for comparison (diffoscope shows how they differ)")
+
+
+class RebuildFailed(LwsbuildError):
+    """A rebuild in a fresh cache (`--check-reproducible`, `verify`) failed: it exits with the child's code."""
+
+    hint = "the rebuild's own error is quoted; run the same `lwsbuild wheel` options by hand to see it whole"
+
+    def __init__(self, message: str, hint: str | None = None, *, code: int = CHECK.code) -> None:
+        super().__init__(message, hint)
+        self.exit_code = code if any(entry.code == code for entry in EXIT_CODES) and code else CHECK.code
 
 
 class NoInstalledLibrary(UsageError):

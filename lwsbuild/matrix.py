@@ -50,6 +50,12 @@ class Cell:
         there (variants.toml `python = false`: TSan) is not smoke-tested."""
         return self.variant.sanitizer is None or self.variant.sanitizer.python
 
+    @property
+    def verify(self) -> bool:
+        """`lwsbuild verify` rebuilds elsewhere and compares bytes: a sanitizer build names its cache
+        path in ASan's/UBSan's metadata (gcc 12), so only the others verify from another cache."""
+        return self.variant.sanitizer is None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "lws-version": self.release.version,
@@ -64,6 +70,7 @@ class Cell:
             "sanitizer": self.variant.sanitizer_name,
             "smoke": self.smoke,
             "stress": self.stress,
+            "verify": self.verify,
             "default": self.release.version == releases.default_version(),
         }
 
@@ -77,11 +84,13 @@ class Matrix:
 
     def render(self) -> str:
         ids = list(self.cells[0].expected) if self.cells else []
-        header = f"{'version':9} {'variant':8} {'smoke':5} {'stress':6} " + " ".join(f"{i:10}" for i in ids) + " mirrors"
+        header = (f"{'version':9} {'variant':8} {'smoke':5} {'stress':6} {'verify':6} " + " ".join(f"{i:10}" for i in ids)
+                  + " mirrors")
         lines = [header]
         for cell in self.cells:
             chain = " > ".join(m.split("+", 1)[0].split(":", 1)[0] for m in cell.release.mirrors)
             lines.append(f"{cell.release.version:9} {cell.variant.name:8} {_yes(cell.smoke):5} {_yes(cell.stress):6} "
+                         f"{_yes(cell.verify):6} "
                          + " ".join(f"{cell.expected[i]:10}" for i in ids) + f" {chain}")
         return "\n".join(lines)
 

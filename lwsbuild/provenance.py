@@ -27,7 +27,10 @@ from .variants import LineOptions, Sanitizer, TlsBackend
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
-SCHEMA = 2  # bump on any change of the fields below (the build key includes it: old entries rebuild)
+# 3: `mirror` dropped (where the bytes came from is the cache's record, not the build's: the tree id is
+# its identity, and a build from another mirror must be the same bytes); `extra_c_flags`, `ld_flags`
+# and `tools` added (settings.py's declared inputs, and the cmake that built it).
+SCHEMA = 3  # bump on any change of the fields below (the build key includes it: old entries rebuild)
 FILE_NAME = "provenance.json"
 PREFIX_PATH = f"share/lwsbuild/{FILE_NAME}"  # in an install prefix; a wheel has it under lwsbuild/_native/
 
@@ -69,6 +72,13 @@ class CompilerRecord:
     path: str
     version: str
     id: str  # the first line of `cc --version`
+
+
+@dataclass(frozen=True)
+class ToolsRecord:
+    """The build tools besides the compiler: what `cmake --version` said (the one on PATH)."""
+
+    cmake: str
 
 
 @dataclass(frozen=True)
@@ -131,7 +141,6 @@ class Provenance:
     schema: int
     lwsbuild_version: str
     lws: LwsSource
-    mirror: str  # the mirror that first delivered the tree
     series: str
     unfixed: bool
     marks: tuple[str, ...]  # UNPINNED, UNFIXED
@@ -143,8 +152,11 @@ class Provenance:
     extra_options: dict[str, str]  # those the user set beyond the variant's and the release line's
     line_options: tuple[LineOptions, ...]
     tls: TlsRecord
-    c_flags: tuple[str, ...]
+    c_flags: tuple[str, ...]  # every target's: the variant's, then extra_c_flags
+    extra_c_flags: tuple[str, ...]  # --extra-cflags / CFLAGS, as given
+    ld_flags: tuple[str, ...]  # --extra-ldflags / LDFLAGS, as given: every link's
     compiler: CompilerRecord
+    tools: ToolsRecord
     source_date_epoch: int
     build_key: str
     wheel: RepairPolicy

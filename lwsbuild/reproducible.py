@@ -1,9 +1,10 @@
 """Wheel reproducibility: byte comparison that names the differing members, and build-path scans.
 
-`check` is what `lwsbuild wheel --check-reproducible` runs: the same `lwsbuild wheel` again in a
-fresh cache and a fresh working directory, then a byte comparison. The second run is seeded with
-the verified pristine source tree only (its identity is its git tree id, so refetching it would
-test the mirror, not the build): patching, configuring, compiling and packaging all happen again.
+`rebuilt` runs the same `lwsbuild wheel` (or `build`) again in a fresh cache and a fresh working
+directory: what `lwsbuild wheel --check-reproducible` (`check`) and `lwsbuild verify` compare with.
+It may be seeded with a pristine source tree only (its identity is its git tree id, checked again
+before use, so refetching it would test the mirror, not the build): patching, configuring,
+compiling and packaging all happen again.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import progress, settings
 from .paths import sha256_file, with_checkout_on_path
 
 if TYPE_CHECKING:
@@ -133,7 +137,8 @@ def find_paths(wheel: Path, paths: Iterable[Path | str]) -> list[tuple[str, str]
 
 
 def _seed(cache_dir: Path, tree_id: str, pristine: Path) -> None:
-    """Give a fresh cache the verified pristine tree (cache.py's layout: trees/<tree-id>/ + .json)."""
+    """Give a fresh cache a pristine tree (cache.py's layout: trees/<tree-id>/ + .json). Its manifest
+    stays behind: the rebuild finds none and computes the tree id again before using it."""
     trees = cache_dir / "trees"
     trees.mkdir(parents=True)
     shutil.copytree(pristine, trees / tree_id, symlinks=True)
@@ -142,31 +147,57 @@ def _seed(cache_dir: Path, tree_id: str, pristine: Path) -> None:
         shutil.copyfile(meta, trees / f"{tree_id}.json")
 
 
-def check(first: Path, request: BuildRequest, tree_id: str, pristine: Path) -> Comparison:
-    """Run `lwsbuild wheel` for `request` again in a fresh cache and working directory; compare with
-    `first`. Every field of the request is on the second command line (`BuildRequest.argv`), except
-    --refresh: the fresh cache is seeded with the verified tree, whose identity is its tree id.
+@dataclass(frozen=True)
+class Rebuild:
+    """What a rebuild in a fresh cache made (its files live until `rebuilt` returns)."""
 
-    The second wheel is kept beside the first (`<name>.second`) when they differ, for inspection.
-    """
-    with tempfile.TemporaryDirectory(prefix="lwsbuild-repro-") as scratch:
+    prefix: Path
+    wheel: Path | None  # None: a build only
+    cache: Path
+    seconds: float
+
+
+@contextmanager
+def rebuilt(request: BuildRequest, *, wheel: bool, seed: tuple[str, Path] | None = None) -> Iterator[Rebuild]:
+    """`lwsbuild wheel` (or `build`) of `request` again, in a fresh cache and working directory, by a
+    child lwsbuild given every setting on its command line (`BuildRequest.argv`) and none of the
+    settings' variables. `seed` (tree id, pristine tree) saves the download; the tree id is checked
+    again before the tree is used. --refresh is dropped: the fresh cache has nothing to refresh."""
+    from .errors import RebuildFailed
+
+    with tempfile.TemporaryDirectory(prefix="lwsbuild-rebuild-") as scratch:
         root = Path(scratch)
         cache_dir, cwd, out = root / "cache", root / "elsewhere", root / "out"
         cwd.mkdir()
-        _seed(cache_dir, tree_id, pristine)
-        env = with_checkout_on_path(dict(os.environ, LWSBUILD_CACHE=str(cache_dir)))
+        if seed is not None:
+            _seed(cache_dir, *seed)
+        env = with_checkout_on_path({**settings.without_settings(os.environ), "LWSBUILD_CACHE": str(cache_dir)})
         argv = dataclasses.replace(request, refresh=False).argv()
-        result = subprocess.run([sys.executable, "-m", "lwsbuild", "wheel", *argv, "-o", str(out), "--json"],
-                                cwd=cwd, env=env, capture_output=True, text=True, check=False)
+        command = [sys.executable, "-m", "lwsbuild", "wheel" if wheel else "build", *argv, "--json"]
+        command += ["-o", str(out)] if wheel else []
+        started = time.monotonic()
+        streamed = progress.verbose()  # --verbose: the child streams its steps to our stderr
+        with progress.step(f"rebuilding in a fresh cache ({cache_dir})"):
+            result = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                    stderr=None if streamed else subprocess.PIPE, text=True, check=False)
         if result.returncode != 0:
-            from .errors import WheelError
+            tail = ((result.stderr or "").strip().splitlines() or ["(its output is above)"])[-1]
+            raise RebuildFailed(f"the rebuild in a fresh cache ({cache_dir}) failed: {tail}", code=result.returncode)
+        data = json.loads(result.stdout)
+        build = data["build"] if wheel else data
+        yield Rebuild(Path(build["prefix"]), Path(data["wheel"]) if wheel else None, cache_dir,
+                      time.monotonic() - started)
 
-            tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise WheelError(f"the second wheel build (fresh cache {cache_dir}) failed: {tail}")
-        second = Path(json.loads(result.stdout)["wheel"])
-        comparison = compare(first, second)
+
+def check(first: Path, request: BuildRequest, tree_id: str, pristine: Path) -> Comparison:
+    """Run `lwsbuild wheel` for `request` again in a fresh cache and working directory; compare with
+    `first`. The second wheel is kept beside the first (`<name>.second`) when they differ, for inspection.
+    """
+    with rebuilt(request, wheel=True, seed=(tree_id, pristine)) as second:
+        assert second.wheel is not None
+        comparison = compare(first, second.wheel)
         if comparison.identical:
             return comparison
         kept = first.with_name(first.name + ".second")
-        shutil.copyfile(second, kept)
+        shutil.copyfile(second.wheel, kept)
         return dataclasses.replace(comparison, second=kept)

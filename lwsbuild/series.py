@@ -10,6 +10,7 @@ covering it. `--unfixed` undoes, newest first, every fix the release carries.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import re
@@ -438,19 +439,26 @@ def prepared_key(source: Source, series: Series, unfixed: bool) -> str:
     return hashlib.sha256(f"{source.tree_id}\n{series.name}\n{mode}\n{chosen}".encode()).hexdigest()[:32]
 
 
-def prepare(source: Source, series: Series, unfixed: bool = False) -> PreparedTree:
-    """A patched copy of the verified tree, cached by prepared_key()."""
+def prepare(source: Source, series: Series, unfixed: bool = False, full_check: bool = False) -> PreparedTree:
+    """A patched copy of the verified tree, cached by prepared_key(). A cached copy is checked against
+    its manifest first (`full_check`: every file's hash and its tree id again); one that changed since
+    it was made is discarded, saying so, and made again."""
     release = source.release
     check_supported(release, series, unfixed)
     if unfixed:  # the whole file is undone: which set was asked for changes nothing
         series = select(ALL)
     entry = cache.area("prepared") / prepared_key(source, series, unfixed)
     meta_path = entry.with_suffix(".json")
-    with cache.publishing(entry) as tmp:
+    meta = cache.read_json(meta_path) if entry.is_dir() else None
+    recorded = str(meta.get("tree_id")) if meta else ""
+    intact = entry.is_dir() and cache.intact(entry, full_check, what="prepared tree", redo="applying the series again",
+                                             identity=(lambda: tree_id(entry), recorded))
+    with contextlib.nullcontext(None) if intact else cache.publishing(entry) as tmp:  # published: no lock needed
         if tmp is not None:
             # The source, not the release, decides UNPINNED: a pinned version from other bytes is one too.
             label = f"libwebsockets {release.version}{' UNPINNED' if source.unpinned else ''} (tree {source.tree_id[:12]})"
             with progress.step(f"applying series '{series.name}'" + (" (UNFIXED)" if unfixed else "")):
+                cache.require_free(_tree_bytes(source.path), "a patched copy of the source tree")
                 shutil.copytree(source.path, tmp, symlinks=True)
                 applied = classify_and_apply(tmp, release, series, unfixed, label)
                 prepared_id = tree_id(tmp)
@@ -463,3 +471,11 @@ def prepare(source: Source, series: Series, unfixed: bool = False) -> PreparedTr
     results = tuple(PatchResult(by_id[r["id"]], by_id[r["id"]].covering(release.version), r["status"], r["unexpected"])
                     for r in meta["results"])
     return PreparedTree(source, series, unfixed, entry, meta["tree_id"], results)
+
+
+def _tree_bytes(tree: Path) -> int:
+    """The bytes of a tree's files (what a copy of it needs), from its manifest when it has one."""
+    recorded = cache.load_manifest(tree)
+    if recorded is not None:
+        return sum(int(str(item[1])) for item in recorded.values() if item[0] == "file")
+    return sum(path.lstat().st_size for path in tree.rglob("*") if path.is_file() and not path.is_symlink())

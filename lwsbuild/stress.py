@@ -291,6 +291,8 @@ def run(install: Install, profile: Profile, log_dir: Path) -> StressRun:
     log_dir.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
     try:
+        # The caller's environment, on purpose: this runs a finished build (nothing is compiled), and a
+        # user's own *SAN_OPTIONS are part of the run (recorded in its JSON).
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env={**os.environ, **san_env})
     except OSError as exc:

@@ -30,7 +30,8 @@ _MIN_SMP = 2
 _MAX_SMP = 1024  # lws sizes per-thread arrays in every context by it: more only wastes memory
 # Characters a value may not hold: it is written into the CMake spec file and the CMake cache, where
 # a control character (a newline ends the line) or a `;` (CMake's list separator: one value
-# would become several) changes what lws is configured with.
+# would become several) changes what lws is configured with. A value is ASCII: CMake decides truth
+# by comparing ASCII bytes, so "oﬀ" (U+FB00) is ON to CMake while Unicode case folding reads "OFF".
 _UNSAFE_VALUE = re.compile(r"[\x00-\x1f\x7f;]")
 # CMake's false constants for a variable's value (cmValue::IsOff): these, in any case, and "" ...
 _CMAKE_FALSE = frozenset({"0", "OFF", "NO", "FALSE", "N", "IGNORE", ""})
@@ -98,6 +99,11 @@ class Variant:
     strip: bool
     sanitizer: Sanitizer | None
     forbidden: dict[str, str]  # option -> why it defeats this variant
+    disk_mib: int  # what a build of it takes in the cache (build directory and prefix), with a margin
+
+    @property
+    def disk_bytes(self) -> int:
+        return self.disk_mib << 20
 
     @property
     def sanitizer_name(self) -> str:
@@ -116,7 +122,7 @@ _SANITIZER_KEYS: dict[str, type] = {"description": str, "runtime": str, "options
 _SANITIZER_OPTIONAL: dict[str, type] = {"program_flags": list, "program_flags_gcc": list, "no_aslr": bool, "build_options": dict,
                        "python_options": dict}
 _VARIANT_KEYS: dict[str, type] = {"description": str, "cmake": dict, "strip": bool, "sanitizer": str}
-_VARIANT_OPTIONAL: dict[str, type] = {"c_flags": list, "forbidden": dict}
+_VARIANT_OPTIONAL: dict[str, type] = {"c_flags": list, "forbidden": dict, "disk_mib": int}
 
 
 @dataclass(frozen=True)
@@ -223,8 +229,10 @@ def get(name: str) -> Variant:
         raise UnknownVariantError(f"unknown variant {name!r} (known: {', '.join(names())})")
     used = sanitizer(entry["sanitizer"]) if entry["sanitizer"] else None
     c_flags = (*(used.c_flags if used else ()), *entry.get("c_flags", ()))
+    # A variant without its own figure (one of LWSBUILD_VARIANTS_FILE) is given the largest shipped one.
+    disk = entry.get("disk_mib") or max(int(v.get("disk_mib", 0)) for v in _data()["variant"].values())
     return Variant(name, entry["description"], {**_data()["common"]["cmake"], **entry["cmake"]}, c_flags,
-                   entry["strip"], used, dict(entry.get("forbidden", {})))
+                   entry["strip"], used, dict(entry.get("forbidden", {})), disk)
 
 
 @dataclass(frozen=True)
@@ -292,6 +300,11 @@ def parse_defines(items: list[str]) -> dict[str, str]:
         if not match:
             raise BadDefineError(f"-D {item!r} is not of the form LWS_NAME=VALUE")
         name, value = match.groups()
+        if not value.isascii():
+            raise BadDefineError(f"-D {name}={value!r}: the value is not ASCII (CMake compares option values "
+                                 "byte for byte in ASCII, so a look-alike such as 'oﬀ' or 'falſe' would switch "
+                                 "the option ON while reading as OFF)",
+                                 hint="pass the value in ASCII: ON/OFF, TRUE/FALSE, 1/0 or a plain word")
         if _UNSAFE_VALUE.search(value):
             raise BadDefineError(f"-D {name}={value!r}: the value holds a control character or a ';' "
                                  "(CMake would read a ';' as a list separator)",
@@ -300,9 +313,14 @@ def parse_defines(items: list[str]) -> dict[str, str]:
     return defines
 
 
+def _ascii_upper(value: str) -> str:
+    """Upper case as CMake folds it: ASCII letters only (str.upper() maps "ﬀ" to "FF" and "ſ" to "S")."""
+    return "".join(chr(ord(c) - 32) if "a" <= c <= "z" else c for c in value)
+
+
 def cmake_truthy(value: str) -> bool:
     """Whether CMake takes `value` as ON in `if(VAR)` and `#cmakedefine` (anything not a false constant)."""
-    return value.upper() not in _CMAKE_FALSE and value != "NOTFOUND" and not value.endswith("-NOTFOUND")
+    return _ascii_upper(value) not in _CMAKE_FALSE and value != "NOTFOUND" and not value.endswith("-NOTFOUND")
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,18 @@ wheel after a build reconfigures but compiles nothing. Its version and Summary n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import build, cache, progress, reproducible
+from . import build, cache, manifest, progress, reproducible
 from .build import Install
 from .errors import PathInWheel, WheelError, WheelToolMissing
 from .paths import CHECKOUT, sha256_file, stage_project, with_checkout_on_path
@@ -90,8 +92,7 @@ def _one_wheel(directory: Path, log: Path) -> Path:
 
 def _env(install: Install, spec_file: Path, tmp: Path, generator: str | None) -> dict[str, str]:
     # SOURCE_DATE_EPOCH (the pinned release's date) also dates every member of the zip.
-    env = build.cmake_env(install.spec)
-    env.pop("LWSBUILD_VARIANT", None)  # the spec decides the variant, not the caller's environment
+    env = build.cmake_env(install.spec)  # constructed: no SKBUILD_*, CMAKE_* or compiler variable reaches it
     env[SPEC_ENV] = str(spec_file)
     env = with_checkout_on_path(env)
     # scikit-build-core stages the wheel in a temporary directory: keep it under ours, a path the
@@ -157,19 +158,57 @@ def platform_tag(wheel: Path) -> str:
     return wheel.stem.rsplit("-", 1)[-1]
 
 
+NATIVE = "lwsbuild/_native/"  # where a wheel holds the install prefix (pyproject.toml: wheel.install-dir)
+_NATIVE_OWN = ("__init__.py",)  # the package's own file there, not the build's
+
+
+def prefix_differences(wheel: Path, prefix: Path) -> list[str]:
+    """How the wheel's copy of the install differs from the (checked) cached prefix: it is packaged
+    from the cached build directory, which no manifest covers, so the bytes are compared."""
+    with zipfile.ZipFile(wheel) as archive:
+        held: manifest.Manifest = {
+            info.filename.removeprefix(NATIVE): ["file", 0, 0, 0, hashlib.sha256(archive.read(info)).hexdigest()]
+            for info in archive.infolist()
+            if info.filename.startswith(NATIVE) and not info.is_dir()
+            and info.filename.removeprefix(NATIVE) not in _NATIVE_OWN}
+    files = {name: ["file", 0, 0, 0, entry[4]] for name, entry in manifest.take(prefix).items() if entry[0] == "file"}
+    return manifest.compare(files, held)
+
+
+def _made(install: Install, tmp: Path, log: Path, policy: RepairPolicy) -> Path:
+    tmp.mkdir()
+    wheel = _package(install, tmp, log)
+    if policy.repair:
+        wheel = _repair(wheel, policy, tmp, log, build.cmake_env(install.spec))
+    return wheel
+
+
 def build_wheel(install: Install, out_dir: Path) -> Wheel:
-    """The wheel of a finished build, in `out_dir` (replacing one of the same name)."""
+    """The wheel of a finished build, in `out_dir` (replacing one of the same name). It must hold the
+    build's prefix byte for byte; when a cached build directory gave other bytes, the build is made
+    again from scratch, once."""
     spec = install.spec
     policy = repair_policy(spec.variant.sanitizer)
     require_tools(spec.variant.sanitizer)
     identity = Identity.of_provenance(spec.provenance())
-    log = install.build_dir.parent / "wheel.log"
-    log.write_text("")
     with tempfile.TemporaryDirectory(prefix="lwsbuild-wheel-") as scratch:
         tmp = Path(scratch)
-        wheel = _package(install, tmp, log)
-        if policy.repair:
-            wheel = _repair(wheel, policy, tmp, log, build.cmake_env(spec))
+        log = install.build_dir.parent / "wheel.log"
+        log.write_text("")
+        wheel = _made(install, tmp / "first", log, policy)
+        differences = prefix_differences(wheel, install.prefix)
+        if differences and install.cached:
+            progress.note(f"the wheel packaged from the cached build {install.build_dir.parent} differs from its "
+                          f"prefix ({manifest.summary(differences)}): building it again")
+            build.discard(install)
+            install = build.build(spec)
+            log.write_text("")
+            wheel = _made(install, tmp / "again", log, policy)
+            differences = prefix_differences(wheel, install.prefix)
+        if differences:
+            raise WheelError(f"{wheel.name} does not hold the build's prefix: {manifest.summary(differences)}",
+                             hint="report it: the packaging step rebuilt something else than the build; "
+                                  f"the log is {log}", log=log)
         source_paths = _check_paths(wheel, install, [cache.root(), CHECKOUT, tmp, install.build_dir])
         out_dir.mkdir(parents=True, exist_ok=True)
         final = out_dir.resolve() / wheel.name

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__, provenance
+from . import __version__, environment, provenance
 from .provenance import Provenance, RepairPolicy
 
 if TYPE_CHECKING:
@@ -206,7 +206,8 @@ def repair(wheel: Path, out_dir: Path) -> int:
     # cibuildwheel's containers have auditwheel as a program; `lwsbuild wheel` has the Python package.
     program = shutil.which("auditwheel")
     command = [program] if program else [sys.executable, "-m", "auditwheel"]
-    env = dict(os.environ, SOURCE_DATE_EPOCH=str(described.source_date_epoch))
+    # A build step's environment (environment.py), as `lwsbuild wheel` repairs in: same command, same bytes.
+    env = environment.construct(os.environ, SOURCE_DATE_EPOCH=str(described.source_date_epoch))
     return subprocess.run([*command, *policy.auditwheel_args(wheel, out_dir)], check=False,
                           env=env).returncode
 

@@ -87,6 +87,7 @@ def test_stress_and_smoke_follow_the_variant(capsys) -> None:
         assert cell["stress"] is (sanitizer is not None)  # the harness proves the fix under a sanitizer only
         assert cell["smoke"] is (sanitizer is None or sanitizer.python)
         assert cell["smoke"] is (cell["variant"] != "tsan")  # TSan cannot be loaded into Python
+        assert cell["verify"] is (sanitizer is None)  # sanitizer builds name their cache path (gcc 12)
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -116,11 +117,11 @@ def test_github_output_line() -> None:
 def test_table(capsys) -> None:
     assert main(["matrix", "--versions", "4.3.4,4.3.5"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:4] == ["version", "variant", "smoke", "stress"]
+    assert lines[0].split()[:5] == ["version", "variant", "smoke", "stress", "verify"]
     assert len(lines) == 1 + 2 * len(variants.names())
     row = next(line.split() for line in lines if line.startswith("4.3.5") and " tsan " in line)
-    assert row[2:4] == ["no", "yes"]
-    assert row[4:8] == ["upstream", "upstream", "upstream", "applied"]
+    assert row[2:5] == ["no", "yes", "no"]
+    assert row[5:9] == ["upstream", "upstream", "upstream", "applied"]
     assert "git > archive > debian" in lines[1]
 
 

@@ -26,7 +26,7 @@ import pytest
 
 from helpers import planned
 from lwsbuild.configsettings import split
-from lwsbuild.errors import BadConfigSetting
+from lwsbuild.errors import BadSettingError
 
 REPO = Path(__file__).resolve().parent.parent
 LWS = "4.3.5"
@@ -34,10 +34,11 @@ PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 CIBW = PYPROJECT["tool"]["cibuildwheel"]
 
 
-def _pip_wheel(out: Path, *settings: str, cache: Path, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
-    """`pip wheel <checkout> -C ...` as a user runs it. No build isolation: it would ask a registry
-    for the build requirements, which this environment already has."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+def _pip_wheel(out: Path, *settings: str, cache: Path, timeout: float = 1200,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`pip wheel <checkout> -C ...` as a user runs it (with `env` added to this environment). No build
+    isolation: it would ask a registry for the build requirements, which this environment already has."""
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, **(env or {})}
     command = [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation", "-w", str(out),
                *(arg for setting in settings for arg in ("-C", setting))]
     return subprocess.run(command, check=False, capture_output=True, text=True, cwd=out.parent, timeout=timeout,
@@ -60,38 +61,45 @@ def _cibw_command(key: str, **placeholders: Path) -> str:
 def test_settings_become_the_cli_options_of_the_same_build() -> None:
     chosen = split({"lwsbuild.version": LWS, "lwsbuild.series": "seed", "lwsbuild.variant": "asan",
                     "lwsbuild.unfixed": "true", "lwsbuild.define.LWS_WITH_HTTP2": "OFF",
-                    "lwsbuild.source": ["debian", "dir:/src"], "build-dir": "build/{wheel_tag}"}, {})
+                    "lwsbuild.source": ["debian", "dir:/src"], "lwsbuild.cc": "gcc",
+                    "lwsbuild.extra-ldflags": "-Wl,-z,now", "logging.level": "INFO"}, {})
     assert chosen.build.argv == (f"--lws-version={LWS}", "--series=seed", "--variant=asan", "--unfixed",
-                                 "--source=debian", "--source=dir:/src", "-DLWS_WITH_HTTP2=OFF")
+                                 "-DLWS_WITH_HTTP2=OFF", "--source=debian", "--source=dir:/src", "--cc=gcc",
+                                 "--extra-ldflags=-Wl,-z,now")
     assert chosen.build.spec is None
-    assert chosen.skbuild == {"build-dir": "build/{wheel_tag}"}  # scikit-build-core's own, passed on
+    assert chosen.skbuild == {"logging.level": "INFO"}  # scikit-build-core's own verbosity, passed on
     # scikit-build-core's spelling of an lws option is the same option.
     assert split({"cmake.define.LWS_WITH_HTTP2": "OFF"}, {}).build.argv == ("-DLWS_WITH_HTTP2=OFF",)
-    # The environment variables, as scikit-build-core's declared settings have them.
-    from_env = split({}, {"LWSBUILD_VARIANT": "tsan", "LWSBUILD_UNFIXED": "1"}).build.argv
-    assert from_env == ("--variant=tsan", "--unfixed")
     assert split({"lwsbuild.unfixed": "false"}, {}).build.argv == ()
-    # A spec written by lwsbuild (how `lwsbuild wheel` calls the backend) names the whole build.
+    # A spec written by lwsbuild names the whole build.
     assert split({}, {"LWSBUILD_SPEC": "/x/lwsbuild-spec.cmake"}).build.spec == "/x/lwsbuild-spec.cmake"
 
 
-@pytest.mark.parametrize(("settings", "environ", "needle"), [
-    ({"lwsbuild.verison": LWS}, {}, "unknown config-setting lwsbuild.verison (did you mean lwsbuild.version?)"),
-    ({"lwsbuild.define.WITH_HTTP2": "OFF"}, {}, "'WITH_HTTP2' is not a libwebsockets option"),
-    ({"lwsbuild.unfixed": "maybe"}, {}, "lwsbuild.unfixed='maybe' is not a boolean"),
-    ({"lwsbuild.variant": ["asan", "tsan"]}, {}, "lwsbuild.variant was given 2 times"),
-    ({"lwsbuild.version": " "}, {}, "config-setting lwsbuild.version is empty"),
-    ({"lwsbuild.variant": "asan"}, {"LWSBUILD_VARIANT": "tsan"}, "-C lwsbuild.variant=asan and LWSBUILD_VARIANT=tsan"),
-    ({"cmake.define.LWSBUILD_VARIANT": "asan"}, {}, "LWSBUILD_VARIANT is lwsbuild's own CMake variable"),
-    ({"cmake.define.CMAKE_C_COMPILER": "clang"}, {}, "takes the compiler from CC"),
-    ({"cmake.define.CMAKE_C_FLAGS": "-O0"}, {}, "CMAKE_C_FLAGS would reach CMake without being recorded"),
-    ({"cmake.args": "-DLWS_WITH_SSL=OFF"}, {}, "cmake.args sets CMake cache entries"),
-    ({"lwsbuild.spec": "/x/spec.cmake", "lwsbuild.variant": "asan"}, {}, "names a whole build already"),
+@pytest.mark.parametrize(("settings", "needle"), [
+    ({"lwsbuild.verison": LWS}, "unknown config-setting lwsbuild.verison (did you mean lwsbuild.version?)"),
+    ({"lwsbuild.define.WITH_HTTP2": "OFF"}, "'WITH_HTTP2' is not a libwebsockets option"),
+    ({"lwsbuild.unfixed": "maybe"}, "lwsbuild.unfixed='maybe' is not a boolean"),
+    ({"lwsbuild.variant": ["asan", "tsan"]}, "lwsbuild.variant was given 2 times"),
+    ({"lwsbuild.version": " "}, "config-setting lwsbuild.version is empty"),
+    ({"cmake.define.LWSBUILD_VARIANT": "asan"}, "LWSBUILD_VARIANT is lwsbuild's own CMake variable"),
+    ({"cmake.define.CMAKE_C_COMPILER": "clang"}, "pass -C lwsbuild.cc=/path/to/cc"),
+    ({"lwsbuild.spec": "/x/spec.cmake", "lwsbuild.variant": "asan"}, "names a whole build already"),
+    # Every route around the backend to scikit-build-core or CMake (issue 18):
+    ({"cmake.define.CMAKE_C_FLAGS": "-O0"}, "would configure scikit-build-core or CMake behind lwsbuild"),
+    ({"cmake.args": "-DLWS_WITH_SSL=OFF"}, "config-setting cmake.args would configure"),
+    ({"cmake.args": "--toolchain=/tmp/t.cmake"}, "config-setting cmake.args would configure"),
+    ({"cmake.toolchain-file": "/tmp/t.cmake"}, "config-setting cmake.toolchain-file would configure"),
+    ({"skbuild.cmake.define.LWS_WITH_HTTP2": "OFF"}, "config-setting skbuild.cmake.define.LWS_WITH_HTTP2 would"),
+    ({"skbuild.cmake.args": "-DLWS_WITH_CBOR=ON"}, "config-setting skbuild.cmake.args would configure"),
+    ({"build-dir": "build/{wheel_tag}"}, "config-setting build-dir would configure"),
+    ({"install.strip": "true"}, "config-setting install.strip would configure"),
+    ({"cmake.build-type": "Debug"}, "config-setting cmake.build-type would configure"),
+    ({"wheel.py-api": "cp311"}, "config-setting wheel.py-api would configure"),
 ])
 def test_a_setting_lwsbuild_cannot_honour_is_refused_in_one_line(settings: dict[str, str | list[str]],
-                                                                 environ: dict[str, str], needle: str) -> None:
-    with pytest.raises(BadConfigSetting) as refused:
-        split(settings, environ)
+                                                                 needle: str) -> None:
+    with pytest.raises(BadSettingError) as refused:  # BadConfigSetting, or a setting's own check
+        split(settings, {})
     line = refused.value.one_line()
     assert needle in line and "(fix: " in line and "\n" not in line
 
@@ -100,11 +108,29 @@ def test_a_setting_lwsbuild_cannot_honour_is_refused_in_one_line(settings: dict[
     ("lwsbuild.verison=4.3.5", "unknown config-setting lwsbuild.verison (did you mean lwsbuild.version?)"),
     ("cmake.define.LWSBUILD_VARIANT=asan", "-C lwsbuild.variant=NAME"),
     ("lwsbuild.variant=nope", "unknown variant 'nope'"),  # a value: checked by the planning code itself
-], ids=["mistyped-key", "lwsbuild-variable", "unknown-variant"])
+    # Issue 18: the routes around the backend, each refused before anything is fetched.
+    ("skbuild.cmake.define.CMAKE_C_FLAGS_RELEASE=-O0", "would configure scikit-build-core or CMake"),
+    ("skbuild.cmake.args=-DLWS_WITH_CBOR=ON", "would configure scikit-build-core or CMake"),
+    ("cmake.args=--toolchain=/nonexistent/toolchain.cmake", "would configure scikit-build-core or CMake"),
+    ("lwsbuild.define.LWS_WITH_SUL_DEBUGGING=o\ufb00", "is not ASCII"),
+], ids=["mistyped-key", "lwsbuild-variable", "unknown-variant", "skbuild-define", "skbuild-args", "cmake-toolchain",
+        "non-ascii-define"])
 def test_pip_refuses_a_wrong_setting_before_fetching_anything(tmp_path: Path, setting: str, needle: str) -> None:
     cache = tmp_path / "cache"
     result = _pip_wheel(tmp_path / "out", setting, cache=cache, timeout=300)
     _assert_refused(result, needle, tmp_path / "out", cache)
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("CMAKE_ARGS", "-DLWS_WITH_HTTP2=OFF"),
+    ("SKBUILD_CMAKE_DEFINE", "CMAKE_C_FLAGS_RELEASE=-O0"),
+    ("CMAKE_TOOLCHAIN_FILE", "/nonexistent/toolchain.cmake"),
+    ("SKBUILD_BUILD_DIR", "/tmp/elsewhere"),
+])
+def test_pip_refuses_an_environment_that_would_configure_cmake(tmp_path: Path, variable: str, value: str) -> None:
+    cache = tmp_path / "cache"
+    result = _pip_wheel(tmp_path / "out", cache=cache, timeout=300, env={variable: value})
+    _assert_refused(result, f"the environment sets {variable}", tmp_path / "out", cache)
 
 
 def _assert_refused(result: subprocess.CompletedProcess[str], needle: str, out: Path, cache: Path) -> None:

@@ -1,4 +1,5 @@
-"""The build request: one typed value from the command line and back, and a package without import cycles."""
+"""The build request: one typed value per settings.py's table, from the command line, -C and the
+environment and back, and a package without import cycles."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from lwsbuild import cli, request_options, series, variants
-from lwsbuild.errors import BadDefineError
+from lwsbuild import cli, configsettings, series, settings, variants
+from lwsbuild.errors import BadDefineError, BadSettingError
 from lwsbuild.request import BuildRequest
 
 PACKAGE = REPO / "lwsbuild"
@@ -27,6 +28,8 @@ REQUESTS = [
                  allow_unpinned=True, refresh=True, series="none"),
     # values argparse or CMake could take for something else: a leading "-", "=", spaces, brackets
     BuildRequest(defines=(("LWS_X", "-D LWS_Y=1"), ("LWS_Z", "a=b ]==] c"), ("LWS_EMPTY", ""))),
+    # shell words that need quoting, a compiler by path
+    BuildRequest(cc="/usr/bin/gcc", extra_cflags=("-O2", "-DX=a b", "-I/x y"), extra_ldflags=("-Wl,-z,norelro",)),
 ]
 
 
@@ -48,6 +51,71 @@ def test_every_field_is_exercised_by_the_round_trip() -> None:
             f"no request above sets {field.name}: add one, so argv() and from_args() are checked for it")
 
 
+def test_every_setting_is_a_field_and_every_field_a_setting() -> None:
+    assert [f.name for f in dataclasses.fields(BuildRequest)] == [s.name for s in settings.SETTINGS]
+
+
+@pytest.mark.parametrize("request_", REQUESTS, ids=lambda r: " ".join(r.argv()))
+def test_config_settings_give_the_same_request(request_: BuildRequest) -> None:
+    # What pip's -C lwsbuild.* keys ask for is the command line's request: one model, two spellings.
+    config: dict[str, str | list[str]] = {}
+    for setting in settings.SETTINGS:
+        value = getattr(request_, setting.name)
+        if value in (None, False, (), ""):
+            continue
+        if setting.kind == "defines":
+            config.update({f"{setting.key}{name}": item for name, item in value})
+        elif setting.kind == "list":
+            config[setting.key] = list(value)
+        elif setting.kind == "flag":
+            config[setting.key] = "true"
+        elif setting.kind == "words":
+            config[setting.key] = " ".join(f"'{w}'" if " " in w else w for w in value)
+        else:
+            config[setting.key] = value
+    argv = list(configsettings.split(config, {}).build.argv)
+    assert _parsed("build", argv) == dataclasses.replace(request_, series=request_.series, variant=request_.variant)
+
+
+def test_environment_variables_fill_what_the_command_line_leaves_unset() -> None:
+    environ = {"LWSBUILD_VARIANT": "asan", "CC": "gcc", "CFLAGS": "-O1 -g", "LDFLAGS": "-Wl,-z,norelro",
+               "LWSBUILD_UNFIXED": "yes", "LWSBUILD_SERIES": ""}  # empty: unset
+    from_env = BuildRequest.from_args(cli._parser().parse_args(["build"]), environ)
+    assert from_env == BuildRequest(variant="asan", cc="gcc", extra_cflags=("-O1", "-g"),
+                                    extra_ldflags=("-Wl,-z,norelro",), unfixed=True)
+    # The command line wins over the environment.
+    given = BuildRequest.from_args(cli._parser().parse_args(["build", "--variant", "tsan", "--extra-cflags="]), environ)
+    assert (given.variant, given.extra_cflags, given.cc) == ("tsan", (), "gcc")
+    # A child given argv() in an environment without the settings' variables gets the same request.
+    clean = settings.without_settings({**environ, "PATH": "/bin"})
+    assert clean == {"PATH": "/bin"}
+    assert BuildRequest.from_args(cli._parser().parse_args(["build", *from_env.argv()]), clean) == from_env
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--extra-cflags=-fsanitize=address"], "would instrument the build against its variant"),
+    (["--extra-ldflags=-fno-sanitize=all"], "would instrument the build against its variant"),
+    (["--extra-cflags=-O2 'unbalanced"], "is not a list of shell words"),
+    (["--extra-cflags=-DX=a;b"], "is not printable ASCII without ';'"),
+    (["--extra-cflags=-O\u00b2"], "is not printable ASCII"),
+    (["--cc", "gcc\n"], "is not a program name or path"),
+    (["--lws-version", "4.3.\uff15"], "is not a version number"),
+])
+def test_a_setting_that_would_build_something_else_than_recorded_is_refused(argv: list[str], needle: str) -> None:
+    with pytest.raises(BadSettingError) as refused:
+        _parsed("build", argv)
+    assert needle in refused.value.one_line() and "\n" not in refused.value.one_line()
+
+
+def test_an_environment_boolean_must_be_one() -> None:
+    with pytest.raises(BadSettingError, match="LWSBUILD_UNFIXED='maybe' is not a boolean"):
+        BuildRequest.from_args(cli._parser().parse_args(["build"]), {"LWSBUILD_UNFIXED": "maybe"})
+
+
+def test_the_readme_carries_the_settings_table() -> None:
+    assert settings.table() in (REPO / "README.md").read_text()
+
+
 def test_every_field_has_a_docstring() -> None:
     tree = ast.parse((PACKAGE / "request.py").read_text())
     body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "BuildRequest").body
@@ -63,6 +131,8 @@ def test_the_command_line_is_read_as_the_user_wrote_it() -> None:
     # A command that declares only some of the options: the others keep their defaults.
     assert _parsed("fetch", ["--refresh"]) == BuildRequest(refresh=True)
     assert _parsed("prove", []).variant == "asan"
+    assert _parsed("build", ["--extra-cflags=-O2 -g", "--cc", "gcc"]) == BuildRequest(extra_cflags=("-O2", "-g"),
+                                                                                       cc="gcc")
     # smoke and config build only when asked: no --variant is no build, not a release build.
     assert _parsed("smoke", []) == BuildRequest()
     with pytest.raises(BadDefineError):  # refused while parsing, before anything is fetched
@@ -70,12 +140,12 @@ def test_the_command_line_is_read_as_the_user_wrote_it() -> None:
 
 
 def test_the_parser_defaults_are_the_data_modules_values() -> None:
-    assert request_options.DEFAULT_VARIANT == variants.DEFAULT == BuildRequest().variant
-    assert request_options.ALL_SERIES == series.ALL == BuildRequest().series
+    assert settings.DEFAULT_VARIANT == variants.DEFAULT == BuildRequest().variant
+    assert settings.ALL_SERIES == series.ALL == BuildRequest().series
 
 
 def test_building_the_parser_imports_no_pipeline_module() -> None:
-    # `lwsbuild --help` stays fast: the request's options come from request_options.py, and the
+    # `lwsbuild --help` stays fast: the request's options come from settings.py, and the
     # request itself (dataclasses, the data modules) is imported by the handlers that use it.
     # Only what the import adds counts (a site-packages .pth file may have imported anything before).
     code = ("import sys; before = set(sys.modules); from lwsbuild import cli; cli._parser(); "
@@ -83,7 +153,7 @@ def test_building_the_parser_imports_no_pipeline_module() -> None:
             "('dataclasses', 'inspect', 'tomllib', 'subprocess'))))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert result.stdout.split() == ["lwsbuild", "lwsbuild.cli", "lwsbuild.entry", "lwsbuild.errors",
-                                     "lwsbuild.progress", "lwsbuild.request_options", "lwsbuild.smoke_options"]
+                                     "lwsbuild.progress", "lwsbuild.settings", "lwsbuild.smoke_options"]
 
 
 # --- the import graph of lwsbuild/ ---------------------------------------------------------------

@@ -103,6 +103,7 @@ def test_the_newest_cmake_from_pypi_builds_lws_and_the_build_passes_the_smoke(cl
     assert provenance["cmake_options"]["CMAKE_POLICY_VERSION_MINIMUM"] == "3.5"
     if not result.json["cached"]:  # made now: by that cmake (a reused test cache may hold an older 4.x's)
         assert tool["applies_to"] == f"cmake >= 4.0 (found {found.group(0)})"
+        assert provenance["tools"] == {"cmake": found.group(0)}  # recorded, and part of the key
         assert f"CMAKE_COMMAND:INTERNAL={newest_cmake.parent}" in (build_dir / "CMakeCache.txt").read_text()
     assert re.search(r"^CMAKE_CACHE_MAJOR_VERSION:INTERNAL=([4-9]|\d\d)$", (build_dir / "CMakeCache.txt").read_text(), re.MULTILINE)
     assert variants.merged_line_options("4.3.5")["DISABLE_WERROR"] == "ON"

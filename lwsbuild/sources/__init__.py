@@ -111,14 +111,21 @@ def _record(tree: str) -> dict[str, dict[str, str]]:
     return record
 
 
-def _from_cache(release: Release) -> Source | None:
+def _from_cache(release: Release, full: bool) -> Source | None:
+    """The pinned tree from the cache, once checked: its files against its manifest (sizes and times;
+    `full`: every file's hash and the tree id again, against the pin). A tree that changed since it
+    was verified is discarded, saying so, and fetched again."""
     tree = release.tree_id  # None: the release has no pin
     if tree is None or not _tree_entry(tree).is_dir():
         return None
     pinned = _record(tree).get("pinned")
     if pinned is None:
         return None
-    return Source(release, tree, pinned.get("mirror", "cache"), _tree_entry(tree), unpinned=False, cached=True)
+    entry = _tree_entry(tree)
+    if not cache.intact(entry, full, what="cached tree", redo="fetching libwebsockets again",
+                        identity=(lambda: tree_id_with_gitlinks(entry, release.gitlinks), tree)):
+        return None
+    return Source(release, tree, pinned.get("mirror", "cache"), entry, unpinned=False, cached=True)
 
 
 def _publish(staged: Path, tree: str, mirror: str, unpinned: bool) -> Path:
@@ -167,17 +174,24 @@ def fetch(release: Release, specs: list[str] | None = None, allow_unpinned: bool
     """The verified source tree of `release`, from the cache or the first mirror that delivers.
 
     `refresh` asks the mirrors even when the pinned tree is cached: a mirror is verified, not trusted
-    because some other mirror delivered the right bytes once.
+    because some other mirror delivered the right bytes once; and the cached tree's id is computed
+    again (a tree that no longer matches is replaced by the mirror's).
     """
-    mirrors = [parse_spec(spec) for spec in (specs or release.mirrors)]
+    # The user's specs are checked before anything else; the pin's own (data) only when asked, so a
+    # build served from the cache imports no downloader.
+    named = [parse_spec(spec) for spec in specs or ()]
+    # Checked (in full under --refresh) and discarded when it changed, whether or not it is served.
+    cached = _from_cache(release, full=refresh)
     # Without --allow-unpinned a mirror can only ever deliver the pinned tree, which the cache holds.
     # Sources the user names under --allow-unpinned may deliver other bytes: they are always asked.
-    cached = None if refresh or (specs and allow_unpinned) else _from_cache(release)
+    if refresh or (specs and allow_unpinned):
+        cached = None
     if cached is not None:
         if specs:  # the user named mirrors that were not asked: say so, and how to ask them
             progress.note(f"libwebsockets {release.version} (tree {cached.tree_id[:12]}) is served from the cache, "
                           f"first delivered by {cached.mirror}; --source was not asked (pass --refresh to verify it)")
         return cached
+    mirrors = named or [parse_spec(spec) for spec in release.mirrors]
     failures: list[LwsbuildError] = []
     for mirror in mirrors:
         try:

@@ -151,6 +151,8 @@ def download(url: str, filename: str, sha256: str | None, scratch: Path) -> Path
                     if total is not None and received != total:
                         raise DownloadFailed(f"download of {shown(url)} ended after {received} of {total} bytes")
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+            if isinstance(exc, OSError) and cache.is_full(exc):
+                raise cache.full(total or received, f"the download of {filename}") from None
             if deadline.expired:
                 raise DownloadDeadline(f"download of {shown(url)} took longer than {limit:g} s "
                                        f"({received} bytes received)") from None
@@ -199,7 +201,11 @@ def _extract_tar(archive: Path, dest: Path) -> None:
             # on to the end so a corrupt stream fails here rather than extract as other bytes.
             while tar.fileobj.read(_CHUNK):
                 pass
-    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, UnicodeError) as exc:
+    except OSError as exc:
+        if cache.is_full(exc):
+            raise cache.full(_unpacked_bytes(archive), f"the source tree of {archive.name}") from None
+        raise UnreadableArchive(f"{archive.name} is not a readable archive: {' '.join(str(exc).split())[:200]}") from None
+    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, UnicodeError) as exc:
         raise UnreadableArchive(f"{archive.name} is not a readable archive: {' '.join(str(exc).split())[:200]}") from None
 
 
@@ -229,10 +235,24 @@ def _extract_zip(archive: Path, dest: Path) -> None:
                 else:
                     raise writer.refuse(f"has a device, fifo or other special member: {shown(info.filename)}")
             writer.finish()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error, NotImplementedError) as exc:
+    except OSError as exc:
+        if cache.is_full(exc):
+            raise cache.full(_unpacked_bytes(archive), f"the source tree of {archive.name}") from None
+        raise UnreadableArchive(f"{archive.name} is not a readable archive: {' '.join(str(exc).split())[:200]}") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, NotImplementedError) as exc:
         raise UnreadableArchive(f"{archive.name} is not a readable archive: {' '.join(str(exc).split())[:200]}") from None
     except UnicodeError:
         raise UnsafeArchive(f"{archive.name} has a member name or link target that is not text") from None
+
+
+def _unpacked_bytes(archive: Path) -> int:
+    """What the archive's files take unpacked, as its headers declare (asked only when the cache is
+    full: a tar is read through once more)."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            return sum(info.file_size for info in zf.infolist())
+    with tarfile.open(archive) as tar:
+        return sum(member.size for member in tar if member.isreg())
 
 
 def extract(archive: Path, dest: Path) -> None:

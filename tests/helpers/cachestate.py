@@ -1,7 +1,8 @@
 """What an lwsbuild cache holds, as the tests judge it.
 
 A *complete entry* is any name without a leading dot directly in downloads/, trees/, prepared/ or
-builds/ (lwsbuild makes everything under a dot-prefixed temporary name and renames it into place).
+builds/ (lwsbuild makes everything under a dot-prefixed temporary name and renames it into place),
+but an entry's manifest (`<entry>.manifest.json`, written with it: `manifests`).
 *Leftovers* are dot-prefixed names other than lock files: temporaries and staging directories of
 an unfinished run, which a later run must sweep. The apt/ area is apt's own state, not entries.
 """
@@ -21,8 +22,16 @@ def _names(cache: Path) -> list[str]:
     return [f"{area}/{p.name}" for area in AREAS if (cache / area).is_dir() for p in (cache / area).iterdir()]
 
 
+MANIFEST = ".manifest.json"
+
+
 def entries(cache: Path) -> set[str]:
-    return {n for n in _names(cache) if not n.split("/", 1)[1].startswith(".")}
+    return {n for n in _names(cache) if not n.split("/", 1)[1].startswith(".") and not n.endswith(MANIFEST)}
+
+
+def manifests(cache: Path) -> set[str]:
+    """The entries that have a manifest beside them (every published one should)."""
+    return {n.removesuffix(MANIFEST) for n in _names(cache) if n.endswith(MANIFEST)}
 
 
 def leftovers(cache: Path) -> set[str]:

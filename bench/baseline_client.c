@@ -5,7 +5,7 @@
  * so lws-stress's connections/s can be read as a ratio to it: that ratio is
  * libwebsockets' and the harness's overhead together.
  *
- * Same as lws-stress (lwsbuild/harness/stress_harness.c):
+ * Same as lws-stress (lwsbuild/build/harness/stress_harness.c):
  *  - --threads threads; thread 0 also initiates only with --tsi0-initiates 1;
  *    each initiates --cps connections/s (rate computed since its first
  *    initiation, at most cps/20+1 per loop turn) and stops at --max-concurrent

@@ -64,7 +64,11 @@ def _seeded_cache(root: Path, source: dict) -> Path:
 def _by_hand(root: Path, cache: Path, variant: str) -> float:
     """configure + build + install of the same project and spec, with plain cmake."""
     os.environ["LWSBUILD_CACHE"] = str(cache)
-    from lwsbuild import build, releases, series, sources, variants
+    from lwsbuild.build import cmake as build
+    from lwsbuild.build import variants
+    from lwsbuild.series import fixes as series
+    from lwsbuild.source import fetch as sources
+    from lwsbuild.source import releases
 
     release = releases.get(releases.default_version())
     prepared = series.prepare(sources.fetch(release), series.select(series.ALL))
@@ -88,7 +92,7 @@ def _by_hand(root: Path, cache: Path, variant: str) -> float:
 def _cache_checks(cache: Path) -> float:
     """The median time of the cheap checks a warm build makes: the tree, the prepared tree, the prefix."""
     os.environ["LWSBUILD_CACHE"] = str(cache)
-    from lwsbuild import cache as entries
+    from lwsbuild.common import cache as entries
 
     used = [*(cache / "trees").glob("[0-9a-f]*[!n]"), *(cache / "prepared").glob("[0-9a-f]*[!n]"),
             *(cache / "builds").glob("*/prefix")]

@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lwsbuild import profiles
+from lwsbuild.stress import profiles
 
 
 def _load() -> str:

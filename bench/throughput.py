@@ -36,8 +36,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lwsbuild import profiles
-from lwsbuild.stress import HARNESS_DEFAULTS
+from lwsbuild.stress import profiles
+from lwsbuild.stress.run import HARNESS_DEFAULTS
 
 GOALS = {"release": 5000.0, "asan": 2000.0}
 BASELINE_SOURCE = REPO / "bench" / "baseline_client.c"

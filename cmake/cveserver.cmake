@@ -1,5 +1,5 @@
 # lws-cve-server: the loopback HTTP/h2 server the CVE proof tests send crafted requests to
-# (lwsbuild/harness/cve_server.c, tests/test_cve.py). include()d after add_subdirectory(lws), like
+# (lwsbuild/build/harness/cve_server.c, tests/test_cve.py). include()d after add_subdirectory(lws), like
 # harness.cmake, whose notes on include paths, sanitizer flags and RPATH apply here too.
 
 add_executable(lws-cve-server "${LWSBUILD_HARNESS_DIR}/cve_server.c")

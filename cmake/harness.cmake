@@ -1,12 +1,12 @@
 # lws-stress: the multi-threaded lws client stress harness
-# (lwsbuild/harness/stress_harness.c).
+# (lwsbuild/build/harness/stress_harness.c).
 #
 # include()d from cmake/CMakeLists.txt AFTER
 #     add_subdirectory(<prepared lws tree> lws)
 # so that the target websockets_shared exists.  Needs LWS_MAX_SMP=8 (or at
 # least --threads) in the lws configure, or lws silently clamps count_threads.
 #
-# Sanitizers (lwsbuild/variants.toml, [sanitizer.NAME]):
+# Sanitizers (lwsbuild/resources/variants.toml, [sanitizer.NAME]):
 #  - the sanitizer's c_flags are in the top-level CMAKE_C_FLAGS, which CMake
 #    puts on C compile and link lines alike: lws, the probe and this target get
 #    them from there (an uninstrumented executable linked to an ASan lib would

@@ -1,7 +1,7 @@
 # lwsbuild: struct-layout probe of the lws being built.
 #
 # include() this after `add_subdirectory(<lws tree> lws)`.  It compiles
-# lwsbuild/harness/layout_probe.c against the headers and the generated
+# lwsbuild/build/harness/layout_probe.c against the headers and the generated
 # lws_config.h of *that* lws build, runs it at build time to produce
 # ${CMAKE_CURRENT_BINARY_DIR}/layout.json (target `lws-layout` is part of ALL)
 # and installs layout.json to share/lwsbuild/.  The probe binary itself is not

@@ -1,3 +1,3 @@
-from .cli import main
+from lwsbuild.cli.main import main
 
 raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Every way lwsbuild can fail, one class each, with its exit code and a one-line fix hint.
 
-Every entry point (lwsbuild/entry.py: `lwsbuild`, `python -m lwsbuild.smoke`) prints
+Every entry point (lwsbuild/common/entry.py: `lwsbuild`, `python -m lwsbuild.native.smoke`) prints
 `lwsbuild: error: <message> (fix: <hint>)` on one line and exits with `exit_code`, a code of the one
 table below, EXIT_CODES (the README's table is `python -m lwsbuild.errors`; a test keeps them equal).
 Every class has a default hint (tests/test_bad_input.py checks it): the README promises a fix on
@@ -106,13 +106,13 @@ class BadDefineError(UsageError):
 
 
 class BadSettingError(UsageError):
-    """A build setting's value (lwsbuild/settings.py) that lwsbuild cannot build as it would record it."""
+    """A build setting's value (lwsbuild/common/settings.py) that lwsbuild cannot build as it would record it."""
 
-    hint = "see the settings table in the README (`python -m lwsbuild.settings`) or `lwsbuild build --help`"
+    hint = "see the settings table in the README (`python -m lwsbuild.common.settings`) or `lwsbuild build --help`"
 
 
 class BadConfigSetting(BadSettingError):
-    """A PEP 517 config-setting (pip's -C) the project's backend cannot honour (lwsbuild/configsettings.py)."""
+    """A PEP 517 config-setting (pip's -C) the project's backend cannot honour (lwsbuild/wheel/configsettings.py)."""
 
     hint = "see the README's Wheels section for the -C lwsbuild.* settings"
 
@@ -313,7 +313,7 @@ class ProofFailed(LwsbuildError):
 
 
 class KnownRacesError(LwsbuildError):
-    """lwsbuild/known_races.toml lists a report the series claims to fix, or matches everything."""
+    """lwsbuild/resources/known_races.toml lists a report the series claims to fix, or matches everything."""
 
     hint = "reports in code the fix series changes are defects: remove that entry"
 

@@ -1,4 +1,4 @@
-"""What to build, as one typed value: one field per setting of lwsbuild/settings.py.
+"""What to build, as one typed value: one field per setting of lwsbuild/common/settings.py.
 
 A `BuildRequest` is what every route into the pipeline starts from: the CLI's commands (through
 `from_args`), `prove` (one request per build it compares), `wheel --check-reproducible` and `verify`
@@ -20,15 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import releases, settings, variants
-from .errors import BadSettingError
+from lwsbuild.build import variants
+from lwsbuild.common import settings
+from lwsbuild.errors import BadSettingError
+from lwsbuild.source import releases
 
 if TYPE_CHECKING:
-    from .build import BuildSpec, Install
-    from .provenance import Provenance
-    from .releases import Release
-    from .series import PreparedTree
-    from .sources import Source
+    from lwsbuild.build.cmake import BuildSpec, Install
+    from lwsbuild.build.provenance import Provenance
+    from lwsbuild.series.fixes import PreparedTree
+    from lwsbuild.source.fetch import Source
+    from lwsbuild.source.releases import Release
 
 # A flag word: printable ASCII without CMake's list separator (the words are joined into CMake's
 # CMAKE_*_FLAGS strings, which a `;` would split and a control character would end).
@@ -120,13 +122,13 @@ class BuildRequest:
 
     def source(self) -> Source:
         """The verified source tree (fetched, or from the cache)."""
-        from . import sources
+        from lwsbuild.source import fetch as sources
 
         return sources.fetch(self.release(), list(self.sources) or None, self.allow_unpinned, refresh=self.refresh)
 
     def prepare(self) -> PreparedTree:
         """The source tree with the fix series applied (or reverted, --unfixed)."""
-        from . import series
+        from lwsbuild.series import fixes as series
 
         selected = series.select(self.series)  # a bad --series or version fails before any download
         series.check_supported(self.release(), selected, self.unfixed)
@@ -134,7 +136,8 @@ class BuildRequest:
 
     def plan(self) -> BuildSpec:
         """The BuildSpec: every input of the build, with the prepared tree."""
-        from . import build, environment
+        from lwsbuild.build import cmake as build
+        from lwsbuild.build import environment
 
         variant = variants.get(self.variant)
         # Validated before any download: a refused -D costs nothing.
@@ -145,7 +148,7 @@ class BuildRequest:
 
     def build(self) -> Install:
         """The install prefix: built, or served from the cache once checked (in full under --refresh)."""
-        from . import build
+        from lwsbuild.build import cmake as build
 
         return build.build(self.plan(), full_check=self.refresh)
 
@@ -198,14 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m lwsbuild.request --write-spec FILE [request options]`: what cmake/CMakeLists.txt
     runs when scikit-build-core configures without a spec, and what the pip backend runs: fetch,
     verify, patch, write the spec."""
-    from .errors import LwsbuildError
+    from lwsbuild.errors import LwsbuildError
 
     parser = argparse.ArgumentParser(prog="python -m lwsbuild.request")
     parser.add_argument("--write-spec", type=Path, required=True)
     settings.add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        from . import build
+        from lwsbuild.build import cmake as build
 
         spec = BuildRequest.from_args(args).plan()
         written = build.write_spec(spec, args.write_spec.parent)

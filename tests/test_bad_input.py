@@ -25,8 +25,12 @@ from conftest import REPO, run_cli
 from helpers import cachestate
 from helpers.checks import error_line
 from helpers.hostile_ws import OversizedFramePeer
-from lwsbuild import cache, cli, errors, smoke, variants
-from lwsbuild.build import cmake_bracket
+from lwsbuild import errors
+from lwsbuild.build import variants
+from lwsbuild.build.cmake import cmake_bracket
+from lwsbuild.cli import main as cli
+from lwsbuild.common import cache
+from lwsbuild.native import smoke
 
 FORBIDDEN = [(name, variant) for variant in variants.names()
              for name in variants.get(variant).forbidden]  # every forbidden option of every variant
@@ -161,8 +165,11 @@ def test_printable_values_reach_cmake_byte_for_byte(value: str, tmp_path: Path) 
 def test_spec_file_reads_back_whatever_the_paths_and_values_hold(tmp_path: Path) -> None:
     """The generated LWSBUILD_SPEC, with a hostile directory name and -D value: CMake reads back every
     value exactly, and the wheel backend still finds the provenance it names."""
-    from lwsbuild import build, releases, series, wheelmeta
-    from lwsbuild.sources import Source
+    from lwsbuild.build import cmake as build
+    from lwsbuild.series import fixes as series
+    from lwsbuild.source import releases
+    from lwsbuild.source.fetch import Source
+    from lwsbuild.wheel import meta as wheelmeta
 
     odd = tmp_path / 'x]==]y "q" ${HOME}'
     release = releases.get("4.3.5")
@@ -192,7 +199,7 @@ def test_smoke_timeout_is_bounded(value: str, tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     line = error_line(result)
     assert "more than 0 and at most 3600 seconds" in line and "(fix: " in line
-    assert smoke.main([f"--timeout={value}"]) == 2  # python -m lwsbuild.smoke too
+    assert smoke.main([f"--timeout={value}"]) == 2  # python -m lwsbuild.native.smoke too
 
 
 def test_smoke_timeout_is_checked_before_a_build(tmp_path: Path) -> None:
@@ -348,8 +355,9 @@ def test_argument_errors_are_one_line_exit_2(argv: list[str], tmp_path: Path) ->
 # --- 3. patch --json: `path` is the patched tree ----------------------------------------------
 
 def test_patch_json_path_is_the_patched_tree(tmp_path: Path) -> None:
-    from lwsbuild import releases, series
-    from lwsbuild.sources import Source
+    from lwsbuild.series import fixes as series
+    from lwsbuild.source import releases
+    from lwsbuild.source.fetch import Source
 
     release = releases.get("4.3.5")
     source = Source(release, release.tree_id, "dir:x", tmp_path / "trees" / release.tree_id, False, True)

@@ -15,7 +15,8 @@ import pytest
 from conftest import CliResult, run_cli
 from helpers import cachestate
 from helpers.checks import error_line
-from lwsbuild import errors, progress
+from lwsbuild import errors
+from lwsbuild.common import progress
 
 # Every test here builds (the session's builds, whose source comes from Debian's archive).
 pytestmark = [pytest.mark.build, pytest.mark.network]

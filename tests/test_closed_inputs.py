@@ -30,7 +30,9 @@ from conftest import CliResult, run_cli
 from helpers import cachestate, planned
 from helpers.archives import copy_tree
 from helpers.checks import error_line
-from lwsbuild import build, environment, manifest
+from lwsbuild.build import cmake as build
+from lwsbuild.build import environment
+from lwsbuild.common import manifest
 
 SETTINGS_VARIABLES = {"CC": "cc", "CFLAGS": "-O1", "LDFLAGS": "-Wl,-z,norelro", "LWSBUILD_VARIANT": "asan"}
 BUILD_INPUTS = {"CPPFLAGS": "-DX", "CPATH": "/x", "LIBRARY_PATH": "/x", "LD_LIBRARY_PATH": "/x", "LD_RUN_PATH": "/x",

@@ -1,4 +1,4 @@
-"""The security set: CVE facts (lwsbuild/cves.toml), their status per release and per build, the
+"""The security set: CVE facts (lwsbuild/resources/cves.toml), their status per release and per build, the
 SBOM (CycloneDX 1.5, validated against the schema shipped by cyclonedx-python-lib), `audit`, and
 the proofs: crafted input through the real library on loopback, under ASan, that breaks the build
 without the security fixes and not the one with them.
@@ -14,8 +14,11 @@ import pytest
 
 from conftest import run_cli
 from helpers import cve_probe, planned
-from lwsbuild import cves, releases, sbom, series
-from lwsbuild.provenance import Provenance
+from lwsbuild.build import sbom
+from lwsbuild.build.provenance import Provenance
+from lwsbuild.series import cves
+from lwsbuild.series import fixes as series
+from lwsbuild.source import releases
 
 ISSUE_CVES = {"CVE-2025-11677", "CVE-2025-11678", "CVE-2026-10650", "CVE-2026-78161", "CVE-2026-19773"}
 REACHABLE = {"CVE-2025-11677", "CVE-2026-19773"}  # compiled into the default variants

@@ -1,4 +1,4 @@
-"""debian-patches: a distribution's security patches read at run time (lwsbuild/distro.py).
+"""debian-patches: a distribution's security patches read at run time (lwsbuild/series/distro.py).
 
 The fast tests use a package and a tree made here (no distribution content); the network test
 reads the real security suite through this machine's apt configuration.
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from lwsbuild import distro
-from lwsbuild.sources import debian
+from lwsbuild.series import distro
+from lwsbuild.source import debian
 
 PATCH = """From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
 From: A Tester <tester@example.invalid>

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from lwsbuild import errors, tools
+from lwsbuild import errors
+from lwsbuild.common import tools
 
 
 def test_the_readme_carries_the_table_errors_py_prints() -> None:
@@ -64,7 +65,7 @@ def test_tool_missing_refuses_a_code_that_is_no_stage() -> None:
 
 
 def test_the_tail_of_a_log_is_shown_with_its_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from lwsbuild import entry
+    from lwsbuild.common import entry
 
     log = tmp_path / "build.log"
     log.write_text("".join(f"line {i}\n" for i in range(100)))

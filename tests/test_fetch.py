@@ -60,7 +60,7 @@ def lws_repo(lws_tree: Path, workdir: Path) -> Path:
 # --- identity ---------------------------------------------------------------------------------
 
 def test_tree_id_is_what_git_write_tree_gives(tmp_path: Path) -> None:
-    from lwsbuild.sources.treeid import tree_id
+    from lwsbuild.source.treeid import tree_id
 
     tree = tmp_path / "tree"
     # Names whose order differs between plain byte order and git's (directories sort as 'name/').

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lwsbuild import findings, known_races
 from lwsbuild.errors import KnownRacesError
-from lwsbuild.findings import Finding
+from lwsbuild.stress import findings, known_races
+from lwsbuild.stress.findings import Finding
 
 DATA = Path(__file__).parent / "data"
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lwsbuild import sources
 from lwsbuild.errors import TreeIdMismatch
-from lwsbuild.releases import Release
-from lwsbuild.sources.treeid import isolated_git_env, tree_id, tree_id_with_gitlinks
+from lwsbuild.source import fetch as sources
+from lwsbuild.source.releases import Release
+from lwsbuild.source.treeid import isolated_git_env, tree_id, tree_id_with_gitlinks
 
 LINK = "examples/api-tests/qpack/qifs"
 COMMIT = "da52cd936b3e34dac7ac12aa8066fc57676af106"

@@ -137,7 +137,7 @@ def test_git_mirror_whose_tree_holds_a_git_dir_is_refused(name: str, tmp_path: P
 
 def test_git_apply_discovers_no_repository_in_the_tree(tmp_path: Path) -> None:
     """Even a tree that somehow holds a .git (an old cache entry): patching runs no filter of it."""
-    from lwsbuild import series
+    from lwsbuild.series import fixes as series
 
     marker = tmp_path / "filter-ran"
     tree = fake_tree(tmp_path / "tree", {f".git/{rel}": data for rel, data in evil_git_dir(marker).items()})
@@ -230,7 +230,7 @@ def test_tar_realpath_overflow_cannot_write_outside_the_cache(tmp_path: Path) ->
 ])
 def test_tar_members_are_checked_without_the_data_filter(entries, message: str, tmp_path: Path) -> None:
     from lwsbuild.errors import UnsafeArchive
-    from lwsbuild.sources import archive
+    from lwsbuild.source import archive
 
     out = tar_of(tmp_path / "t.tar", [("file", "CMakeLists.txt", b"x\n"), *entries])
     (tmp_path / "scratch").mkdir()
@@ -325,7 +325,7 @@ def _zeros_tar_gz(out: Path, members: int, size: int) -> Path:
 def test_extraction_stops_at_the_size_and_member_limits(limit: str, members: int, size: int, message: str,
                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from lwsbuild.errors import UnsafeArchive
-    from lwsbuild.sources import admission, archive
+    from lwsbuild.source import admission, archive
 
     monkeypatch.setattr(admission, limit, {"MAX_TREE_BYTES": 1 << 20, "MAX_TREE_MEMBERS": 50}[limit])
     bomb = _zeros_tar_gz(tmp_path / "bomb.tar.gz", members, size)
@@ -342,7 +342,7 @@ def test_extraction_stops_at_the_size_and_member_limits(limit: str, members: int
 def test_zip_declaring_more_than_the_limit_is_refused_before_a_byte(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from lwsbuild.errors import UnsafeArchive
-    from lwsbuild.sources import admission, archive
+    from lwsbuild.source import admission, archive
 
     monkeypatch.setattr(admission, "MAX_TREE_BYTES", 1 << 20)
     out = zip_of(tmp_path / "bomb.zip", [("file", "zeros.bin", bytes(4 << 20))])
@@ -431,8 +431,8 @@ def test_every_source_error_carries_a_fix_hint(spec: str, tmp_path: Path) -> Non
 @pytest.fixture()
 def fake_pin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A release pinned to the stand-in tree's id and a commit no local repo has, in a fresh cache."""
-    from lwsbuild.releases import Release
-    from lwsbuild.sources.treeid import tree_id
+    from lwsbuild.source.releases import Release
+    from lwsbuild.source.treeid import tree_id
 
     monkeypatch.setenv("LWSBUILD_CACHE", str(tmp_path / "cache"))
     tree = fake_tree(tmp_path / "pinned-tree")
@@ -441,9 +441,9 @@ def fake_pin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_unpinned_delivery_of_the_pinned_tree_is_never_reported_as_pinned(fake_pin, tmp_path: Path) -> None:
-    from lwsbuild import sources
     from lwsbuild.errors import SourceError
-    from lwsbuild.releases import Release
+    from lwsbuild.source import fetch as sources
+    from lwsbuild.source.releases import Release
 
     release, tree = fake_pin
     repo = make_repo(fake_tree(tmp_path / "repo"), "v4.3.5")  # the same tree, another commit
@@ -463,8 +463,8 @@ def test_unpinned_delivery_of_the_pinned_tree_is_never_reported_as_pinned(fake_p
 
 def test_cache_answering_a_named_source_says_so_and_refresh_verifies(fake_pin, tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture) -> None:
-    from lwsbuild import sources
     from lwsbuild.errors import TreeIdMismatch
+    from lwsbuild.source import fetch as sources
 
     release, tree = fake_pin
     sources.fetch(release)

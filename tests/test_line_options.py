@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from lwsbuild import variants
-from lwsbuild.build import BuildSpec, Compiler
+from lwsbuild.build import variants
+from lwsbuild.build.cmake import BuildSpec, Compiler
 
 
 @pytest.fixture(autouse=True)

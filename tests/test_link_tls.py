@@ -24,7 +24,8 @@ import pytest
 from conftest import REPO, CliResult, run_cli
 from helpers.checks import error_line
 from helpers.echo_peer import Certificate, EchoPeer, make_certificate
-from lwsbuild import build, tls, variants
+from lwsbuild.build import cmake as build
+from lwsbuild.build import tls, variants
 
 CONSUMER_C = REPO / "tests" / "data" / "ws_echo_consumer.c"
 STATIC_CMAKE = """

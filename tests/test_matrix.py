@@ -10,8 +10,11 @@ import json
 import pytest
 
 from conftest import run_cli
-from lwsbuild import matrix, releases, series, variants
-from lwsbuild.cli import main
+from lwsbuild.build import variants
+from lwsbuild.cli import matrix
+from lwsbuild.cli.main import main
+from lwsbuild.series import fixes as series
+from lwsbuild.source import releases
 
 SEED = ("0001", "0002", "0003", "0004")
 

@@ -16,7 +16,8 @@ from helpers import cachestate
 from helpers.archives import copy_tree, edited
 from helpers.checks import error_line
 from helpers.loopback import LoopbackServer
-from lwsbuild import releases, series
+from lwsbuild.series import fixes as series
+from lwsbuild.source import releases
 
 PIN_435 = "572da87937f5e9d6aac00631d7588025117bfb9e"
 CONNECT3 = "lib/core-net/client/connect3.c"

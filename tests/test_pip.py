@@ -1,7 +1,7 @@
 """pip, `python -m build` and cibuildwheel: `-C lwsbuild.*` settings build what `lwsbuild wheel` builds.
 
-The project's backend (lwsbuild/backend.py) turns config-settings into `lwsbuild build` options
-(lwsbuild/configsettings.py); [tool.cibuildwheel] in pyproject.toml repairs and tests the wheel the
+The project's backend (lwsbuild/wheel/backend.py) turns config-settings into `lwsbuild build` options
+(lwsbuild/wheel/configsettings.py); [tool.cibuildwheel] in pyproject.toml repairs and tests the wheel the
 way `lwsbuild wheel` and the README do. cibuildwheel itself cannot run here (no container engine):
 its own schema and build selector check the table, and its repair and test commands are run for
 real on wheels pip built.
@@ -25,8 +25,8 @@ import jsonschema
 import pytest
 
 from helpers import planned
-from lwsbuild.configsettings import split
 from lwsbuild.errors import BadSettingError
+from lwsbuild.wheel.configsettings import split
 
 REPO = Path(__file__).resolve().parent.parent
 LWS = "4.3.5"
@@ -160,8 +160,8 @@ def test_the_sdist_carries_the_backend_and_python_m_build_checks_settings_too(tm
         archive.extractall(tmp_path / "unpacked", filter="data")
     (top,) = (tmp_path / "unpacked").iterdir()
     unpacked = tomllib.loads((top / "pyproject.toml").read_text())["build-system"]
-    assert (unpacked["build-backend"], unpacked["backend-path"]) == ("lwsbuild.backend", ["."])
-    assert (top / "lwsbuild" / "backend.py").is_file() and (top / "lwsbuild" / "configsettings.py").is_file()
+    assert (unpacked["build-backend"], unpacked["backend-path"]) == ("lwsbuild.wheel.backend", ["."])
+    assert (top / "lwsbuild" / "wheel" / "backend.py").is_file() and (top / "lwsbuild" / "wheel" / "configsettings.py").is_file()
     # The unpacked sdist's backend answers (and refuses) by itself.
     out = tmp_path / "from-sdist"
     command = [sys.executable, "-m", "pip", "wheel", str(top), "--no-deps", "--no-build-isolation", "-w", str(out),
@@ -197,7 +197,7 @@ def test_cibuildwheel_selects_cpython_311_and_later_manylinux() -> None:
 def test_cibuildwheel_test_command_is_the_smoke_entry_point() -> None:
     program, *arguments = shlex.split(CIBW["test-command"])
     assert (program, arguments) == ("lwsbuild", ["smoke"])
-    assert PYPROJECT["project"]["scripts"][program] == "lwsbuild.cli:main"
+    assert PYPROJECT["project"]["scripts"][program] == "lwsbuild.cli.main:main"
     # The subcommand exists (--help of an unknown one would fail with exit 2).
     result = subprocess.run([sys.executable, "-m", "lwsbuild", *arguments, "--help"], check=False,
                             capture_output=True, text=True, cwd=REPO, timeout=60,
@@ -206,7 +206,7 @@ def test_cibuildwheel_test_command_is_the_smoke_entry_point() -> None:
 
 
 def test_the_repair_command_leaves_a_sanitizer_wheel_as_it_is(tmp_path: Path) -> None:
-    from lwsbuild.wheelmeta import WHEEL_PROVENANCE
+    from lwsbuild.wheel.meta import WHEEL_PROVENANCE
 
     wheel = tmp_path / "lwsbuild-0.1.0+lws4.3.5.asan-py3-none-linux_x86_64.whl"
     with zipfile.ZipFile(wheel, "w") as archive:  # the provenance the real writer gives an asan build

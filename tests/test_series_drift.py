@@ -20,8 +20,9 @@ import pytest
 from conftest import run_cli
 from helpers.archives import copy_tree
 from helpers.checks import error_line
-from lwsbuild import releases, series
 from lwsbuild.errors import PatchConflict
+from lwsbuild.series import fixes as series
+from lwsbuild.source import releases
 
 R435 = releases.get("4.3.5")
 DRIFT = "/* lwsbuild drift test: code moved */"

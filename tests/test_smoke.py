@@ -1,4 +1,4 @@
-"""Tests of lwsbuild.native (locate / load / layout) and lwsbuild.smoke.
+"""Tests of lwsbuild.native (locate / load / layout) and lwsbuild.native.smoke.
 
 Integration tests take the fixtures ``release_prefix`` / ``asan_prefix``
 (Path of an install prefix built by the real pipeline, provided by
@@ -25,9 +25,9 @@ from typing import Self
 import pytest
 
 from helpers import planned
-from lwsbuild import native
 from lwsbuild.errors import LayoutMismatchError, NativeLibraryError, SanitizerRuntimeError, SmokeFailure, UsageError
-from lwsbuild.smoke import MessageResult, SmokeReport, main, run_smoke
+from lwsbuild.native import library as native
+from lwsbuild.native.smoke import MessageResult, SmokeReport, main, run_smoke
 
 REPO = Path(__file__).resolve().parents[1]
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error", "ERROR: LeakSanitizer")
@@ -115,9 +115,9 @@ class RawServer:
             await self._stop.wait()
 
 
-def _run_cli(*args: str, timeout: float = 120, entry: tuple[str, ...] = ("lwsbuild.smoke",)
+def _run_cli(*args: str, timeout: float = 120, entry: tuple[str, ...] = ("lwsbuild.native.smoke",)
              ) -> subprocess.CompletedProcess[str]:
-    """`python -m lwsbuild.smoke ARGS`; entry=("lwsbuild", "smoke") runs `lwsbuild smoke ARGS`."""
+    """`python -m lwsbuild.native.smoke ARGS`; entry=("lwsbuild", "smoke") runs `lwsbuild smoke ARGS`."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
     return subprocess.run(
@@ -276,7 +276,7 @@ def test_asan_without_reexec_names_the_command(tmp_path: Path) -> None:
     line = exc.value.one_line()
     assert "\n" not in line
     if "no libasan.so" not in line:  # machines without the ASan runtime
-        assert "LD_PRELOAD=" in line and "detect_leaks=0" in line and "-m lwsbuild.smoke --json" in line
+        assert "LD_PRELOAD=" in line and "detect_leaks=0" in line and "-m lwsbuild.native.smoke --json" in line
 
 
 def test_report_json_and_render() -> None:
@@ -368,7 +368,7 @@ def test_tsan_is_refused(tsan_prefix: Path) -> None:
 @pytest.mark.build
 @pytest.mark.network
 def test_exception_in_callback_fails_the_smoke(release_prefix: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lwsbuild import smoke
+    from lwsbuild.native import smoke
 
     def boom(self, wsi):
         raise RuntimeError("boom from a test")

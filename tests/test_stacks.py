@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lwsbuild import stacks
+from lwsbuild.stress import stacks
 
 DATA = Path(__file__).parent / "data"
 

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from lwsbuild import cli, report, stress, variants
-from lwsbuild.findings import Finding
+from lwsbuild.build import variants
+from lwsbuild.cli import main as cli
+from lwsbuild.stress import report
+from lwsbuild.stress import run as stress
+from lwsbuild.stress.findings import Finding
 
 DATA = Path(__file__).parent / "data"
 LOG_TAG = ("__lws_lc_tag", "__lws_lc_untag")
@@ -135,7 +138,7 @@ def test_tsan_all_series_has_no_finding_in_the_log_tag_code(cli):
 
 
 def _profile_names() -> list[str]:
-    from lwsbuild import profiles
+    from lwsbuild.stress import profiles
     return profiles.names()
 
 
@@ -203,7 +206,7 @@ def test_prove_shows_the_bug_and_the_fix_under_each_profile(cli, asan_prefix: Pa
 
 
 def test_every_profile_of_the_catalogue_is_a_valid_harness_command_line():
-    from lwsbuild import profiles
+    from lwsbuild.stress import profiles
 
     names = profiles.names()
     assert names[0] == "default" and len(names) >= 8

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CliResult, run_cli
-from lwsbuild import variants
+from lwsbuild.build import variants
 
 Cli = Callable[..., CliResult]
 

@@ -1,4 +1,4 @@
-"""Variants and sanitizers are data (lwsbuild/variants.toml): adding one is adding a table.
+"""Variants and sanitizers are data (lwsbuild/resources/variants.toml): adding one is adding a table.
 
 Fast: no network, no build. A throwaway variant with a sanitizer of its own (UBSan alone) comes in
 through LWSBUILD_VARIANTS_FILE; the matrix lists it, its wheel is named for it, its spec carries its
@@ -17,7 +17,12 @@ import pytest
 from conftest import REPO, run_cli
 from helpers import planned
 from helpers.checks import error_line
-from lwsbuild import build, matrix, releases, stress, variants, wheelmeta
+from lwsbuild.build import cmake as build
+from lwsbuild.build import provenance, variants
+from lwsbuild.cli import matrix
+from lwsbuild.source import releases
+from lwsbuild.stress import run as stress
+from lwsbuild.wheel import meta as wheelmeta
 
 UBSAN = '''
 [sanitizer.undefined]
@@ -60,7 +65,7 @@ def _spec(variant: variants.Variant, tmp_path: Path) -> build.BuildSpec:
 
 def test_pyproject_names_no_variant(shipped: None) -> None:
     """Adding a variant touches no pyproject.toml: pip selects it with -C lwsbuild.variant=NAME through
-    the project's backend (lwsbuild/backend.py), which plans the build before scikit-build-core names
+    the project's backend (lwsbuild/wheel/backend.py), which plans the build before scikit-build-core names
     the wheel, so scikit-build-core's table has no per-variant override to keep in step."""
     tool = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["scikit-build"]
     assert "overrides" not in tool
@@ -102,7 +107,7 @@ def test_a_variant_added_by_a_table_is_planned_named_and_listed(ubsan_file: Path
         patch.setenv(wheelmeta.SPEC_ENV, str(build.write_spec(spec, tmp_path / "spec")))
         assert wheelmeta.dynamic_metadata("version") == identity.version
     assert "(ubsan)" in identity.summary
-    policy = wheelmeta.repair_policy(variant.sanitizer)
+    policy = provenance.repair_policy(variant.sanitizer)
     assert not policy.repair and "libubsan.so" in policy.reason
 
     # What CMake gets (flags of every target, and of our programs), and what a stress run sets.

@@ -1,8 +1,10 @@
-"""The record of hand checks (lwsbuild/verified.toml) is consistent with the pins and the series."""
+"""The record of hand checks (lwsbuild/resources/verified.toml) is consistent with the pins and the series."""
 
 from __future__ import annotations
 
-from lwsbuild import releases, series, verified
+from lwsbuild.series import fixes as series
+from lwsbuild.series import verified
+from lwsbuild.source import releases
 
 
 def test_every_check_names_a_pinned_release_or_range_a_step_a_command_a_date_and_a_verdict() -> None:

@@ -18,10 +18,12 @@ import pytest
 
 from conftest import REPO, Venv
 from helpers import planned
-from lwsbuild import native, releases, variants
-from lwsbuild.provenance import Provenance
-from lwsbuild.reproducible import compare, find_paths
-from lwsbuild.wheelmeta import Identity, check, repair_policy
+from lwsbuild.build import variants
+from lwsbuild.build.provenance import Provenance, repair_policy
+from lwsbuild.native import library as native
+from lwsbuild.source import releases
+from lwsbuild.wheel.meta import Identity, check
+from lwsbuild.wheel.reproducible import compare, find_paths
 
 LWS = "4.3.5"
 PROVENANCE = "lwsbuild/_native/share/lwsbuild/provenance.json"
@@ -86,7 +88,7 @@ def test_the_cmake_name_check_refuses_a_wheel_named_for_another_build(tmp_path: 
     assert check(Identity.of_provenance(_provenance("asan")).version, provenance) is None
     problem = check(Identity.of_provenance(_provenance()).version, provenance)
     assert problem is not None and "variant asan" in problem
-    result = subprocess.run([sys.executable, "-m", "lwsbuild.wheelmeta", "check", "0.1.0+lws4.3.5", str(provenance)],
+    result = subprocess.run([sys.executable, "-m", "lwsbuild.wheel.meta", "check", "0.1.0+lws4.3.5", str(provenance)],
                             capture_output=True, text=True, cwd=REPO, check=False)
     assert result.returncode == 6
     assert "-C lwsbuild.variant=NAME" in result.stderr
@@ -126,7 +128,7 @@ def test_release_wheel_holds_library_headers_package_files_and_provenance(releas
     wheel = Path(release_wheel_info["wheel"])
     assert re.fullmatch(rf"lwsbuild-0\.1\.0\+lws{LWS}-py3-none-manylinux_2_\d+_x86_64\.whl", wheel.name), wheel.name
     members = _members(wheel)
-    for name in ("lwsbuild/__init__.py", "lwsbuild/cli.py", "lwsbuild/_native/lib/libwebsockets.so.19",
+    for name in ("lwsbuild/__init__.py", "lwsbuild/cli/main.py", "lwsbuild/_native/lib/libwebsockets.so.19",
                  "lwsbuild/_native/lib/libwebsockets.so", "lwsbuild/_native/include/libwebsockets.h",
                  "lwsbuild/_native/include/lws_config.h", "lwsbuild/_native/lib/pkgconfig/libwebsockets.pc",
                  "lwsbuild/_native/lib/cmake/libwebsockets/libwebsockets-config.cmake",

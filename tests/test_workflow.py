@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lwsbuild import cache, matrix, sources
-from lwsbuild.cli import _parser
+from lwsbuild.cli import matrix
+from lwsbuild.cli.main import _parser
+from lwsbuild.common import cache
+from lwsbuild.source import fetch as sources
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW = REPO / ".github" / "workflows" / "build.yml"

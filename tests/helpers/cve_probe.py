@@ -1,4 +1,4 @@
-"""Crafted inputs for the CVE proof tests, sent to lws-cve-server (lwsbuild/harness/cve_server.c) on
+"""Crafted inputs for the CVE proof tests, sent to lws-cve-server (lwsbuild/build/harness/cve_server.c) on
 127.0.0.1. Every connect, send and read is bounded in time; every loop in count.
 """
 

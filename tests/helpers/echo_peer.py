@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from lwsbuild import smoke
+from lwsbuild.native import smoke
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def make_certificate(directory: Path) -> Certificate:
 
 
 class EchoPeer(smoke.EchoPeer):
-    """lwsbuild's own echo peer (lwsbuild/smoke.py), offering no subprotocol; `tls` makes it wss://."""
+    """lwsbuild's own echo peer (lwsbuild/native/smoke.py), offering no subprotocol; `tls` makes it wss://."""
 
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         super().__init__(subprotocol=None, tls=tls)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from lwsbuild.sources.treeid import isolated_git_env
+from lwsbuild.source.treeid import isolated_git_env
 
 # The same settings lwsbuild's tree id uses, and an identity for the commit.
 _CONFIG = ("-c", "core.autocrlf=false", "-c", "core.filemode=true", "-c", "core.symlinks=true",

@@ -6,9 +6,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from lwsbuild import build, releases, series, variants
-from lwsbuild.provenance import PatchRecord, Provenance
-from lwsbuild.sources import Source
+from lwsbuild.build import cmake as build
+from lwsbuild.build import variants
+from lwsbuild.build.provenance import Provenance
+from lwsbuild.series import fixes as series
+from lwsbuild.series.fixes import PatchRecord
+from lwsbuild.source import releases
+from lwsbuild.source.fetch import Source
 
 NOWHERE = Path("/nonexistent/lwsbuild-test")
 

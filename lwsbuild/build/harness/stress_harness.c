@@ -1,0 +1,1278 @@
+/*
+ * lws-stress: multi-threaded libwebsockets client stress harness (lwsbuild)
+ *
+ * Reproduces the lws SMP client heap-use-after-free recipe:
+ *
+ *  - one lws_context with --threads service threads (count_threads);
+ *    thread 0 only services (a 100 ms periodic sul on tsi 0 keeps it cycling)
+ *    unless --tsi0-initiates 1
+ *  - every service thread >= 1 initiates client connections itself, between
+ *    its own lws_service_tsi() calls, so each wsi->tsi is that thread
+ *    (lws_client_connect_via_info() takes it from lws_pthread_self_to_tsi())
+ *  - schedules the recipe alone does not reach (lwsbuild/resources/profiles.toml):
+ *    --close-by server (the echo server closes after echoing), --cancel-ms
+ *    (a thread calling lws_cancel_service() every N ms), --destroy-open (the
+ *    context is destroyed with connections still open, no drain)
+ *  - loopback targets, mixed by weight:
+ *      refused   : a bound but not listening port (ECONNREFUSED -> failed1)
+ *      blackhole : a listen(fd, 0) socket whose accept queue is pre-filled and
+ *                  never accepted, so connects hang until the connect timeout
+ *      echo      : a WebSocket echo server (internal lws vhost in the same
+ *                  context, or an external loopback ws:// peer): send, echo,
+ *                  close (optionally held open --hold-ms first)
+ *
+ * Output: one JSON object per line on stdout (start, sample..., summary, or
+ * watchdog).  lws logs go to stderr.  Exit codes: 0 run completed, 2 bad
+ * arguments, 3 watchdog fired (stall or overrun).  Sanitizer verdicts are
+ * left to the caller (it reads stderr).
+ */
+
+#if !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* pthread_setname_np: a stack dump names each service thread */
+#endif
+#include <libwebsockets.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_THREADS		64
+#define ECHO_PROTOCOL		"lws-stress-echo"
+#define CLIENT_PROTOCOL		"lws-stress-client"
+#define MSG_MAX			128
+#define PREFILL_SOCKETS		4
+
+/* ------------------------------------------------------------------------ */
+/* targets and outcomes                                                     */
+
+enum { K_REFUSED, K_BLACKHOLE, K_ECHO, K_COUNT };
+static const char * const kind_name[K_COUNT] = { "refused", "blackhole", "echo" };
+
+enum {
+	O_NONE = 0,	/* no final outcome yet */
+	O_FAILED,	/* CLIENT_CONNECTION_ERROR (not a timeout) */
+	O_TIMEOUT,	/* CLIENT_CONNECTION_ERROR mentioning a timeout */
+	O_CONNECT_NULL,	/* lws_client_connect_via_info() returned NULL */
+	O_CONNECTED,	/* refused/blackhole target unexpectedly connected */
+	O_ECHOED,	/* echo came back intact */
+	O_MISMATCH,	/* echo came back wrong */
+	O_CLOSED_EARLY,	/* established, closed before the echo */
+	O_ABORTED,	/* wsi destroyed without any other outcome (shutdown) */
+	O_COUNT
+};
+static const char * const outcome_name[O_COUNT] = {
+	"none", "failed", "timeout", "connect_null", "connected", "echoed",
+	"mismatch", "closed_early", "aborted"
+};
+
+/* ------------------------------------------------------------------------ */
+/* options                                                                  */
+
+static struct opts {
+	int		threads;
+	int		cps;
+	double		duration;
+	long		total;
+	int		w[K_COUNT];
+	int		hold_ms;
+	int		echo_internal;
+	char		echo_host[64];
+	int		echo_port;
+	char		echo_path[256];
+	char		echo_protocol[64];
+	int		timeout_secs;
+	long		max_concurrent;
+	long		nofile;
+	double		watchdog;
+	int		watchdog_set;
+	int		sample_ms;
+	int		tick_ms;
+	unsigned int	seed;
+	int		quiet;
+	int		log_level;
+	int		tsi0_initiates;
+	int		initiate_in_timer;
+	int		close_by_server;
+	int		cancel_ms;
+	int		destroy_open;
+	double		stall_wait;
+} o = {
+	.threads	= 4,
+	.cps		= 250,
+	.duration	= 10,
+	.total		= 0,
+	.w		= { 1, 1, 2 },
+	.hold_ms	= 0,
+	.echo_internal	= 1,
+	.echo_path	= "/",
+	.timeout_secs	= 1,
+	.max_concurrent	= 4000,
+	.nofile		= 8192,
+	.sample_ms	= 1000,
+	.tick_ms	= 10,
+	.seed		= 1,
+	.log_level	= LLL_ERR | LLL_WARN,
+	.stall_wait	= 0,
+};
+
+/* ------------------------------------------------------------------------ */
+/* shared state                                                             */
+
+enum tstate {
+	TS_STARTING, TS_SERVICE, TS_INITIATING, TS_IN_CONNECT, TS_DRAINING,
+	TS_EXITED, TS_COUNT
+};
+static const char * const tstate_name[TS_COUNT] = {
+	"starting", "in lws_service_tsi", "initiating connects",
+	"in lws_client_connect_via_info", "draining", "exited"
+};
+
+struct thr {
+	pthread_t		tid;
+	int			tsi;
+	int			state;		/* enum tstate, atomic */
+	int64_t			last_progress_us; /* atomic */
+	long			initiated;	/* atomic */
+	long			connect_null;	/* atomic */
+	long			skipped_cap;	/* atomic */
+	long			services;	/* atomic */
+	lws_sorted_usec_list_t	sul_tick;
+	unsigned int		rng;
+	int64_t			tstart_us;
+};
+
+static struct lws_context	*cx;
+static struct lws_vhost		*vh_client;
+static struct thr		thr[MAX_THREADS];
+static int64_t			t0_us;
+static int			stop_initiating;	/* atomic */
+static int			stop_service;		/* atomic */
+static long			g_initiated;		/* atomic */
+static long			g_concurrent;		/* atomic */
+static long			g_max_concurrent;	/* atomic */
+static long			g_outcomes[K_COUNT][O_COUNT]; /* atomic */
+static long			g_server_echoes;	/* atomic */
+static int			main_state;		/* atomic, see main_state_name */
+static const char * const main_state_name[] = {
+	"setup", "running", "draining", "joining threads",
+	"in lws_context_destroy", "done"
+};
+static pthread_mutex_t		out_lock = PTHREAD_MUTEX_INITIALIZER;
+static int			port_refused, port_blackhole, port_echo;
+static int			fd_refused = -1, fd_blackhole = -1;
+static int			fd_prefill[PREFILL_SOCKETS];
+static lws_sorted_usec_list_t	sul_tsi0;
+static unsigned int		tick_us;
+
+#define A_LOAD(p)	__atomic_load_n(p, __ATOMIC_SEQ_CST)
+#define A_STORE(p, v)	__atomic_store_n(p, v, __ATOMIC_SEQ_CST)
+#define A_ADD(p, v)	__atomic_add_fetch(p, v, __ATOMIC_SEQ_CST)
+/*
+ * Per-connection bookkeeping: a thread's state and progress stamp are read
+ * only by the watchdog and statistics only at the end, so they need no full
+ * fence (a seq_cst store is an xchg on x86, on every connection).
+ */
+#define A_SET(p, v)	__atomic_store_n(p, v, __ATOMIC_RELEASE)
+#define A_COUNT(p, v)	__atomic_add_fetch(p, v, __ATOMIC_RELAXED)
+
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static double
+since_start_s(void)
+{
+	return (double)(now_us() - t0_us) / 1e6;
+}
+
+static void
+out_line(const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&out_lock);
+	va_start(ap, fmt);
+	vfprintf(stdout, fmt, ap);
+	va_end(ap);
+	fputc('\n', stdout);
+	fflush(stdout);
+	pthread_mutex_unlock(&out_lock);
+}
+
+/* ------------------------------------------------------------------------ */
+/* per-connection state: our userdata on the client wsi                     */
+
+struct conn {
+	lws_sorted_usec_list_t	sul_hold;	/* must stay first-ish, cancelled in WSI_DESTROY */
+	struct lws		*wsi;
+	int			kind;
+	int			tsi;
+	int			in_call;	/* inside lws_client_connect_via_info */
+	int			destroyed;	/* WSI_DESTROY seen while in_call */
+	int			outcome;
+	int			sent;
+	int			closing;
+	int			msglen;
+	int64_t			t_start_us;
+	char			msg[MSG_MAX];
+};
+
+static void
+conn_outcome(struct conn *c, int oc)
+{
+	if (c->outcome != O_NONE)
+		return;
+	c->outcome = oc;
+	A_COUNT(&g_outcomes[c->kind][oc], 1);
+}
+
+static void
+hold_expired(lws_sorted_usec_list_t *sul)
+{
+	struct conn *c = lws_container_of(sul, struct conn, sul_hold);
+
+	c->closing = 1;
+	lws_callback_on_writable(c->wsi);
+}
+
+/* protocols[0] of the client vhost, so it also gets LWS_CALLBACK_WSI_DESTROY */
+static int
+callback_client(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+		void *in, size_t len)
+{
+	struct conn *c = (struct conn *)user;
+	unsigned char buf[LWS_PRE + MSG_MAX];
+
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		if (!c)
+			break;
+		/*
+		 * lws reports a connect timeout as "Unable to connect" too, so
+		 * tell them apart by how long the attempt took
+		 */
+		conn_outcome(c, ((in && strstr((const char *)in, "timeout")) ||
+				 now_us() - c->t_start_us >=
+					(int64_t)o.timeout_secs * 900000) ?
+				   O_TIMEOUT : O_FAILED);
+		break;
+
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		if (!c)
+			break;
+		c->wsi = wsi;
+		if (c->kind != K_ECHO) {
+			conn_outcome(c, O_CONNECTED);
+			return -1;
+		}
+		lws_callback_on_writable(wsi);
+		break;
+
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		if (!c)
+			break;
+		if (c->closing) {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+			return -1;
+		}
+		if (!c->sent) {
+			memcpy(&buf[LWS_PRE], c->msg, (size_t)c->msglen);
+			if (lws_write(wsi, &buf[LWS_PRE], (size_t)c->msglen,
+				      LWS_WRITE_TEXT) < c->msglen)
+				return -1;
+			c->sent = 1;
+		}
+		break;
+
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		if (!c)
+			break;
+		if ((int)len != c->msglen || memcmp(in, c->msg, len)) {
+			conn_outcome(c, O_MISMATCH);
+			return -1;
+		}
+		conn_outcome(c, O_ECHOED);
+		if (o.close_by_server)
+			break; /* the server closes; CLIENT_CLOSED follows */
+		if (o.hold_ms > 0) {
+			lws_sul_schedule(lws_get_context(wsi), lws_get_tsi(wsi),
+					 &c->sul_hold, hold_expired,
+					 (lws_usec_t)o.hold_ms * LWS_US_PER_MS);
+			break;
+		}
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+		return -1;
+
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		if (c)
+			conn_outcome(c, O_CLOSED_EARLY);
+		break;
+
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (!c)
+			break;
+		conn_outcome(c, O_ABORTED);
+		lws_sul_cancel(&c->sul_hold);
+		A_ADD(&g_concurrent, -1);
+		if (c->in_call)
+			c->destroyed = 1; /* the initiator frees it after the call */
+		else
+			free(c);
+		break;
+
+	default:
+		break;
+	}
+
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the in-process echo server                                               */
+
+struct pss_echo {
+	size_t		len;
+	int		pending;
+	int		close_after;
+	unsigned char	buf[LWS_PRE + MSG_MAX];
+};
+
+static int
+callback_echo(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+	      void *in, size_t len)
+{
+	struct pss_echo *pss = (struct pss_echo *)user;
+
+	switch (reason) {
+	case LWS_CALLBACK_RECEIVE:
+		if (!pss || len > MSG_MAX)
+			return -1;
+		memcpy(&pss->buf[LWS_PRE], in, len);
+		pss->len = len;
+		pss->pending = 1;
+		lws_callback_on_writable(wsi);
+		break;
+
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (pss && pss->close_after && !pss->pending) {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+			return -1;
+		}
+		if (!pss || !pss->pending)
+			break;
+		pss->pending = 0;
+		if (lws_write(wsi, &pss->buf[LWS_PRE], pss->len,
+			      LWS_WRITE_TEXT) < (int)pss->len)
+			return -1;
+		A_COUNT(&g_server_echoes, 1);
+		if (o.close_by_server) {
+			/* the peer closes: the client sees the close first */
+			pss->close_after = 1;
+			lws_callback_on_writable(wsi);
+		}
+		break;
+
+	default:
+		break;
+	}
+
+	return 0;
+}
+
+static const struct lws_protocols client_protocols[] = {
+	{ CLIENT_PROTOCOL, callback_client, 0, MSG_MAX, 0, NULL, 0 },
+	LWS_PROTOCOL_LIST_TERM
+};
+
+static const struct lws_protocols server_protocols[] = {
+	{ "http-only", lws_callback_http_dummy, 0, 0, 0, NULL, 0 },
+	{ ECHO_PROTOCOL, callback_echo, sizeof(struct pss_echo), MSG_MAX, 0,
+	  NULL, 0 },
+	LWS_PROTOCOL_LIST_TERM
+};
+
+/* ------------------------------------------------------------------------ */
+/* raw loopback targets                                                     */
+
+static int
+bind_loopback(int *port)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    getsockname(fd, (struct sockaddr *)&sa, &sl)) {
+		close(fd);
+		return -1;
+	}
+	*port = ntohs(sa.sin_port);
+
+	return fd;
+}
+
+static int
+setup_raw_targets(void)
+{
+	struct sockaddr_in sa;
+	int n;
+
+	/* refused: bound, never listening -> RST -> ECONNREFUSED */
+	fd_refused = bind_loopback(&port_refused);
+	if (fd_refused < 0)
+		return -1;
+
+	/* blackhole: listen(fd, 0), fill the accept queue, never accept */
+	fd_blackhole = bind_loopback(&port_blackhole);
+	if (fd_blackhole < 0 || listen(fd_blackhole, 0))
+		return -1;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)port_blackhole);
+	for (n = 0; n < PREFILL_SOCKETS; n++) {
+		fd_prefill[n] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK |
+						SOCK_CLOEXEC, 0);
+		if (fd_prefill[n] < 0)
+			return -1;
+		if (connect(fd_prefill[n], (struct sockaddr *)&sa, sizeof(sa)) &&
+		    errno != EINPROGRESS)
+			return -1;
+	}
+	usleep(100000); /* let the queue fill; later SYNs are dropped */
+
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* service threads                                                          */
+
+static void
+tsi0_periodic(lws_sorted_usec_list_t *sul)
+{
+	/* only exists to make thread 0's lws_service_tsi() return regularly */
+	lws_sul_schedule(cx, 0, sul, tsi0_periodic, 100 * LWS_US_PER_MS);
+}
+
+static void initiate_due(struct thr *t, int64_t now);
+
+static void
+tick_cb(lws_sorted_usec_list_t *sul)
+{
+	struct thr *t = lws_container_of(sul, struct thr, sul_tick);
+
+	/*
+	 * --initiate-in timer: connect from inside lws's own timer callback, as
+	 * applications do, instead of between service calls
+	 */
+	if (o.initiate_in_timer && !A_LOAD(&stop_initiating) &&
+	    (t->tsi || o.tsi0_initiates))
+		initiate_due(t, now_us());
+
+	/* wakes the thread's poll so it initiates between service calls */
+	if (!A_LOAD(&stop_service))
+		lws_sul_schedule(cx, t->tsi, sul, tick_cb, tick_us);
+}
+
+static unsigned int
+rng_next(unsigned int *s)
+{
+	/* xorshift32 */
+	unsigned int x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	*s = x ? x : 0x9e3779b9u;
+
+	return *s;
+}
+
+static int
+pick_kind(struct thr *t)
+{
+	int sum = o.w[0] + o.w[1] + o.w[2], r, k;
+
+	r = (int)(rng_next(&t->rng) % (unsigned int)sum);
+	for (k = 0; k < K_COUNT; k++) {
+		if (r < o.w[k])
+			return k;
+		r -= o.w[k];
+	}
+
+	return K_ECHO;
+}
+
+static void
+initiate_one(struct thr *t)
+{
+	struct lws_client_connect_info i;
+	struct conn *c;
+	struct lws *w;
+	long n, cur;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->kind = pick_kind(t);
+	c->tsi = t->tsi;
+	n = A_ADD(&g_initiated, 1);
+	c->msglen = snprintf(c->msg, sizeof(c->msg), "lws-stress %d %ld",
+			     t->tsi, n);
+
+	memset(&i, 0, sizeof(i));
+	i.context = cx;
+	i.vhost = vh_client;
+	i.local_protocol_name = CLIENT_PROTOCOL;
+	i.userdata = c;
+	i.ssl_connection = 0;
+	i.address = "127.0.0.1";
+	i.host = "127.0.0.1";
+	i.origin = "127.0.0.1";
+	i.path = "/";
+	switch (c->kind) {
+	case K_REFUSED:
+		i.port = port_refused;
+		i.protocol = ECHO_PROTOCOL;
+		break;
+	case K_BLACKHOLE:
+		i.port = port_blackhole;
+		i.protocol = ECHO_PROTOCOL;
+		break;
+	default:
+		i.address = i.host = i.origin = o.echo_host;
+		i.port = port_echo;
+		i.path = o.echo_path;
+		i.protocol = o.echo_protocol[0] ? o.echo_protocol : NULL;
+		break;
+	}
+
+	cur = A_ADD(&g_concurrent, 1);
+	for (;;) {
+		long m = A_LOAD(&g_max_concurrent);
+		if (cur <= m ||
+		    __atomic_compare_exchange_n(&g_max_concurrent, &m, cur, 0,
+					__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			break;
+	}
+	A_COUNT(&t->initiated, 1);
+
+	c->in_call = 1;
+	c->t_start_us = now_us();
+	A_SET(&t->state, TS_IN_CONNECT);
+	w = lws_client_connect_via_info(&i);
+	A_SET(&t->state, TS_INITIATING);
+	c->in_call = 0;
+
+	if (!w) {
+		A_COUNT(&t->connect_null, 1);
+		if (!c->destroyed) {
+			/* no wsi ever existed (or it never told us) */
+			conn_outcome(c, O_CONNECT_NULL);
+			A_ADD(&g_concurrent, -1);
+		}
+		free(c);
+		return;
+	}
+	if (c->destroyed) {
+		free(c);
+		return;
+	}
+	c->wsi = w;
+}
+
+/* rate control: initiate what is due since this thread's first initiation */
+static void
+initiate_due(struct thr *t, int64_t now)
+{
+	long due, burst = o.cps / 20 + 1, started = 0;
+
+	if (!t->tstart_us)
+		t->tstart_us = now;
+	due = (long)((double)(now - t->tstart_us) * o.cps / 1e6) -
+	      A_LOAD(&t->initiated) - A_LOAD(&t->skipped_cap);
+	if (due > burst)
+		due = burst;
+	A_SET(&t->state, TS_INITIATING);
+	while (due-- > 0 && !A_LOAD(&stop_initiating)) {
+		if (o.total) {
+			if (A_LOAD(&g_initiated) >= o.total) {
+				A_STORE(&stop_initiating, 1);
+				break;
+			}
+		}
+		if (A_LOAD(&g_concurrent) >= o.max_concurrent) {
+			A_COUNT(&t->skipped_cap, 1);
+			continue;
+		}
+		initiate_one(t);
+		started++;
+	}
+	/* progress once per batch: a batch is at most 50 ms of connections */
+	if (started)
+		A_SET(&t->last_progress_us, now_us());
+}
+
+static void *
+service_thread(void *arg)
+{
+	struct thr *t = (struct thr *)arg;
+	int64_t now;
+
+	/* the first service call makes lws know this pthread is tsi t->tsi */
+	if (t->tsi == 0 && !o.tsi0_initiates)
+		lws_sul_schedule(cx, 0, &sul_tsi0, tsi0_periodic,
+				 100 * LWS_US_PER_MS);
+	else
+		lws_sul_schedule(cx, t->tsi, &t->sul_tick, tick_cb, tick_us);
+
+	while (!A_LOAD(&stop_service)) {
+		A_SET(&t->state, TS_SERVICE);
+		if (lws_service_tsi(cx, 0, t->tsi) < 0)
+			break;
+		A_COUNT(&t->services, 1);
+		now = now_us();
+		A_SET(&t->last_progress_us, now);
+
+		if ((t->tsi == 0 && !o.tsi0_initiates) ||
+		    A_LOAD(&stop_initiating))
+			continue;
+
+		if (!o.initiate_in_timer)
+			initiate_due(t, now);
+	}
+
+	A_STORE(&t->state, TS_EXITED);
+
+	return NULL;
+}
+
+/* a thread outside lws waking every service thread: lws_cancel_service() */
+static void *
+cancel_thread(void *arg)
+{
+	(void)arg;
+	while (!A_LOAD(&stop_service)) {
+		usleep((useconds_t)o.cancel_ms * 1000u);
+		if (!A_LOAD(&stop_service))
+			lws_cancel_service(cx);
+	}
+
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* watchdog                                                                 */
+
+static void *
+watchdog_thread(void *arg)
+{
+	int64_t limit_us = (int64_t)(o.watchdog * 1e6), n;
+	int64_t overrun_us = (int64_t)((o.duration + o.watchdog) * 1e6);
+	char line[8192];
+	size_t p;
+	int i, fire;
+
+	(void)arg;
+	for (;;) {
+		usleep(200000);
+		n = now_us();
+		fire = 0;
+		if (n - t0_us > overrun_us)
+			fire = 2;
+		for (i = 0; !fire && i < o.threads; i++) {
+			int st = A_LOAD(&thr[i].state);
+			if (st == TS_EXITED || st == TS_STARTING)
+				continue;
+			if (n - A_LOAD(&thr[i].last_progress_us) > limit_us)
+				fire = 1;
+		}
+		if (!fire)
+			continue;
+
+		{
+			int64_t oldest = 0;
+			for (i = 0; i < o.threads; i++) {
+				int64_t a = n - A_LOAD(&thr[i].last_progress_us);
+				if (a > oldest && A_LOAD(&thr[i].state) != TS_EXITED)
+					oldest = a;
+			}
+			p = (size_t)snprintf(line, sizeof(line),
+				"{\"type\":\"watchdog\",\"reason\":\"%s\","
+				"\"stalled_s\":%.3f,\"t\":%.3f,\"main\":\"%s\","
+				"\"connections\":%ld,\"concurrent\":%ld,\"threads\":[",
+				fire == 2 ? "overrun" : "stall",
+				(double)oldest / 1e6, since_start_s(),
+				main_state_name[A_LOAD(&main_state)],
+				A_LOAD(&g_initiated), A_LOAD(&g_concurrent));
+		}
+		for (i = 0; i < o.threads && p < sizeof(line) - 200; i++)
+			p += (size_t)snprintf(line + p, sizeof(line) - p,
+				"%s{\"tsi\":%d,\"state\":\"%s\","
+				"\"last_progress_s_ago\":%.3f,\"initiated\":%ld}",
+				i ? "," : "", i,
+				tstate_name[A_LOAD(&thr[i].state)],
+				(double)(n - A_LOAD(&thr[i].last_progress_us)) / 1e6,
+				A_LOAD(&thr[i].initiated));
+		snprintf(line + p, sizeof(line) - p, "]}");
+		/* don't take out_lock: its holder may be the stuck one */
+		fprintf(stdout, "%s\n", line);
+		fflush(stdout);
+		fprintf(stderr, "lws-stress: watchdog fired (%s)\n",
+			fire == 2 ? "overrun" : "stall");
+		/*
+		 * --stall-wait: stay stopped as we are for a while, so the caller
+		 * can attach a debugger and dump every thread's stack.
+		 */
+		if (o.stall_wait > 0)
+			usleep((useconds_t)(o.stall_wait * 1e6));
+		_exit(3);
+	}
+
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* argument parsing                                                         */
+
+static void
+bad_arg(const char *flag, const char *why)
+{
+	fprintf(stderr, "lws-stress: bad argument for %s: %s\n", flag, why);
+	exit(2);
+}
+
+static long
+parse_long(const char *flag, const char *v, long min, long max)
+{
+	char *e;
+	long l;
+
+	if (!v || !*v)
+		bad_arg(flag, "missing value");
+	errno = 0;
+	l = strtol(v, &e, 10);
+	if (errno || *e || l < min || l > max) {
+		char why[96];
+		snprintf(why, sizeof(why), "'%s' is not an integer in [%ld, %ld]",
+			 v, min, max);
+		bad_arg(flag, why);
+	}
+
+	return l;
+}
+
+static double
+parse_double(const char *flag, const char *v, double min, double max)
+{
+	char *e;
+	double d;
+
+	if (!v || !*v)
+		bad_arg(flag, "missing value");
+	errno = 0;
+	d = strtod(v, &e);
+	if (errno || *e || d < min || d > max) {
+		char why[96];
+		snprintf(why, sizeof(why), "'%s' is not a number in [%g, %g]",
+			 v, min, max);
+		bad_arg(flag, why);
+	}
+
+	return d;
+}
+
+static void
+parse_mix(const char *v)
+{
+	char buf[256], *s, *tok, *save = NULL;
+	int seen = 0, k;
+
+	if (!v || strlen(v) >= sizeof(buf))
+		bad_arg("--mix", "missing or too long");
+	strcpy(buf, v);
+	o.w[0] = o.w[1] = o.w[2] = 0;
+	for (s = buf; (tok = strtok_r(s, ",", &save)); s = NULL) {
+		char *eq = strchr(tok, '=');
+		if (!eq)
+			bad_arg("--mix", "expected name=weight[,name=weight...]");
+		*eq = '\0';
+		for (k = 0; k < K_COUNT; k++)
+			if (!strcmp(tok, kind_name[k]))
+				break;
+		if (k == K_COUNT)
+			bad_arg("--mix", "names are refused, blackhole, echo");
+		o.w[k] = (int)parse_long("--mix", eq + 1, 0, 1000000);
+		seen++;
+	}
+	if (!seen || o.w[0] + o.w[1] + o.w[2] <= 0)
+		bad_arg("--mix", "weights must sum to more than 0");
+}
+
+static int
+is_loopback_host(const char *h)
+{
+	struct in_addr a;
+
+	if (!strcmp(h, "localhost"))
+		return 1;
+	if (inet_pton(AF_INET, h, &a) != 1)
+		return 0;
+
+	return (ntohl(a.s_addr) >> 24) == 127;
+}
+
+static void
+parse_echo(const char *v)
+{
+	const char *p, *colon, *slash;
+	size_t hl;
+
+	if (!v || !*v)
+		bad_arg("--echo", "missing value");
+	if (!strcmp(v, "internal")) {
+		o.echo_internal = 1;
+		return;
+	}
+	if (strncmp(v, "ws://", 5))
+		bad_arg("--echo", "expected 'internal' or ws://127.0.0.1:PORT/PATH");
+	p = v + 5;
+	slash = strchr(p, '/');
+	colon = strchr(p, ':');
+	if (!colon || (slash && colon > slash))
+		bad_arg("--echo", "a :PORT is required");
+	hl = (size_t)(colon - p);
+	if (!hl || hl >= sizeof(o.echo_host))
+		bad_arg("--echo", "bad host");
+	memcpy(o.echo_host, p, hl);
+	o.echo_host[hl] = '\0';
+	if (!is_loopback_host(o.echo_host))
+		bad_arg("--echo", "only loopback (127.0.0.0/8, localhost) peers are allowed");
+	if (!strcmp(o.echo_host, "localhost"))
+		strcpy(o.echo_host, "127.0.0.1");
+	{
+		char pb[16];
+		size_t pl = slash ? (size_t)(slash - colon - 1) : strlen(colon + 1);
+		if (!pl || pl >= sizeof(pb))
+			bad_arg("--echo", "bad port");
+		memcpy(pb, colon + 1, pl);
+		pb[pl] = '\0';
+		o.echo_port = (int)parse_long("--echo", pb, 1, 65535);
+	}
+	if (slash) {
+		if (strlen(slash) >= sizeof(o.echo_path))
+			bad_arg("--echo", "path too long");
+		strcpy(o.echo_path, slash);
+	} else
+		strcpy(o.echo_path, "/");
+	o.echo_internal = 0;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+"usage: lws-stress [--threads N] [--cps N] [--duration S] [--total N]\n"
+"   [--mix refused=W,blackhole=W,echo=W] [--hold-ms MS]\n"
+"   [--echo internal|ws://127.0.0.1:PORT/PATH] [--echo-protocol NAME]\n"
+"   [--timeout-secs N] [--max-concurrent N] [--nofile N] [--watchdog S]\n"
+"   [--sample-ms MS] [--tick-ms MS] [--seed N] [--log-level N] [--quiet]\n"
+"   [--tsi0-initiates 0|1] [--initiate-in loop|timer]\n"
+"   [--close-by client|server] [--cancel-ms MS]\n"
+"   [--destroy-open 0|1] [--stall-wait S]\n");
+}
+
+static void
+parse_args(int argc, char **argv)
+{
+	int i, proto_set = 0;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		const char *orig = argv[i];
+		char flag[64];
+		const char *eq = strchr(a, '=');
+
+		/* accept both "--flag value" and "--flag=value" */
+		if (!strncmp(a, "--", 2) && eq && (size_t)(eq - a) < sizeof(flag)) {
+			memcpy(flag, a, (size_t)(eq - a));
+			flag[eq - a] = '\0';
+			a = flag;
+			v = eq + 1;
+		} else if (strcmp(a, "--quiet") && strcmp(a, "--help") &&
+			   strcmp(a, "-h"))
+			i++;
+
+		if (!strcmp(a, "--threads"))
+			o.threads = (int)parse_long(a, v, 1, 8);
+		else if (!strcmp(a, "--cps"))
+			o.cps = (int)parse_long(a, v, 1, 1000000);
+		else if (!strcmp(a, "--duration"))
+			o.duration = parse_double(a, v, 0.1, 86400);
+		else if (!strcmp(a, "--total"))
+			o.total = parse_long(a, v, 0, 1000000000000L);
+		else if (!strcmp(a, "--mix"))
+			parse_mix(v);
+		else if (!strcmp(a, "--hold-ms"))
+			o.hold_ms = (int)parse_long(a, v, 0, 3600000);
+		else if (!strcmp(a, "--echo"))
+			parse_echo(v);
+		else if (!strcmp(a, "--echo-protocol")) {
+			if (!v || strlen(v) >= sizeof(o.echo_protocol))
+				bad_arg(a, "missing or too long");
+			strcpy(o.echo_protocol, v);
+			proto_set = 1;
+		} else if (!strcmp(a, "--timeout-secs"))
+			o.timeout_secs = (int)parse_long(a, v, 1, 3600);
+		else if (!strcmp(a, "--max-concurrent"))
+			o.max_concurrent = parse_long(a, v, 1, 10000000);
+		else if (!strcmp(a, "--nofile"))
+			o.nofile = parse_long(a, v, 64, 100000000);
+		else if (!strcmp(a, "--watchdog")) {
+			o.watchdog = parse_double(a, v, 1, 86400);
+			o.watchdog_set = 1;
+		} else if (!strcmp(a, "--sample-ms"))
+			o.sample_ms = (int)parse_long(a, v, 10, 3600000);
+		else if (!strcmp(a, "--tick-ms"))
+			o.tick_ms = (int)parse_long(a, v, 1, 1000);
+		else if (!strcmp(a, "--seed"))
+			o.seed = (unsigned int)parse_long(a, v, 0, 0xffffffffL);
+		else if (!strcmp(a, "--log-level"))
+			o.log_level = (int)parse_long(a, v, 0, 0xffffff);
+		else if (!strcmp(a, "--tsi0-initiates"))
+			o.tsi0_initiates = (int)parse_long(a, v, 0, 1);
+		else if (!strcmp(a, "--initiate-in")) {
+			if (!v || (strcmp(v, "loop") && strcmp(v, "timer")))
+				bad_arg(a, "loop or timer");
+			o.initiate_in_timer = !strcmp(v, "timer");
+		} else if (!strcmp(a, "--close-by")) {
+			if (!v || (strcmp(v, "client") && strcmp(v, "server")))
+				bad_arg(a, "client or server");
+			o.close_by_server = !strcmp(v, "server");
+		} else if (!strcmp(a, "--cancel-ms"))
+			o.cancel_ms = (int)parse_long(a, v, 0, 60000);
+		else if (!strcmp(a, "--destroy-open"))
+			o.destroy_open = (int)parse_long(a, v, 0, 1);
+		else if (!strcmp(a, "--stall-wait"))
+			o.stall_wait = parse_double(a, v, 0, 600);
+		else if (!strcmp(a, "--quiet"))
+			o.quiet = 1;
+		else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage();
+			exit(0);
+		} else {
+			fprintf(stderr, "lws-stress: unknown flag %s\n", orig);
+			usage();
+			exit(2);
+		}
+	}
+
+	if (o.threads < 2)
+		bad_arg("--threads", "need at least 2");
+	if (!o.watchdog_set)
+		o.watchdog = o.duration + 30;
+	if (o.echo_internal) {
+		strcpy(o.echo_host, "127.0.0.1");
+		strcpy(o.echo_path, "/");
+		if (!proto_set)
+			strcpy(o.echo_protocol, ECHO_PROTOCOL);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void
+print_summary(double dur)
+{
+	char line[16384];
+	size_t p;
+	int k, m, i, first;
+
+	p = (size_t)snprintf(line, sizeof(line),
+		"{\"type\":\"summary\",\"connections\":%ld,\"cps\":%.1f,"
+		"\"max_concurrent\":%ld,\"duration_s\":%.3f,"
+		"\"open_at_end\":%ld,\"server_echoes\":%ld,\"outcomes\":{",
+		A_LOAD(&g_initiated), dur > 0 ? (double)A_LOAD(&g_initiated) / dur : 0.0,
+		A_LOAD(&g_max_concurrent), dur, A_LOAD(&g_concurrent),
+		A_LOAD(&g_server_echoes));
+	for (k = 0; k < K_COUNT; k++) {
+		p += (size_t)snprintf(line + p, sizeof(line) - p, "%s\"%s\":{",
+				      k ? "," : "", kind_name[k]);
+		first = 1;
+		for (m = 1; m < O_COUNT; m++) {
+			long v = A_LOAD(&g_outcomes[k][m]);
+			/* always show the expected keys, others only if hit */
+			if (!v && !(k == K_REFUSED && m == O_FAILED) &&
+			    !(k == K_BLACKHOLE && m == O_TIMEOUT) &&
+			    !(k == K_ECHO && (m == O_ECHOED || m == O_FAILED)))
+				continue;
+			p += (size_t)snprintf(line + p, sizeof(line) - p,
+					"%s\"%s\":%ld", first ? "" : ",",
+					outcome_name[m], v);
+			first = 0;
+		}
+		p += (size_t)snprintf(line + p, sizeof(line) - p, "}");
+	}
+	p += (size_t)snprintf(line + p, sizeof(line) - p, "},\"per_thread\":[");
+	first = o.tsi0_initiates ? 0 : 1;
+	for (i = first; i < o.threads; i++)
+		p += (size_t)snprintf(line + p, sizeof(line) - p,
+			"%s{\"tsi\":%d,\"initiated\":%ld,\"connect_null\":%ld,"
+			"\"skipped_cap\":%ld,\"service_calls\":%ld}",
+			i > first ? "," : "", i, A_LOAD(&thr[i].initiated),
+			A_LOAD(&thr[i].connect_null), A_LOAD(&thr[i].skipped_cap),
+			A_LOAD(&thr[i].services));
+	snprintf(line + p, sizeof(line) - p,
+		 "],\"tsi0_service_calls\":%ld,\"watchdog\":false}",
+		 A_LOAD(&thr[0].services));
+	out_line("%s", line);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct lws_context_creation_info info;
+	struct rlimit rl;
+	pthread_t wd;
+	int64_t last_sample, end_us, drain_end_us, tn;
+	long last_count = 0, nofile_eff;
+	double dur;
+	int i, clamped = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	parse_args(argc, argv);
+	t0_us = now_us();
+
+	/* RLIMIT_NOFILE before the context: lws sizes its fd tables from it */
+	if (getrlimit(RLIMIT_NOFILE, &rl)) {
+		perror("getrlimit");
+		return 1;
+	}
+	nofile_eff = o.nofile;
+	if (rl.rlim_max != RLIM_INFINITY && (rlim_t)nofile_eff > rl.rlim_max) {
+		nofile_eff = (long)rl.rlim_max;
+		clamped = 1;
+		fprintf(stderr, "lws-stress: --nofile %ld clamped to the hard "
+			"limit %ld\n", o.nofile, nofile_eff);
+	}
+	rl.rlim_cur = (rlim_t)nofile_eff;
+	if (setrlimit(RLIMIT_NOFILE, &rl)) {
+		fprintf(stderr, "lws-stress: setrlimit(RLIMIT_NOFILE, %ld): %s\n",
+			nofile_eff, strerror(errno));
+		getrlimit(RLIMIT_NOFILE, &rl);
+		nofile_eff = (long)rl.rlim_cur;
+		clamped = 1;
+	}
+
+	lws_set_log_level(o.log_level, NULL);
+
+	if (setup_raw_targets()) {
+		fprintf(stderr, "lws-stress: loopback target setup failed: %s\n",
+			strerror(errno));
+		return 1;
+	}
+
+	/*
+	 * Initiating threads wake every tick and start what is due.  lws
+	 * rounds its poll wait down to ms, so each sul expiry costs up to 1 ms
+	 * of spinning: a 10 ms tick keeps that ~10% of a core per thread.
+	 */
+	tick_us = (unsigned int)o.tick_ms * 1000u;
+
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+		       LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.count_threads = (unsigned int)o.threads;
+	info.timeout_secs = (unsigned int)o.timeout_secs;
+	info.connect_timeout_secs = (unsigned int)o.timeout_secs;
+	info.port = CONTEXT_PORT_NO_LISTEN;
+
+	cx = lws_create_context(&info);
+	if (!cx) {
+		fprintf(stderr, "lws-stress: lws_create_context failed\n");
+		return 1;
+	}
+
+	/* client vhost: our protocol is protocols[0] so WSI_DESTROY reaches us */
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.vhost_name = "stress-client";
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = client_protocols;
+	info.timeout_secs = (unsigned int)o.timeout_secs;
+	info.connect_timeout_secs = (unsigned int)o.timeout_secs;
+	/*
+	 * Every timeout we can set has the profile's length: with lws's 10 s
+	 * default for holding a header table, a third of the timers of a pt
+	 * outlast the 5 s ones, and each 5 s insert walks past them (perf probe
+	 * on __lws_sul_insert: 160k 5 s, 53k 10 s, 27k 300 s inserts in 4 s).
+	 */
+	info.timeout_secs_ah_idle = (unsigned int)o.timeout_secs;
+	vh_client = lws_create_vhost(cx, &info);
+	if (!vh_client) {
+		fprintf(stderr, "lws-stress: client vhost creation failed\n");
+		return 1;
+	}
+
+	if (o.echo_internal) {
+		struct lws_vhost *vh;
+
+		memset(&info, 0, sizeof(info));
+		info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+		info.vhost_name = "stress-echo";
+		info.iface = "127.0.0.1";
+		info.port = 0; /* ephemeral; lws reads it back after bind */
+		info.protocols = server_protocols;
+		info.timeout_secs = (unsigned int)o.timeout_secs;
+		info.timeout_secs_ah_idle = (unsigned int)o.timeout_secs;
+		vh = lws_create_vhost(cx, &info);
+		if (!vh || lws_get_vhost_listen_port(vh) <= 0) {
+			fprintf(stderr, "lws-stress: echo vhost creation failed\n");
+			return 1;
+		}
+		port_echo = lws_get_vhost_listen_port(vh);
+	} else
+		port_echo = o.echo_port;
+
+	out_line("{\"type\":\"start\",\"threads\":%d,\"initiating_threads\":%d,"
+		 "\"cps\":%d,\"duration\":%.3f,\"total\":%ld,"
+		 "\"mix\":{\"refused\":%d,\"blackhole\":%d,\"echo\":%d},"
+		 "\"hold_ms\":%d,\"echo\":\"%s\",\"echo_url\":\"ws://%s:%d%s\","
+		 "\"echo_protocol\":\"%s\",\"timeout_secs\":%d,"
+		 "\"max_concurrent\":%ld,\"nofile\":%ld,\"nofile_clamped\":%s,"
+		 "\"watchdog\":%.3f,\"sample_ms\":%d,\"tick_ms\":%d,\"seed\":%u,"
+		 "\"tsi0_initiates\":%s,\"initiate_in\":\"%s\","
+		 "\"close_by\":\"%s\",\"cancel_ms\":%d,"
+		 "\"destroy_open\":%s,"
+		 "\"log_level\":%d,\"ports\":{\"refused\":%d,\"blackhole\":%d,"
+		 "\"echo\":%d},\"pid\":%d,\"lws_version\":\"%s\"}",
+		 o.threads, o.threads - (o.tsi0_initiates ? 0 : 1), o.cps, o.duration, o.total,
+		 o.w[0], o.w[1], o.w[2], o.hold_ms,
+		 o.echo_internal ? "internal" : "external",
+		 o.echo_host, port_echo, o.echo_path, o.echo_protocol,
+		 o.timeout_secs, o.max_concurrent, nofile_eff,
+		 clamped ? "true" : "false", o.watchdog, o.sample_ms, o.tick_ms, o.seed,
+		 o.tsi0_initiates ? "true" : "false",
+		 o.initiate_in_timer ? "timer" : "loop",
+		 o.close_by_server ? "server" : "client", o.cancel_ms,
+		 o.destroy_open ? "true" : "false", o.log_level, port_refused, port_blackhole, port_echo,
+		 (int)getpid(), lws_get_library_version());
+
+	tn = now_us();
+	for (i = 0; i < o.threads; i++) {
+		thr[i].tsi = i;
+		thr[i].rng = (o.seed * 2654435761u) ^ (unsigned int)(i * 40503 + 1);
+		if (!thr[i].rng)
+			thr[i].rng = 1;
+		A_STORE(&thr[i].last_progress_us, tn);
+	}
+	t0_us = now_us();
+	if (pthread_create(&wd, NULL, watchdog_thread, NULL)) {
+		fprintf(stderr, "lws-stress: pthread_create failed\n");
+		return 1;
+	}
+	pthread_detach(wd);
+	if (o.cancel_ms > 0) {
+		pthread_t ct;
+
+		if (pthread_create(&ct, NULL, cancel_thread, NULL)) {
+			fprintf(stderr, "lws-stress: pthread_create failed\n");
+			return 1;
+		}
+		pthread_detach(ct);
+	}
+	for (i = 0; i < o.threads; i++) {
+		char name[32]; /* the kernel keeps 15 characters */
+
+		if (pthread_create(&thr[i].tid, NULL, service_thread, &thr[i])) {
+			fprintf(stderr, "lws-stress: pthread_create failed\n");
+			return 1;
+		}
+		snprintf(name, sizeof(name), "lws-svc-%d", i);
+		name[15] = '\0';
+		pthread_setname_np(thr[i].tid, name);
+	}
+	A_STORE(&main_state, 1);
+
+	end_us = t0_us + (int64_t)(o.duration * 1e6);
+	last_sample = t0_us;
+	while (!A_LOAD(&stop_initiating)) {
+		usleep(10000);
+		tn = now_us();
+		if (tn >= end_us)
+			A_STORE(&stop_initiating, 1);
+		if (tn - last_sample >= (int64_t)o.sample_ms * 1000) {
+			long c = A_LOAD(&g_initiated);
+			if (!o.quiet)
+				out_line("{\"type\":\"sample\",\"t\":%.3f,"
+					 "\"connections\":%ld,\"cps\":%.1f,"
+					 "\"concurrent\":%ld}",
+					 (double)(tn - t0_us) / 1e6, c,
+					 (double)(c - last_count) * 1e6 /
+						 (double)(tn - last_sample),
+					 A_LOAD(&g_concurrent));
+			last_count = c;
+			last_sample = tn;
+		}
+	}
+	dur = since_start_s();
+
+	/*
+	 * Drain: let in-flight connects time out and held echoes close, while
+	 * the service threads keep running.
+	 */
+	A_STORE(&main_state, 2);
+	drain_end_us = now_us() + (int64_t)o.timeout_secs * 1000000 +
+		       (int64_t)o.hold_ms * 1000 + 3000000;
+	/* --destroy-open: no drain, lws_context_destroy() meets open connections */
+	while (!o.destroy_open && A_LOAD(&g_concurrent) > 0 &&
+	       now_us() < drain_end_us)
+		usleep(10000);
+
+	A_STORE(&main_state, 3);
+	A_STORE(&stop_service, 1);
+	lws_cancel_service(cx);
+	for (i = 0; i < o.threads; i++) {
+		pthread_join(thr[i].tid, NULL);
+		/* another wake for threads still in poll */
+		lws_cancel_service(cx);
+	}
+
+	A_STORE(&main_state, 4);
+	lws_context_destroy(cx);
+	A_STORE(&main_state, 5);
+
+	close(fd_refused);
+	close(fd_blackhole);
+	for (i = 0; i < PREFILL_SOCKETS; i++)
+		if (fd_prefill[i] >= 0)
+			close(fd_prefill[i]);
+
+	print_summary(dur);
+
+	return 0;
+}

@@ -1,0 +1,190 @@
+"""Known CVEs (lwsbuild/resources/cves.toml) and their status: per release from the series data, per build from
+its provenance and its lws_config.h.
+
+A CVE is closed by one series fix (set "security"). On a build it is, in this order of precedence:
+- `not_affected` (code_not_present): the build's lws_config.h lacks what compiles the code in;
+- `resolved`: the fix is in the tree (our patch `applied`, or `upstream` in this release);
+- `exploitable`: compiled in and not fixed (a series without the security set, or --unfixed).
+These are CycloneDX VEX analysis states, so the SBOM, `audit` and `versions` say the same thing.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache as memoize
+from pathlib import Path
+from typing import Any, Protocol
+
+from lwsbuild.common.paths import PACKAGE_DIR
+from lwsbuild.errors import SeriesError
+from lwsbuild.series import fixes as series
+from lwsbuild.series.fixes import PatchRecord
+from lwsbuild.source.releases import Release
+
+CVES_FILE = PACKAGE_DIR / "resources" / "cves.toml"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    line: str
+    commit: str
+    first: str
+
+
+@dataclass(frozen=True)
+class Cve:
+    id: str
+    fix: str
+    summary: str
+    cwe: str
+    files: tuple[str, ...]
+    compiled_in: tuple[tuple[str, ...], ...]  # any of these lists, every macro of it defined
+    options: tuple[str, ...]
+    upstream: tuple[Upstream, ...]
+    debian: str
+    reachable: str
+
+    def is_compiled_in(self, defined: set[str]) -> bool:
+        return not self.compiled_in or any(set(need) <= defined for need in self.compiled_in)
+
+    def missing(self, defined: set[str]) -> str:
+        """What compiles the code out: the absent macros of each alternative ("A / B+C")."""
+        gaps = ["+".join(sorted(set(need) - defined)) for need in self.compiled_in]
+        return " / ".join(dict.fromkeys(g for g in gaps if g))
+
+
+@dataclass(frozen=True)
+class DefaultBuild:
+    defined: frozenset[str]
+    undefined: frozenset[str]
+
+
+def _strings(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SeriesError(f"cves.toml {where} must be a list of strings")
+    return tuple(value)
+
+
+def load_cves(path: Path = CVES_FILE) -> tuple[tuple[Cve, ...], DefaultBuild]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SeriesError(f"cannot read {path}: {exc}") from None
+    cves = []
+    for n, entry in enumerate(data.get("cve", []), 1):
+        where = f"cve #{n}"
+        if not isinstance(entry, dict) or not re.fullmatch(r"CVE-\d{4}-\d{4,}", str(entry.get("id", ""))):
+            raise SeriesError(f"cves.toml {where}: id must be a CVE id")
+        where = entry["id"]
+        upstream = tuple(Upstream(u["line"], u["commit"], u["first"]) for u in entry.get("upstream", []))
+        cves.append(Cve(entry["id"], str(entry.get("fix", "")), " ".join(str(entry.get("summary", "")).split()),
+                        str(entry.get("cwe", "")), _strings(entry.get("files", []), f"{where} files"),
+                        tuple(_strings(alt, f"{where} compiled_in") for alt in entry.get("compiled_in", [])),
+                        _strings(entry.get("options", []), f"{where} options"), upstream,
+                        str(entry.get("debian", "")), " ".join(str(entry.get("reachable", "")).split())))
+    default = data.get("default_build", {})
+    return tuple(cves), DefaultBuild(frozenset(_strings(default.get("defined", []), "default_build.defined")),
+                                     frozenset(_strings(default.get("undefined", []), "default_build.undefined")))
+
+
+@memoize
+def known() -> tuple[Cve, ...]:
+    cves, _ = load_cves()
+    fixes = {fix.id for fix in series.select(series.ALL).fixes}
+    for cve in cves:
+        if cve.fix not in fixes:
+            raise SeriesError(f"cves.toml {cve.id}: fix {cve.fix!r} is not in patches/series.toml")
+    return cves
+
+
+@memoize
+def default_build() -> DefaultBuild:
+    return load_cves()[1]
+
+
+def config_macros(lws_config_h: Path) -> set[str]:
+    """The macros a build's lws_config.h defines."""
+    return set(re.findall(r"^\s*#\s*define\s+(\w+)", lws_config_h.read_text(errors="replace"), re.MULTILINE))
+
+
+@dataclass(frozen=True)
+class CveStatus:
+    cve: Cve
+    state: str  # resolved | not_affected | exploitable  (CycloneDX VEX analysis state)
+    justification: str  # code_not_present for not_affected, else ""
+    fix_status: str  # what the series did with the fix on this tree: applied, upstream, ..., "not in series"
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.cve.id, "state": self.state, "justification": self.justification or None,
+                "fix": self.cve.fix, "fix_status": self.fix_status, "detail": self.detail}
+
+
+def _fix_words(cve: Cve, patch: PatchRecord | None) -> str:
+    if patch is not None and patch.status == "applied":
+        return f"fixed by lwsbuild patch {cve.fix} ({patch.patch})"
+    if patch is not None and patch.status == "upstream":
+        return f"fixed upstream in this release (commit {patch.upstream or '?'})"
+    return ""
+
+
+class BuildFacts(Protocol):
+    """What a CVE's status on a build depends on: provenance.json's series, mode and patches (the
+    build stage's Provenance has them; this stage comes before it)."""
+
+    @property
+    def series(self) -> str: ...
+
+    @property
+    def unfixed(self) -> bool: ...
+
+    @property
+    def patches(self) -> tuple[PatchRecord, ...]: ...
+
+
+def build_status(provenance: BuildFacts, defined: set[str]) -> list[CveStatus]:
+    """Every known CVE's status on one build (its provenance.json and lws_config.h macros)."""
+    patches = {p.id: p for p in provenance.patches}
+    out = []
+    for cve in known():
+        patch = patches.get(cve.fix)
+        fix_status = patch.status if patch else "not in series"
+        fixed = fix_status in ("applied", "upstream")
+        words = _fix_words(cve, patch)
+        if not cve.is_compiled_in(defined):
+            detail = (f"not affected in this build: the code is compiled out ({cve.missing(defined)} not defined; "
+                      f"options {', '.join(cve.options)} OFF)")
+            out.append(CveStatus(cve, "not_affected", "code_not_present", fix_status,
+                                 detail + (f"; also {words}" if words else "")))
+        elif fixed:
+            out.append(CveStatus(cve, "resolved", "", fix_status, words))
+        else:
+            why = ("an UNFIXED build" if provenance.unfixed else
+                   f"series '{provenance.series}' does not include fix {cve.fix}" if patch is None else
+                   f"fix {cve.fix} is {fix_status} in this build")
+            out.append(CveStatus(cve, "exploitable", "", fix_status, f"compiled in and not fixed: {why}"))
+    return out
+
+
+def release_status(release: Release) -> list[dict[str, str]]:
+    """Per CVE, what the series data does on `release` and what the default variants compile in."""
+    default = default_build()
+    rows = []
+    for cve in known():
+        line = next(f for f in series.select(series.ALL).fixes if f.id == cve.fix).line_for(release.version)
+        form = "uncovered" if line is None else line.form
+        if line is None:
+            fix = "no line"
+        elif line.form == "upstream":
+            fix = f"fixed upstream {line.upstream}"
+        elif line.form == "ours":
+            fix = f"fixed by {cve.fix}"
+        else:
+            fix = f"not affected ({line.not_needed})"
+        compiled = cve.is_compiled_in(set(default.defined))
+        rows.append({"id": cve.id, "fix": cve.fix, "form": form, "status": fix,
+                     "default_build": "compiled in" if compiled else
+                     f"compiled out ({cve.missing(set(default.defined))} off)"})
+    return rows

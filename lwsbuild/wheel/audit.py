@@ -1,0 +1,140 @@
+"""`lwsbuild audit [WHEEL|PREFIX]`: the CVE status of an existing build.
+
+The status is computed now, from the build's provenance.json (which fixes the series applied) and
+its lws_config.h (which code is compiled in), against today's lwsbuild/resources/cves.toml: a CVE learned of
+after the build shows up too. The SBOM the build carries (share/lwsbuild/sbom.cdx.json) is read
+alongside; where its recorded state differs from today's, the row says so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypedDict
+
+from lwsbuild.build import provenance
+from lwsbuild.build.provenance import Provenance
+from lwsbuild.errors import UsageError
+from lwsbuild.series import cves
+
+_SHARE = "share/lwsbuild"
+_CONFIG = "include/lws_config.h"
+_WHEEL_ROOT = "lwsbuild/_native/"
+
+
+@dataclass(frozen=True)
+class BuildFiles:
+    where: str
+    provenance: Provenance
+    config_h: str
+    sbom: dict[str, Any] | None
+
+
+def _json(text: str, what: str) -> dict[str, Any]:
+    try:
+        data: object = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{what} is not valid JSON: {exc}", hint="rebuild it with lwsbuild") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{what} is not a JSON object", hint="rebuild it with lwsbuild")
+    return data
+
+
+def _from_wheel(path: Path) -> BuildFiles:
+    try:
+        with zipfile.ZipFile(path) as wheel:
+            names = set(wheel.namelist())
+
+            def read(rel: str) -> str | None:
+                name = _WHEEL_ROOT + rel
+                return wheel.read(name).decode("utf-8", errors="replace") if name in names else None
+
+            described, config_h, sbom = (read(provenance.PREFIX_PATH), read(_CONFIG), read(f"{_SHARE}/sbom.cdx.json"))
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise UsageError(f"cannot read the wheel {path}: {exc}", hint="pass a wheel made by `lwsbuild wheel`") from None
+    if described is None or config_h is None:
+        raise UsageError(f"{path} holds no lwsbuild build ({_WHEEL_ROOT}{provenance.PREFIX_PATH} or "
+                         f"{_WHEEL_ROOT}{_CONFIG} is missing)", hint="pass a wheel made by `lwsbuild wheel`")
+    return BuildFiles(str(path), provenance.loads(described, f"{path}: {_WHEEL_ROOT}{provenance.PREFIX_PATH}"),
+                      config_h, _json(sbom, f"{path}: sbom.cdx.json") if sbom is not None else None)
+
+
+def _from_prefix(prefix: Path) -> BuildFiles:
+    described, config_h = prefix / provenance.PREFIX_PATH, prefix / _CONFIG
+    sbom = prefix / _SHARE / "sbom.cdx.json"
+    if not described.is_file() or not config_h.is_file():
+        raise UsageError(f"{prefix} is not an lwsbuild install prefix ({provenance.PREFIX_PATH} or {_CONFIG} "
+                         "is missing)", hint="pass a prefix printed by `lwsbuild build --json`, or a wheel")
+    return BuildFiles(str(prefix), provenance.read(described), config_h.read_text(errors="replace"),
+                      _json(sbom.read_text(), str(sbom)) if sbom.is_file() else None)
+
+
+def load_build(target: Path) -> BuildFiles:
+    """A wheel file or an install prefix."""
+    if target.is_file():
+        return _from_wheel(target)
+    if target.is_dir():
+        return _from_prefix(target)
+    raise UsageError(f"{target} does not exist", hint="pass a wheel (.whl) or an install prefix")
+
+
+def _sbom_states(sbom: dict[str, Any] | None) -> dict[str, object]:
+    """CVE id -> the analysis state the SBOM recorded (None where it recorded none)."""
+    states: dict[str, object] = {}
+    for v in (sbom or {}).get("vulnerabilities", []):
+        if isinstance(v, dict) and isinstance(v.get("id"), str):
+            states[v["id"]] = (v.get("analysis") or {}).get("state")
+    return states
+
+
+class Report(TypedDict):
+    """`lwsbuild audit --json`; the build's facts come from its provenance.json."""
+
+    build: str  # the wheel or prefix audited
+    lws_version: str
+    series: str
+    variant: str
+    unfixed: bool
+    marks: list[str]
+    sbom: bool  # whether the build carries an SBOM
+    cves: list[dict[str, object]]  # CveStatus.to_json() with the SBOM's state and whether it agrees
+    exploitable: list[str]  # CVE ids
+
+
+def audit(target: Path) -> Report:
+    files = load_build(target)
+    defined = set(re.findall(r"^\s*#\s*define\s+(\w+)", files.config_h, re.MULTILINE))
+    statuses = cves.build_status(files.provenance, defined)
+    recorded = _sbom_states(files.sbom)
+    rows: list[dict[str, object]] = []
+    for status in statuses:
+        row = status.to_json()
+        row["sbom_state"] = recorded.get(status.cve.id)
+        row["sbom_agrees"] = None if files.sbom is None else recorded.get(status.cve.id) == status.state
+        rows.append(row)
+    described = files.provenance
+    return {"build": files.where, "lws_version": described.lws.version, "series": described.series,
+            "variant": described.variant, "unfixed": described.unfixed,
+            "marks": list(described.marks), "sbom": files.sbom is not None, "cves": rows,
+            "exploitable": [s.cve.id for s in statuses if s.state == "exploitable"]}
+
+
+def render(report: Report) -> str:
+    marks = "".join(f" [{m}]" for m in report["marks"])
+    lines = [(f"lws {report['lws_version']}  variant {report['variant']}  series {report['series']}{marks}  "
+              f"({report['build']})"),
+             f"{'CVE':16} {'state':13} {'fix':5} {'series did':14} detail"]
+    for row in report["cves"]:
+        note = ""
+        if row["sbom_agrees"] is False:
+            note = f"  [the build's SBOM says {row['sbom_state']}]"
+        lines.append(f"{row['id']:16} {row['state']:13} {row['fix']:5} {row['fix_status']:14} {row['detail']}{note}")
+    if not report["sbom"]:
+        lines.append("note: this build carries no SBOM (built before lwsbuild wrote one); statuses computed from "
+                     "provenance.json and lws_config.h")
+    lines.append(f"{len(report['exploitable'])} exploitable" + (f": {', '.join(report['exploitable'])}"
+                                                                 if report["exploitable"] else ""))
+    return "\n".join(lines)

@@ -25,7 +25,12 @@ add_executable(lws-stress
 # and the generated lws_config.h in the lws binary dir (both at the top and in
 # include/; the include/ copy is made by a custom command that
 # websockets_shared depends on).
+# The harness's flags (defaults, bounds, usage), generated from lwsbuild/resources/harness.toml beside
+# the spec; copied into the build tree, whose path the prefix map hides.
+configure_file("${LWSBUILD_HARNESS_FLAGS_H}" "${CMAKE_CURRENT_BINARY_DIR}/lwsbuild-generated/lws_stress_flags.h" COPYONLY)
+
 target_include_directories(lws-stress PRIVATE
+	"${CMAKE_CURRENT_BINARY_DIR}/lwsbuild-generated"
 	"${libwebsockets_SOURCE_DIR}/include"
 	"${libwebsockets_BINARY_DIR}/include"
 	"${libwebsockets_BINARY_DIR}")

@@ -29,10 +29,11 @@ OK = ExitCode(0, "ok", "success: a clean stress run, a smoke round trip, a build
 CHECK = ExitCode(1, "check", "a check that failed (`prove`, `--check-reproducible`, known_races.toml), or a bug "
                              "in lwsbuild (an exception it did not foresee; `--debug-traceback` shows it)")
 USAGE = ExitCode(2, "usage", "malformed arguments or input: an unknown version, variant, series or profile, "
-                             "a refused `-D`")
+                             "a refused `-D` or setting, a data file of the wrong shape")
 FETCH = ExitCode(3, "fetch", "source: no mirror delivered the pinned tree, or what it delivered failed "
                              "verification")
-PATCH = ExitCode(4, "patch", "the fix series: a conflict, a malformed series.toml, no git to apply it")
+PATCH = ExitCode(4, "patch", "the fix series: a conflict, a series.toml that contradicts itself (overlapping "
+                             "lines, a missing patch), no git to apply it")
 BUILD = ExitCode(5, "build", "configure, build or install of the CMake project (the log's tail and path "
                              "on stderr), or no cmake")
 WHEEL = ExitCode(6, "wheel", "packaging, repair or a path check of the wheel, or a packaging tool missing")
@@ -95,7 +96,14 @@ class UnknownVariantError(UsageError):
     hint = "use one of the variants `lwsbuild variants` lists"
 
 
-class VariantsFileError(UsageError):
+class DataFileError(UsageError):
+    """A data file (lwsbuild/resources/*.toml, patches/series.toml, LWSBUILD_VARIANTS_FILE) that is not
+    of the shape its reader declares: an unknown key, a missing one, a wrong type (resources/load.py)."""
+
+    hint = "fix the key named in that file (its opening comments say what each key is)"
+
+
+class VariantsFileError(DataFileError):
     """variants.toml, or the file LWSBUILD_VARIANTS_FILE names, has a table lwsbuild cannot use."""
 
     hint = "fix the table named (variants.toml's opening comments say what each key is), or unset LWSBUILD_VARIANTS_FILE"

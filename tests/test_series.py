@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lwsbuild.errors import PatchConflict, SeriesError, UnknownSeriesError, UnsupportedVersionError
+from lwsbuild.errors import DataFileError, PatchConflict, SeriesError, UnknownSeriesError, UnsupportedVersionError
 from lwsbuild.series import fixes as series
 from lwsbuild.source import releases
 from lwsbuild.source.releases import Release
@@ -108,8 +108,6 @@ def run(root: Path, version: str, name: str = "all", unfixed: bool = False) -> d
 @pytest.mark.parametrize("edit, message", [
     (('versions = "1.0.0 - 2.5.0"', 'versions = "1.5.0 - 2.5.0"\n  patch = "0002-thirty.patch"\n  [[fix.line]]\n  versions = "1.0.0 - 1.5.0"'),
      "fix 0002: lines '1.0.0 - 1.5.0' and '1.5.0 - 2.5.0' overlap"),
-    (('title = "ten"', 'title = "ten"\ncolour = "red"'), "fix 0001: unknown key(s) colour"),
-    (('  patch = "0002-thirty.patch"', '  patch = "0002-thirty.patch"\n  fuzz = 3'), "fix 0002 line 1: unknown key(s) fuzz"),
     (('patch = "0002-thirty.patch"', 'patch = "0002-nothing.patch"'), "fix 0002 line 1: patch file 0002-nothing.patch is missing"),
     (('patch = "0002-thirty.patch"', 'patch = "../outside.patch"'), "patch file ../outside.patch is missing"),
     (('  upstream = "abcdef123"\n  patch = "0001-ten.patch"', '  upstream = "abcdef123"'),
@@ -132,8 +130,25 @@ def test_a_malformed_series_is_one_line_naming_the_fault(patches: Path, edit: tu
     assert "\n" not in caught.value.one_line() and "(fix: fix patches/series.toml)" in caught.value.one_line()
 
 
+@pytest.mark.parametrize("edit, message", [
+    (('title = "ten"', 'title = "ten"\ncolour = "red"'),
+     "series.toml: fix[id=0001] has an unknown key 'colour' (known: evidence, id, line, sets, title, why)"),
+    (('  patch = "0002-thirty.patch"', '  patch = "0002-thirty.patch"\n  fuzz = 3'),
+     "series.toml: fix[id=0002].line[1] has an unknown key 'fuzz'"),
+    (('title = "ten"', 'title = 10'), "series.toml: fix[id=0001].title is 10, expected a string"),
+    (('sets = ["seed"]', 'sets = "seed"'), "series.toml: fix[id=0001].sets is 'seed', expected an array"),
+])
+def test_a_series_of_the_wrong_shape_is_a_data_file_error(patches: Path, edit: tuple[str, str], message: str) -> None:
+    # The one loader's check (resources/load.py): a usage error naming file, table and key.
+    old, new = edit
+    assert old in GOOD
+    with pytest.raises(DataFileError) as caught:
+        series.load_series(write_series(patches, GOOD.replace(old, new, 1)))
+    assert caught.value.exit_code == 2 and message in caught.value.one_line()
+
+
 def test_unknown_top_level_key_and_missing_sets(patches: Path) -> None:
-    with pytest.raises(SeriesError, match="top level: unknown key.s. patch"):
+    with pytest.raises(DataFileError, match="the top level has an unknown key 'patch'"):
         series.load_series(write_series(patches, GOOD + '\n[[patch]]\nid = "0009"\n'))
     (patches / "series.toml").write_text('[sets]\nall = "a"\n' + GOOD)
     with pytest.raises(SeriesError, match="must describe at least 'all' and 'none'"):

@@ -8,14 +8,16 @@ sanitizers said, never how fast it went: throughput is bench/stress_scale.py's b
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from lwsbuild.build import variants
+from lwsbuild.build import harness, variants
 from lwsbuild.cli import main as cli
-from lwsbuild.stress import report
+from lwsbuild.stress import profiles, report
 from lwsbuild.stress import run as stress
 from lwsbuild.stress.findings import Finding
 
@@ -215,7 +217,7 @@ def test_every_profile_of_the_catalogue_is_a_valid_harness_command_line():
         assert named.description and named.explores
         args = cli._parser().parse_args(["stress", "--profile", name, "--duration", "5"])
         merged = profiles.with_overrides(args.profile, vars(args)).profile
-        assert merged.duration == 5 and {k: v for k, v in merged.to_json().items() if k != "duration"} == \
+        assert merged.get("duration") == 5 and {k: v for k, v in merged.to_json().items() if k != "duration"} == \
             named.profile.to_json()
 
 
@@ -229,13 +231,15 @@ def test_an_unknown_profile_is_a_usage_error(tmp_path: Path):
 
 def test_caps_follow_the_profile_so_a_long_timeout_is_not_silently_throttled():
     # 3 initiating threads x 2,000/s, a third black holes held 5 s: ~10,000 open at once
-    heavy = stress.Profile(cps=2000, mix="refused=1,blackhole=1,echo=1", timeout_secs=5)
+    heavy = stress.Profile.of(cps=2000, mix="refused=1,blackhole=1,echo=1", timeout_secs=5)
     assert heavy.expected_open() == pytest.approx(3 * 2000 * (0.01 + 5 + 0.05) / 3, rel=0.01)
     capped = heavy.with_caps()
-    assert capped.max_concurrent >= 2 * heavy.expected_open() and capped.nofile > 2 * capped.max_concurrent
-    assert stress.Profile().with_caps().max_concurrent == 4000  # light profiles keep the harness default
-    given = stress.Profile(max_concurrent=10, nofile=100, cps=2000, timeout_secs=5).with_caps()
-    assert (given.max_concurrent, given.nofile) == (10, 100)  # what the user asks for is kept
+    cap, nofile = int(capped.value("max_concurrent")), int(capped.value("nofile"))
+    assert cap >= 2 * heavy.expected_open() and nofile > 2 * cap
+    # light profiles keep the harness default
+    assert stress.Profile().with_caps().get("max_concurrent") == harness.BY_NAME["max_concurrent"].default
+    given = stress.Profile.of(max_concurrent=10, nofile=100, cps=2000, timeout_secs=5).with_caps()
+    assert (given.get("max_concurrent"), given.get("nofile")) == (10, 100)  # what the user asks for is kept
 
 
 def test_a_binding_cap_is_reported_not_hidden(tmp_path: Path):
@@ -249,3 +253,43 @@ def test_a_binding_cap_is_reported_not_hidden(tmp_path: Path):
                                 "nofile_clamped": False}
     assert "CAPPED: 12 initiations skipped at --max-concurrent 10" in stress.render(throttled)
     assert throttled.to_json()["capped"]["skipped_at_max_concurrent"] == 12
+
+
+# --- the harness's flags, declared once (build/harness.py) ---------------------------------------
+
+HARNESS_C = Path(__file__).resolve().parent.parent / "lwsbuild" / "build" / "harness" / "stress_harness.c"
+
+
+def test_the_c_harness_takes_every_default_and_bound_from_the_table() -> None:
+    source = HARNESS_C.read_text()
+    parse = source[source.index("parse_args(int argc"):source.index("print_summary(")]
+    # Every bound the harness checks a flag's value against is one of the table's macros ...
+    calls = re.findall(r"parse_(?:long|double)\(a, v, ([^,]+),\s*([^)]+)\)", parse)
+    numeric = [flag for flag in harness.FLAGS if flag.kind in ("int", "float")]
+    assert len(calls) == len(numeric) and all(low.startswith("LWSS_") and high.startswith("LWSS_") for low, high in calls)
+    # ... and so is every default the options struct starts from.
+    defaults = re.findall(r"^\t\.(\w+)\t+= ([^,]+),", source, re.MULTILINE)
+    assert [value for name, value in defaults if name != "echo_path"] == [
+        f"LWSS_{name.upper()}_DEFAULT" for name, _ in defaults if name != "echo_path"]
+    header = harness.c_header()
+    for flag in harness.FLAGS:
+        assert flag.flag in header and (flag.default is None or f"LWSS_{flag.name.upper()}_DEFAULT" in header)
+
+
+def test_the_options_and_profiles_come_from_the_table() -> None:
+    help_text = cli._parser().parse_args(["stress", "--threads", "3"])
+    assert help_text.threads == 3
+    for flag in harness.options():
+        assert profiles.shape().required["profile"].value.required["flags"].optional[flag.name] is flag.python_type
+    with pytest.raises(SystemExit):  # the table's bounds, on the command line too
+        cli._parser().parse_args(["stress", "--threads", "9"])
+
+
+@pytest.mark.build
+@pytest.mark.network
+def test_the_built_harness_prints_the_tables_usage(release_prefix: Path) -> None:
+    result = subprocess.run([str(release_prefix / "bin" / "lws-stress"), "--help"], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0
+    expected = [f"  {flag.flag} {flag.metavar}  {flag.help} (default {flag.shown_default})" for flag in harness.FLAGS]
+    assert result.stderr.splitlines()[1:1 + len(expected)] == expected

@@ -137,16 +137,20 @@ def test_the_command_line_sees_the_added_variant(ubsan_file: Path) -> None:
 
 
 @pytest.mark.parametrize("table, needle", [
-    ('[variant.x]\ndescription = "x"\ncmake = {}\nstrip = false\n', "[variant.x] of {path} lacks sanitizer"),
+    ('[variant.x]\ndescription = "x"\ncmake = {}\nstrip = false\n',
+     "LWSBUILD_VARIANTS_FILE={path}: variant.x lacks the key 'sanitizer'"),
     ('[variant.x]\ndescription = "x"\ncmake = {}\nstrip = false\nsanitizer = "memory"\n',
      "names sanitizer 'memory', which no [sanitizer.NAME] table defines"),
-    ('[variant.x]\ndescription = "x"\ncmake = {}\nstrip = "no"\nsanitizer = ""\n', "has strip = 'no': expected a bool"),
+    ('[variant.x]\ndescription = "x"\ncmake = {}\nstrip = "no"\nsanitizer = ""\n', "variant.x.strip is 'no', expected true or false"),
     ('[variant.x]\ndescription = "x"\ncmake = {}\nstrip = false\nsanitizer = ""\ncflags = []\n',
-     "has unknown key(s) ['cflags']"),
+     ("variant.x has an unknown key 'cflags' (known: c_flags, cmake, description, disk_mib, forbidden, "
+      "sanitizer, strip)")),
     ('[variant.X-1]\ndescription = "x"\ncmake = {}\nstrip = false\nsanitizer = ""\n', "is not lower-case letters"),
     (('[sanitizer.m]\ndescription = "m"\nruntime = "libmsan.so"\noptions_env = "MSAN_OPTIONS"\npython = false\n'
      'c_flags = []\noptions = {}\n'), "sets no [options.MSAN_OPTIONS]"),
-    ("[profile.x]\n", "unknown table(s) ['profile']"),
+    ("[profile.x]\n", "the top level has an unknown key 'profile' (known: sanitizer, variant)"),
+    ('[variant.x]\ndescription = "x"\ncmake = { LWS_X = 1 }\nstrip = false\nsanitizer = ""\n',
+     "variant.x.cmake.LWS_X is 1, expected a string"),
     ("[variant.x\n", "is not valid TOML"),
 ])
 def test_a_bad_variants_file_is_one_line_naming_the_table(tmp_path: Path, table: str, needle: str) -> None:

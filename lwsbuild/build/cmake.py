@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lwsbuild import __version__
-from lwsbuild.build import environment, provenance
+from lwsbuild.build import environment, harness, provenance
 from lwsbuild.build.provenance import (
     CompilerRecord,
     LwsSource,
@@ -97,7 +97,8 @@ def compiler(name: str = "cc") -> Compiler:
 @memoize
 def project_digest() -> str:
     """Our own CMake/C files take part in the key: a harness change must rebuild."""
-    files = [*PROJECT_DIR.glob("*.cmake"), PROJECT_DIR / "CMakeLists.txt", *HARNESS_DIR.glob("*.[ch]")]
+    files = [*PROJECT_DIR.glob("*.cmake"), PROJECT_DIR / "CMakeLists.txt", *HARNESS_DIR.glob("*.[ch]"),
+             Path(harness.__file__)]  # the harness's flag table: its generated header
     digest = hashlib.sha256()
     for path in sorted(files):
         # Named by folder and file only: a checkout and an installed wheel give the same digest.
@@ -190,6 +191,8 @@ class BuildSpec:
                  f"set(LWSBUILD_LWS_VERSION {q(self.prepared.source.release.version)})",
                  f"set(LWSBUILD_PROVENANCE {q(provenance_path)})",
                  f"set(LWSBUILD_HARNESS_DIR {q(HARNESS_DIR)})",
+                 # Written beside this file by write_spec (the harness's flags: build/harness.py).
+                 f"set(LWSBUILD_HARNESS_FLAGS_H {q(provenance_path.with_name(harness.HEADER))})",
                  # The interpreter that runs lwsbuild also writes the SBOM at install time.
                  f"set(LWSBUILD_PYTHON {q(sys.executable)})",
                  f"set(LWSBUILD_SOURCE_DATE_EPOCH {self.source_date_epoch})",
@@ -257,11 +260,13 @@ class Install:
 
 
 def write_spec(spec: BuildSpec, directory: Path) -> Path:
-    """Write provenance.json and the CMake spec into `directory`; return the spec's path."""
+    """Write provenance.json, the harness's flag header and the CMake spec into `directory`; return
+    the spec's path."""
     directory.mkdir(parents=True, exist_ok=True)
     spec_file = directory / "lwsbuild-spec.cmake"
     written = provenance.beside(spec_file)
     provenance.write(written, spec.provenance())
+    (directory / harness.HEADER).write_text(harness.c_header())
     spec_file.write_text(spec.cmake_spec(written))
     return spec_file
 

@@ -12,16 +12,16 @@ import os
 import re
 import shutil
 import subprocess
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from lwsbuild.common import progress
 from lwsbuild.errors import BadDefineError, UnknownVariantError, UsageError, VariantsFileError
+from lwsbuild.resources import load
+from lwsbuild.resources.load import Each, Table
 
 DEFAULT = "release"  # the variant of a build that names none (variants.toml must define it)
 VARIANTS_FILE_ENV = "LWSBUILD_VARIANTS_FILE"
@@ -117,12 +117,22 @@ class Variant:
 
 # --- reading the tables -----------------------------------------------------------------------
 
-_SANITIZER_KEYS: dict[str, type] = {"description": str, "runtime": str, "options_env": str, "python": bool, "c_flags": list,
-                   "options": dict}
-_SANITIZER_OPTIONAL: dict[str, type] = {"program_flags": list, "program_flags_gcc": list, "no_aslr": bool, "build_options": dict,
-                       "python_options": dict}
-_VARIANT_KEYS: dict[str, type] = {"description": str, "cmake": dict, "strip": bool, "sanitizer": str}
-_VARIANT_OPTIONAL: dict[str, type] = {"c_flags": list, "forbidden": dict, "disk_mib": int}
+_OPTIONS = Each(Each(str))  # VARIABLE = { option = "value" }
+SANITIZER = Table({"description": str, "runtime": str, "options_env": str, "python": bool, "c_flags": [str],
+                   "options": _OPTIONS},
+                  {"program_flags": [str], "program_flags_gcc": [str], "no_aslr": bool, "build_options": _OPTIONS,
+                   "python_options": _OPTIONS})
+VARIANT = Table({"description": str, "cmake": Each(str), "strip": bool, "sanitizer": str},
+                {"c_flags": [str], "forbidden": Each(str), "disk_mib": int})
+SHIPPED = Table({"common": Table({"description": str, "cmake": Each(str)},
+                                 {"required": Each(Table({"why": str, "fix": str}))}),
+                 "variant": Each(VARIANT), "sanitizer": Each(SANITIZER),
+                 "tls": Table({"lws_defaults": Each(str),
+                               "backend": Each(Table({"description": str, "cmake": Each(str), "links": [str],
+                                                      "debian": str}))})},
+                {"line": [Table({"versions": str, "cmake": Each(str), "why": str})],
+                 "tool": [Table({"tool": str, "at_least": str, "cmake": Each(str), "why": str})]})
+EXTRA = Table({}, {"variant": Each(VARIANT), "sanitizer": Each(SANITIZER)})  # LWSBUILD_VARIANTS_FILE
 
 
 @dataclass(frozen=True)
@@ -133,36 +143,28 @@ class _Tables:
     origin: dict[str, str]  # "variant.NAME" / "sanitizer.NAME" -> the file it comes from
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise VariantsFileError(f"{VARIANTS_FILE_ENV}={path}: cannot read it ({exc.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise VariantsFileError(f"{VARIANTS_FILE_ENV}={path} is not valid TOML: {exc}") from None
-
-
 @cache
 def _load(extra: str) -> _Tables:
-    shipped = tomllib.loads(resources.files("lwsbuild.resources").joinpath("variants.toml").read_text())
+    shipped = load.read(load.resource("variants.toml"), SHIPPED, error=VariantsFileError)
     variants = dict(shipped["variant"])
-    sanitizers = dict(shipped.get("sanitizer", {}))
+    sanitizers = dict(shipped["sanitizer"])
     origin = {f"variant.{n}": "variants.toml" for n in variants} | {f"sanitizer.{n}": "variants.toml" for n in sanitizers}
     if extra:
-        added = _read_toml(Path(extra))
-        unknown = sorted(set(added) - {"variant", "sanitizer"})
-        if unknown:
-            raise VariantsFileError(f"{VARIANTS_FILE_ENV}={extra}: unknown table(s) {unknown}",
-                                    hint="it may hold [variant.NAME] and [sanitizer.NAME] tables only")
+        added = load.read(Path(extra), EXTRA, f"{VARIANTS_FILE_ENV}={extra}", error=VariantsFileError)
         for kind, into in (("variant", variants), ("sanitizer", sanitizers)):
             for name, table in dict(added.get(kind, {})).items():
                 into[name] = table
                 origin[f"{kind}.{name}"] = extra
     tables = _Tables(shipped, variants, sanitizers, origin)
-    for name in sanitizers:
-        _check(tables, "sanitizer", name, _SANITIZER_KEYS, _SANITIZER_OPTIONAL)
+    for kind, entries in (("sanitizer", sanitizers), ("variant", variants)):
+        for name in entries:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise _bad(tables, kind, name, "has a name that is not lower-case letters, digits and '_' (it names "
+                                               "wheels)")
+    for name, entry in sanitizers.items():
+        if entry["options_env"] not in entry["options"]:
+            raise _bad(tables, "sanitizer", name, f"sets no [options.{entry['options_env']}] (its options_env)")
     for name, entry in variants.items():
-        _check(tables, "variant", name, _VARIANT_KEYS, _VARIANT_OPTIONAL)
         if entry["sanitizer"] and entry["sanitizer"] not in sanitizers:
             raise _bad(tables, "variant", name, f"names sanitizer {entry['sanitizer']!r}, which no [sanitizer.NAME] "
                                                 f"table defines (known: {', '.join(sanitizers) or 'none'})")
@@ -173,31 +175,6 @@ def _load(extra: str) -> _Tables:
 
 def _bad(tables: _Tables, kind: str, name: str, what: str) -> VariantsFileError:
     return VariantsFileError(f"[{kind}.{name}] of {tables.origin[f'{kind}.{name}']} {what}")
-
-
-def _check(tables: _Tables, kind: str, name: str, required: dict[str, type], optional: dict[str, type]) -> None:
-    entry = (tables.variants if kind == "variant" else tables.sanitizers)[name]
-    if not isinstance(entry, dict):
-        raise _bad(tables, kind, name, "is not a table")
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-        raise _bad(tables, kind, name, "has a name that is not lower-case letters, digits and '_' (it names wheels)")
-    missing = sorted(set(required) - set(entry))
-    unknown = sorted(set(entry) - set(required) - set(optional))
-    if missing or unknown:
-        raise _bad(tables, kind, name, "lacks " + ", ".join(missing) if missing else f"has unknown key(s) {unknown}")
-    for key, value in entry.items():
-        wanted = {**required, **optional}[key]
-        if not isinstance(value, wanted):
-            raise _bad(tables, kind, name, f"has {key} = {value!r}: expected a {wanted.__name__}")
-        if isinstance(value, list) and not all(isinstance(item, str) for item in value):
-            raise _bad(tables, kind, name, f"has {key} = {value!r}: expected a list of strings")
-        if isinstance(value, dict) and key in ("options", "build_options", "python_options"):
-            if not all(isinstance(v, dict) and all(isinstance(x, str) for x in v.values()) for v in value.values()):
-                raise _bad(tables, kind, name, f"has {key} = {value!r}: expected VARIABLE = {{option = \"value\"}}")
-        elif isinstance(value, dict) and not all(isinstance(v, str) for v in value.values()):
-            raise _bad(tables, kind, name, f"has {key} = {value!r}: expected string values")
-    if kind == "sanitizer" and entry["options_env"] not in entry["options"]:
-        raise _bad(tables, kind, name, f"sets no [options.{entry['options_env']}] (its options_env)")
 
 
 def _tables() -> _Tables:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -354,39 +353,10 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     return smoke.command(args, locate=lambda: prefix_from_args(args), reexec_module="lwsbuild", argv=args.argv)
 
 
-def _finite(text: str) -> float:
-    """A float argument that is a number: nan passes every range check in C (comparisons are false)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of seconds")
-    return value
-
-
 def harness_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("stress harness (bin/lws-stress; unset = the harness's default)")
-    group.add_argument("--threads", type=int, metavar="N", help="service threads; thread 0 only services (default 4)")
-    group.add_argument("--cps", type=int, metavar="N", help="connections/s per initiating thread (default 250)")
-    group.add_argument("--duration", type=_finite, metavar="S", help="seconds of initiating connections (default 10)")
-    group.add_argument("--total", type=int, metavar="N", help="stop after N connections (default: no limit)")
-    group.add_argument("--mix", metavar="refused=W,blackhole=W,echo=W", help="target weights (default 1,1,2)")
-    group.add_argument("--hold-ms", type=int, metavar="MS", help="keep each echoed connection open MS ms (default 0)")
-    group.add_argument("--echo", metavar="internal|ws://127.0.0.1:PORT/PATH", help="echo peer (default internal)")
-    group.add_argument("--timeout-secs", type=int, metavar="N", help="lws connect/idle timeout (default 1)")
-    group.add_argument("--max-concurrent", type=int, metavar="N", help="cap on open connections (default 4000)")
-    group.add_argument("--nofile", type=int, metavar="N", help="RLIMIT_NOFILE to ask for (default 8192)")
-    group.add_argument("--watchdog", type=_finite, metavar="S", help="stall limit in seconds (default duration+30)")
-    group.add_argument("--sample-ms", type=int, metavar="MS", help="progress sample interval (default 1000)")
-    group.add_argument("--seed", type=int, metavar="N", help="target-mix random seed (default 1)")
-    group.add_argument("--log-level", type=int, metavar="N", help="lws log level bits (default 3: errors, warnings)")
-    group.add_argument("--tsi0-initiates", type=int, choices=(0, 1), help="1: thread 0 initiates connections too")
-    group.add_argument("--initiate-in", choices=("loop", "timer"),
-                       help="connect between service calls (loop, default) or inside an lws timer callback")
-    group.add_argument("--close-by", choices=("client", "server"), help="who closes an echoed connection")
-    group.add_argument("--cancel-ms", type=int, metavar="MS", help="call lws_cancel_service() every MS ms (default never)")
-    group.add_argument("--destroy-open", type=int, choices=(0, 1), help="1: destroy the context with connections open")
+    from lwsbuild.build import harness  # its table only: no data file, no dataclasses
+
+    harness.add_arguments(parser)
 
 
 def profile_argument(parser: argparse.ArgumentParser, repeatable: bool) -> None:

@@ -11,19 +11,19 @@ These are CycloneDX VEX analysis states, so the SBOM, `audit` and `versions` say
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import cache as memoize
 from pathlib import Path
 from typing import Any, Protocol
 
-from lwsbuild.common.paths import PACKAGE_DIR
-from lwsbuild.errors import SeriesError
+from lwsbuild.errors import DataFileError, SeriesError
+from lwsbuild.resources import load
+from lwsbuild.resources.load import Table
 from lwsbuild.series import fixes as series
 from lwsbuild.series.fixes import PatchRecord
 from lwsbuild.source.releases import Release
 
-CVES_FILE = PACKAGE_DIR / "resources" / "cves.toml"
+CVES_FILE = load.resource("cves.toml")
 
 
 @dataclass(frozen=True)
@@ -61,32 +61,27 @@ class DefaultBuild:
     undefined: frozenset[str]
 
 
-def _strings(value: object, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise SeriesError(f"cves.toml {where} must be a list of strings")
-    return tuple(value)
+SHAPE = Table({"cve": [Table({"id": str, "fix": str, "summary": str},
+                              {"cwe": str, "files": [str], "compiled_in": [[str]], "options": [str],
+                               "upstream": [Table({"line": str, "commit": str, "first": str})], "debian": str,
+                               "reachable": str})],
+               "default_build": Table({"defined": [str], "undefined": [str]}, {"checked": str})},
+              {"check": [Table({"command": str, "date": str, "result": str})]})
 
 
 def load_cves(path: Path = CVES_FILE) -> tuple[tuple[Cve, ...], DefaultBuild]:
-    try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SeriesError(f"cannot read {path}: {exc}") from None
+    data = load.read(path, SHAPE)
     cves = []
-    for n, entry in enumerate(data.get("cve", []), 1):
-        where = f"cve #{n}"
-        if not isinstance(entry, dict) or not re.fullmatch(r"CVE-\d{4}-\d{4,}", str(entry.get("id", ""))):
-            raise SeriesError(f"cves.toml {where}: id must be a CVE id")
-        where = entry["id"]
+    for n, entry in enumerate(data["cve"], 1):
+        if not re.fullmatch(r"CVE-\d{4}-\d{4,}", entry["id"]):
+            raise DataFileError(f"{path.name}: cve[{n}].id is {entry['id']!r}, expected a CVE id (CVE-YYYY-NNNN)")
         upstream = tuple(Upstream(u["line"], u["commit"], u["first"]) for u in entry.get("upstream", []))
-        cves.append(Cve(entry["id"], str(entry.get("fix", "")), " ".join(str(entry.get("summary", "")).split()),
-                        str(entry.get("cwe", "")), _strings(entry.get("files", []), f"{where} files"),
-                        tuple(_strings(alt, f"{where} compiled_in") for alt in entry.get("compiled_in", [])),
-                        _strings(entry.get("options", []), f"{where} options"), upstream,
-                        str(entry.get("debian", "")), " ".join(str(entry.get("reachable", "")).split())))
-    default = data.get("default_build", {})
-    return tuple(cves), DefaultBuild(frozenset(_strings(default.get("defined", []), "default_build.defined")),
-                                     frozenset(_strings(default.get("undefined", []), "default_build.undefined")))
+        cves.append(Cve(entry["id"], entry["fix"], " ".join(entry["summary"].split()), entry.get("cwe", ""),
+                        tuple(entry.get("files", ())), tuple(tuple(alt) for alt in entry.get("compiled_in", ())),
+                        tuple(entry.get("options", ())), upstream, entry.get("debian", ""),
+                        " ".join(entry.get("reachable", "").split())))
+    default = data["default_build"]
+    return tuple(cves), DefaultBuild(frozenset(default["defined"]), frozenset(default["undefined"]))
 
 
 @memoize

@@ -18,7 +18,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import tomllib
 from dataclasses import dataclass
 from functools import cache as memoize
 from pathlib import Path
@@ -27,6 +26,8 @@ from typing import Any
 from lwsbuild.common import cache, progress, tools
 from lwsbuild.common.paths import own_dir
 from lwsbuild.errors import PATCH, PatchConflict, SeriesError, UnknownSeriesError, UnsupportedVersionError
+from lwsbuild.resources import load
+from lwsbuild.resources.load import Each, Table
 from lwsbuild.source.fetch import Source
 from lwsbuild.source.releases import Release, all_releases, version_key
 from lwsbuild.source.treeid import isolated_git_env, tree_id
@@ -35,9 +36,10 @@ ALL = "all"
 NONE = "none"
 SUBTRACT = "-"  # `all-throughput`: a set minus sets or fix ids, so set names never contain it
 
-_FILE_KEYS = {"sets", "fix"}
-_FIX_KEYS = {"id", "title", "why", "sets", "evidence", "line"}
-_LINE_KEYS = {"versions", "patch", "upstream", "not_needed", "evidence"}
+LINE = Table({"versions": str}, {"patch": str, "upstream": str, "not_needed": str, "evidence": str})
+SHAPE = Table({"sets": Each(str)},
+              {"fix": [Table({"id": str, "title": str, "why": str, "line": [LINE]},
+                             {"sets": [str], "evidence": str})]})
 
 
 def series_dir() -> Path:
@@ -121,23 +123,15 @@ def _version_range(text: object, where: str) -> tuple[tuple[int, ...], tuple[int
     return low, high
 
 
-def _unknown(entry: dict[str, Any], allowed: set[str], where: str) -> None:
-    extra = sorted(set(entry) - allowed)
-    if extra:
-        raise SeriesError(f"series.toml {where}: unknown key(s) {', '.join(extra)} (known: {', '.join(sorted(allowed))})")
-
-
 def _text(entry: dict[str, Any], key: str, where: str, required: bool = False) -> str:
-    value = entry.get(key, "")
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise SeriesError(f"series.toml {where}: {key} must be a{' non-empty' if required else ''} string")
+    """A text value, its whitespace runs folded (the shape has checked it is a string)."""
+    value = str(entry.get(key, ""))
+    if required and not value.strip():
+        raise SeriesError(f"series.toml {where}: {key} must not be empty")
     return " ".join(value.split())
 
 
-def _line(folder: Path, entry: object, where: str) -> Line:
-    if not isinstance(entry, dict):
-        raise SeriesError(f"series.toml {where}: a [[fix.line]] must be a table")
-    _unknown(entry, _LINE_KEYS, where)
+def _line(folder: Path, entry: dict[str, Any], where: str) -> Line:
     low, high = _version_range(entry.get("versions"), where)
     patch, upstream, not_needed = (_text(entry, k, where) for k in ("patch", "upstream", "not_needed"))
     if not_needed and (patch or upstream):
@@ -157,22 +151,17 @@ def _line(folder: Path, entry: object, where: str) -> Line:
                 _text(entry, "evidence", where))
 
 
-def _fix(folder: Path, entry: object, known_sets: set[str], index: int) -> Fix:
-    if not isinstance(entry, dict):
-        raise SeriesError(f"series.toml fix #{index}: a [[fix]] must be a table")
-    fix_id = entry.get("id")
-    if not isinstance(fix_id, str) or not re.fullmatch(r"\d{4}", fix_id):
+def _fix(folder: Path, entry: dict[str, Any], known_sets: set[str], index: int) -> Fix:
+    fix_id = entry["id"]
+    if not re.fullmatch(r"\d{4}", fix_id):
         raise SeriesError(f"series.toml fix #{index}: id must be four digits like \"0004\", got {fix_id!r}")
     where = f"fix {fix_id}"
-    _unknown(entry, _FIX_KEYS, where)
     sets = entry.get("sets", [])
-    if not isinstance(sets, list) or not all(isinstance(s, str) for s in sets):
-        raise SeriesError(f"series.toml {where}: sets must be a list of set names")
     for name in sets:
         if name not in known_sets or name in (ALL, NONE):
             raise SeriesError(f"series.toml {where}: set {name!r} is not declared in [sets] (or is implicit: all, none)")
-    raw_lines = entry.get("line", [])
-    if not isinstance(raw_lines, list) or not raw_lines:
+    raw_lines = entry["line"]
+    if not raw_lines:
         raise SeriesError(f"series.toml {where}: needs at least one [[fix.line]]")
     lines = sorted((_line(folder, raw, f"{where} line {n}") for n, raw in enumerate(raw_lines, 1)),
                    key=lambda line: line.low)
@@ -185,13 +174,9 @@ def _fix(folder: Path, entry: object, known_sets: set[str], index: int) -> Fix:
 
 def load_series(folder: Path) -> tuple[dict[str, str], tuple[Fix, ...]]:
     """(sets, fixes in id order) of folder/series.toml, validated; a SeriesError names the first fault."""
-    try:
-        data = tomllib.loads((folder / "series.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SeriesError(f"cannot read {folder / 'series.toml'}: {exc}") from None
-    _unknown(data, _FILE_KEYS, "top level")
-    sets = data.get("sets", {})
-    if not isinstance(sets, dict) or not {ALL, NONE} <= set(sets):
+    data = load.read(folder / "series.toml", SHAPE)
+    sets = data["sets"]
+    if not {ALL, NONE} <= set(sets):
         raise SeriesError("series.toml [sets] must describe at least 'all' and 'none'")
     if bad := [name for name in sets if SUBTRACT in name or not name]:
         raise SeriesError(f"series.toml [sets]: set name {bad[0]!r} must be non-empty without {SUBTRACT!r} "

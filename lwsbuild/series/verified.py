@@ -8,11 +8,12 @@ per release; it never runs anything.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import TypedDict
+
+from lwsbuild.resources import load
+from lwsbuild.resources.load import Table
 
 # The steps a release line needs for "fully proven", in the order they are shown; patch is shown too.
 PROVEN_STEPS = ("build", "smoke", "stress", "stress-unfixed")
@@ -41,9 +42,14 @@ class Check:
         return self.verdict in ("pass", "defect-reproduced")
 
 
+SHAPE = Table({}, {"check": [Table({"version": str, "step": str, "command": str, "date": str, "result": str,
+                                     "verdict": str},
+                                    {"tree_id": str, "variant": str, "series": str, "by": str})]})
+
+
 @cache
 def checks() -> tuple[Check, ...]:
-    data = tomllib.loads(resources.files("lwsbuild.resources").joinpath("verified.toml").read_text())
+    data = load.read(load.resource("verified.toml"), SHAPE)
     return tuple(Check(**{k: str(row.get(k, "")) for k in Check.__dataclass_fields__}) for row in data.get("check", []))
 
 

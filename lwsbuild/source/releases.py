@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as _dt
-import tomllib
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from lwsbuild.errors import UnknownVersionError
+from lwsbuild.resources import load
+from lwsbuild.resources.load import Each, Table
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,14 @@ def normalize(version: str) -> str:
     return version.removeprefix("v")
 
 
+SHAPE = Table({"default": str, "mirrors": [str],
+               "release": Each(Table({"tag": str, "date": str, "commit": str, "tree_id": str},
+                                     {"debian_suites": [str], "gitlinks": Each(str)}))})
+
+
 @cache
 def _data() -> dict[str, Any]:
-    return tomllib.loads(resources.files("lwsbuild.resources").joinpath("releases.toml").read_text())
+    return load.read(load.resource("releases.toml"), SHAPE)
 
 
 def default_version() -> str:

@@ -11,13 +11,13 @@ a report with a frame in it always fails the run, whatever the data file says.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, replace
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from lwsbuild.errors import KnownRacesError
+from lwsbuild.resources import load as resources
+from lwsbuild.resources.load import Table
 from lwsbuild.stress.findings import TOP_FRAMES, Finding
 
 # Functions whose reports are defects by definition: the series fixes their locking (0004), so a
@@ -47,9 +47,13 @@ class KnownRace:
         return all(fn in finding.accessed_in for fn in self.at) and all(fn in tops for fn in self.via)
 
 
+SHAPE = Table({}, {"race": [Table({"id": str, "kind": str, "reason": str},
+                                  {"tool": str, "at": [str], "via": [str], "upstream": str, "rare": bool})]})
+
+
 @cache
 def load() -> tuple[KnownRace, ...]:
-    data = tomllib.loads(resources.files("lwsbuild.resources").joinpath("known_races.toml").read_text())
+    data = resources.read(resources.resource("known_races.toml"), SHAPE)
     return tuple(_entry(entry) for entry in data.get("race", []))
 
 

@@ -17,10 +17,13 @@ import subprocess
 import threading
 import time
 from array import array
-from dataclasses import dataclass, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from lwsbuild.build import harness
+from lwsbuild.build.harness import Value
 from lwsbuild.errors import HarnessError, UsageError
 from lwsbuild.stress import findings as findings_mod
 from lwsbuild.stress import known_races, stacks
@@ -39,87 +42,78 @@ _MAX_KEPT_LINES = 2_000_000  # stderr lines kept in memory for parsing; the log 
 
 @dataclass(frozen=True)
 class Profile:
-    """The harness's load profile; a field is the harness flag of the same name (`None` = its default)."""
+    """The harness's load profile: the flags given (resources/harness.toml declares them, in its
+    order), every other one the harness's own default."""
 
-    threads: int | None = None
-    cps: int | None = None  # per initiating thread
-    duration: float | None = None
-    total: int | None = None
-    mix: str | None = None
-    hold_ms: int | None = None
-    echo: str | None = None
-    timeout_secs: int | None = None
-    max_concurrent: int | None = None
-    nofile: int | None = None
-    watchdog: float | None = None
-    sample_ms: int | None = None
-    seed: int | None = None
-    log_level: int | None = None
-    # schedules beyond the recipe (profiles.toml)
-    tsi0_initiates: int | None = None  # 1: thread 0 initiates connections too
-    initiate_in: str | None = None  # "loop" (between service calls) or "timer" (inside an lws sul callback)
-    close_by: str | None = None  # "client" or "server": who closes an echoed connection
-    cancel_ms: int | None = None  # a thread calls lws_cancel_service() every N ms
-    destroy_open: int | None = None  # 1: destroy the context with connections still open
+    flags: tuple[tuple[str, Value], ...] = ()
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any]) -> Profile:
-        return cls(**{f.name: values[f.name] for f in fields(cls) if values.get(f.name) is not None})
+    def of(cls, **given: Value | None) -> Profile:
+        return cls.from_mapping(given)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, object]) -> Profile:
+        """The harness flags among `values` (other keys, such as a command line's, are not flags);
+        None: not given."""
+        return cls(tuple((flag.name, values[flag.name]) for flag in harness.options()  # type: ignore[misc]
+                         if values.get(flag.name) is not None))
+
+    def get(self, name: str) -> Value | None:
+        """The value given for flag `name`, None when the harness's default applies."""
+        return dict(self.flags).get(name)
+
+    def value(self, name: str) -> Value:
+        """The value the harness runs with: given, else its default (computed defaults: None given)."""
+        given = self.get(name)
+        default = harness.BY_NAME[name].default
+        found = given if given is not None else default
+        assert found is not None, f"{name} has a computed default: ask get()"
+        return found
 
     def with_caps(self) -> Profile:
         """This profile with --max-concurrent and --nofile following its load when not given: the
         connections it keeps open are rate x how long each kind stays open, so a 5 s connect timeout
         with a third of black-hole targets needs thousands of descriptors (issue: a fixed cap of 4000
         silently throttled such profiles). Twice the estimate, at least the harness's defaults."""
-        if self.max_concurrent is not None and self.nofile is not None:
-            return self
-        cap = self.max_concurrent if self.max_concurrent is not None else max(
-            HARNESS_DEFAULTS["max_concurrent"], int(2 * self.expected_open()) + 100)
+        cap = self.get("max_concurrent")
+        if cap is None:
+            cap = max(int(self.value("max_concurrent")), int(2 * self.expected_open()) + 100)
         # each echo connection is two descriptors (client and the in-process server), plus lws's own
-        nofile = self.nofile if self.nofile is not None else max(HARNESS_DEFAULTS["nofile"], 2 * cap + 1024)
-        return replace(self, max_concurrent=cap, nofile=nofile)
+        nofile = self.get("nofile")
+        if nofile is None:
+            nofile = max(int(self.value("nofile")), 2 * int(cap) + 1024)
+        return Profile.from_mapping({**dict(self.flags), "max_concurrent": cap, "nofile": nofile})
 
     def expected_open(self) -> float:
         """Connections open at once in the steady state, from the profile's rate and mix."""
-        def get(name: str) -> int:
-            value = getattr(self, name)
-            return int(value) if value is not None else HARNESS_DEFAULTS[name]
-
-        weights = _mix_weights(self.mix)
+        weights = _mix_weights(str(self.value("mix")))
         total = sum(weights.values()) or 1
-        initiating = get("threads") - (0 if get("tsi0_initiates") else 1)
-        rate = initiating * get("cps")
-        seconds = {"refused": 0.01, "blackhole": float(get("timeout_secs")),
-                   "echo": 0.05 + get("hold_ms") / 1000}
+        initiating = int(self.value("threads")) - (0 if self.value("tsi0_initiates") else 1)
+        rate = initiating * int(self.value("cps"))
+        seconds = {"refused": 0.01, "blackhole": float(self.value("timeout_secs")),
+                   "echo": 0.05 + int(self.value("hold_ms")) / 1000}
         return rate * sum(weights[kind] / total * seconds[kind] for kind in weights)
 
     def argv(self) -> list[str]:
-        args = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is not None:
-                args += [f"--{f.name.replace('_', '-')}", _flag_value(value)]
-        return args
+        return [arg for name, value in self.flags for arg in (harness.BY_NAME[name].flag, _flag_value(value))]
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        return dict(self.flags)
 
 
-# The harness's own defaults (stress_harness.c `o`), for what a profile leaves unset.
-HARNESS_DEFAULTS: dict[str, int] = {"threads": 4, "cps": 250, "timeout_secs": 1, "hold_ms": 0, "tsi0_initiates": 0,
-                                    "max_concurrent": 4000, "nofile": 8192}
-_DEFAULT_MIX = {"refused": 1, "blackhole": 1, "echo": 2}
-
-
-def _mix_weights(mix: str | None) -> dict[str, int]:
-    if not mix:
-        return dict(_DEFAULT_MIX)
+def _mix_weights(mix: str) -> dict[str, int]:
+    kinds = _mix_kinds()
     weights = {}
     for item in mix.split(","):
         name, _, weight = item.partition("=")
-        if name.strip() in _DEFAULT_MIX and weight.strip().isascii() and weight.strip().isdigit():
+        if name.strip() in kinds and weight.strip().isascii() and weight.strip().isdigit():
             weights[name.strip()] = int(weight)
     return weights  # a malformed mix is the harness's to refuse, with its own message
+
+
+def _mix_kinds() -> list[str]:
+    """The target kinds, as the harness's default mix names them."""
+    return [item.partition("=")[0] for item in str(harness.BY_NAME["mix"].default).split(",")]
 
 
 def _flag_value(value: object) -> str:

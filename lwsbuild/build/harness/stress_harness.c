@@ -32,6 +32,9 @@
 #endif
 #include <libwebsockets.h>
 
+/* Every flag's default, bounds and the usage text: generated from lwsbuild/resources/harness.toml. */
+#include "lws_stress_flags.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -109,22 +112,24 @@ static struct opts {
 	int		destroy_open;
 	double		stall_wait;
 } o = {
-	.threads	= 4,
-	.cps		= 250,
-	.duration	= 10,
-	.total		= 0,
-	.w		= { 1, 1, 2 },
-	.hold_ms	= 0,
-	.echo_internal	= 1,
+	.threads	= LWSS_THREADS_DEFAULT,
+	.cps		= LWSS_CPS_DEFAULT,
+	.duration	= LWSS_DURATION_DEFAULT,
+	.total		= LWSS_TOTAL_DEFAULT,
+	.hold_ms	= LWSS_HOLD_MS_DEFAULT,
 	.echo_path	= "/",
-	.timeout_secs	= 1,
-	.max_concurrent	= 4000,
-	.nofile		= 8192,
-	.sample_ms	= 1000,
-	.tick_ms	= 10,
-	.seed		= 1,
-	.log_level	= LLL_ERR | LLL_WARN,
-	.stall_wait	= 0,
+	.timeout_secs	= LWSS_TIMEOUT_SECS_DEFAULT,
+	.max_concurrent	= LWSS_MAX_CONCURRENT_DEFAULT,
+	.nofile		= LWSS_NOFILE_DEFAULT,
+	.sample_ms	= LWSS_SAMPLE_MS_DEFAULT,
+	.tick_ms	= LWSS_TICK_MS_DEFAULT,
+	.seed		= LWSS_SEED_DEFAULT,
+	.log_level	= LWSS_LOG_LEVEL_DEFAULT,
+	.tsi0_initiates	= LWSS_TSI0_INITIATES_DEFAULT,
+	.cancel_ms	= LWSS_CANCEL_MS_DEFAULT,
+	.destroy_open	= LWSS_DESTROY_OPEN_DEFAULT,
+	.stall_wait	= LWSS_STALL_WAIT_DEFAULT,
+	/* mix, echo, initiate-in, close-by, echo-protocol: their defaults are parsed in parse_args() */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -895,21 +900,34 @@ parse_echo(const char *v)
 static void
 usage(void)
 {
-	fprintf(stderr,
-"usage: lws-stress [--threads N] [--cps N] [--duration S] [--total N]\n"
-"   [--mix refused=W,blackhole=W,echo=W] [--hold-ms MS]\n"
-"   [--echo internal|ws://127.0.0.1:PORT/PATH] [--echo-protocol NAME]\n"
-"   [--timeout-secs N] [--max-concurrent N] [--nofile N] [--watchdog S]\n"
-"   [--sample-ms MS] [--tick-ms MS] [--seed N] [--log-level N] [--quiet]\n"
-"   [--tsi0-initiates 0|1] [--initiate-in loop|timer]\n"
-"   [--close-by client|server] [--cancel-ms MS]\n"
-"   [--destroy-open 0|1] [--stall-wait S]\n");
+	fputs(LWSS_USAGE, stderr);
+}
+
+static void
+parse_choice(const char *flag, const char *v, const char *a, const char *b, int *is_b)
+{
+	if (!v || (strcmp(v, a) && strcmp(v, b))) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "%s or %s", a, b);
+		bad_arg(flag, why);
+	}
+	*is_b = !strcmp(v, b);
 }
 
 static void
 parse_args(int argc, char **argv)
 {
 	int i, proto_set = 0;
+
+	parse_mix(LWSS_MIX_DEFAULT);
+	parse_echo(LWSS_ECHO_DEFAULT);
+	parse_choice("--initiate-in", LWSS_INITIATE_IN_DEFAULT, "loop", "timer", &o.initiate_in_timer);
+	parse_choice("--close-by", LWSS_CLOSE_BY_DEFAULT, "client", "server", &o.close_by_server);
+	if (strlen(LWSS_ECHO_PROTOCOL_DEFAULT)) {
+		strcpy(o.echo_protocol, LWSS_ECHO_PROTOCOL_DEFAULT);
+		proto_set = 1;
+	}
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -928,17 +946,17 @@ parse_args(int argc, char **argv)
 			i++;
 
 		if (!strcmp(a, "--threads"))
-			o.threads = (int)parse_long(a, v, 1, 8);
+			o.threads = (int)parse_long(a, v, LWSS_THREADS_MIN, LWSS_THREADS_MAX);
 		else if (!strcmp(a, "--cps"))
-			o.cps = (int)parse_long(a, v, 1, 1000000);
+			o.cps = (int)parse_long(a, v, LWSS_CPS_MIN, LWSS_CPS_MAX);
 		else if (!strcmp(a, "--duration"))
-			o.duration = parse_double(a, v, 0.1, 86400);
+			o.duration = parse_double(a, v, LWSS_DURATION_MIN, LWSS_DURATION_MAX);
 		else if (!strcmp(a, "--total"))
-			o.total = parse_long(a, v, 0, 1000000000000L);
+			o.total = parse_long(a, v, LWSS_TOTAL_MIN, LWSS_TOTAL_MAX);
 		else if (!strcmp(a, "--mix"))
 			parse_mix(v);
 		else if (!strcmp(a, "--hold-ms"))
-			o.hold_ms = (int)parse_long(a, v, 0, 3600000);
+			o.hold_ms = (int)parse_long(a, v, LWSS_HOLD_MS_MIN, LWSS_HOLD_MS_MAX);
 		else if (!strcmp(a, "--echo"))
 			parse_echo(v);
 		else if (!strcmp(a, "--echo-protocol")) {
@@ -947,38 +965,38 @@ parse_args(int argc, char **argv)
 			strcpy(o.echo_protocol, v);
 			proto_set = 1;
 		} else if (!strcmp(a, "--timeout-secs"))
-			o.timeout_secs = (int)parse_long(a, v, 1, 3600);
+			o.timeout_secs = (int)parse_long(a, v, LWSS_TIMEOUT_SECS_MIN,
+						       LWSS_TIMEOUT_SECS_MAX);
 		else if (!strcmp(a, "--max-concurrent"))
-			o.max_concurrent = parse_long(a, v, 1, 10000000);
+			o.max_concurrent = parse_long(a, v, LWSS_MAX_CONCURRENT_MIN,
+						      LWSS_MAX_CONCURRENT_MAX);
 		else if (!strcmp(a, "--nofile"))
-			o.nofile = parse_long(a, v, 64, 100000000);
+			o.nofile = parse_long(a, v, LWSS_NOFILE_MIN, LWSS_NOFILE_MAX);
 		else if (!strcmp(a, "--watchdog")) {
-			o.watchdog = parse_double(a, v, 1, 86400);
+			o.watchdog = parse_double(a, v, LWSS_WATCHDOG_MIN, LWSS_WATCHDOG_MAX);
 			o.watchdog_set = 1;
 		} else if (!strcmp(a, "--sample-ms"))
-			o.sample_ms = (int)parse_long(a, v, 10, 3600000);
+			o.sample_ms = (int)parse_long(a, v, LWSS_SAMPLE_MS_MIN, LWSS_SAMPLE_MS_MAX);
 		else if (!strcmp(a, "--tick-ms"))
-			o.tick_ms = (int)parse_long(a, v, 1, 1000);
+			o.tick_ms = (int)parse_long(a, v, LWSS_TICK_MS_MIN, LWSS_TICK_MS_MAX);
 		else if (!strcmp(a, "--seed"))
-			o.seed = (unsigned int)parse_long(a, v, 0, 0xffffffffL);
+			o.seed = (unsigned int)parse_long(a, v, LWSS_SEED_MIN, LWSS_SEED_MAX);
 		else if (!strcmp(a, "--log-level"))
-			o.log_level = (int)parse_long(a, v, 0, 0xffffff);
+			o.log_level = (int)parse_long(a, v, LWSS_LOG_LEVEL_MIN, LWSS_LOG_LEVEL_MAX);
 		else if (!strcmp(a, "--tsi0-initiates"))
-			o.tsi0_initiates = (int)parse_long(a, v, 0, 1);
-		else if (!strcmp(a, "--initiate-in")) {
-			if (!v || (strcmp(v, "loop") && strcmp(v, "timer")))
-				bad_arg(a, "loop or timer");
-			o.initiate_in_timer = !strcmp(v, "timer");
-		} else if (!strcmp(a, "--close-by")) {
-			if (!v || (strcmp(v, "client") && strcmp(v, "server")))
-				bad_arg(a, "client or server");
-			o.close_by_server = !strcmp(v, "server");
-		} else if (!strcmp(a, "--cancel-ms"))
-			o.cancel_ms = (int)parse_long(a, v, 0, 60000);
+			o.tsi0_initiates = (int)parse_long(a, v, LWSS_TSI0_INITIATES_MIN,
+							      LWSS_TSI0_INITIATES_MAX);
+		else if (!strcmp(a, "--initiate-in"))
+			parse_choice(a, v, "loop", "timer", &o.initiate_in_timer);
+		else if (!strcmp(a, "--close-by"))
+			parse_choice(a, v, "client", "server", &o.close_by_server);
+		else if (!strcmp(a, "--cancel-ms"))
+			o.cancel_ms = (int)parse_long(a, v, LWSS_CANCEL_MS_MIN, LWSS_CANCEL_MS_MAX);
 		else if (!strcmp(a, "--destroy-open"))
-			o.destroy_open = (int)parse_long(a, v, 0, 1);
+			o.destroy_open = (int)parse_long(a, v, LWSS_DESTROY_OPEN_MIN,
+						    LWSS_DESTROY_OPEN_MAX);
 		else if (!strcmp(a, "--stall-wait"))
-			o.stall_wait = parse_double(a, v, 0, 600);
+			o.stall_wait = parse_double(a, v, LWSS_STALL_WAIT_MIN, LWSS_STALL_WAIT_MAX);
 		else if (!strcmp(a, "--quiet"))
 			o.quiet = 1;
 		else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {

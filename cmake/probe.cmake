@@ -105,7 +105,7 @@ add_custom_command(
   VERBATIM)
 add_custom_target(lws-layout ALL DEPENDS "${CMAKE_CURRENT_BINARY_DIR}/layout.json")
 
-install(FILES "${CMAKE_CURRENT_BINARY_DIR}/layout.json" DESTINATION share/lwsbuild)
+install(FILES "${CMAKE_CURRENT_BINARY_DIR}/layout.json" DESTINATION "${LWSBUILD_SHARE_DIR}" RENAME "${LWSBUILD_LAYOUT_NAME}")
 
 unset(_lwsbuild_lib_src)
 unset(_lwsbuild_lib_bin)

@@ -18,7 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from lwsbuild.source.releases import default_version
+
 REPO = Path(__file__).resolve().parent.parent
+# The release the tests build and fetch: releases.toml's default (Debian ships it, so CI can fetch it).
+DEFAULT_LWS = default_version()
 
 
 # What the shared fixtures below cost, as the markers pyproject.toml declares: network (a package
@@ -135,7 +139,7 @@ def tsan_prefix(tsan_build: dict) -> Path:
     return Path(tsan_build["prefix"])
 
 
-# --- the verified lws 4.3.5 tree, fetched from the default mirror list once per session ----------
+# --- the verified default release's tree, fetched from the default mirror list once per session ----
 
 @pytest.fixture(scope="session")
 def debian_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -151,7 +155,7 @@ def debian_fetch(debian_cache: Path) -> CliResult:
 
 @pytest.fixture(scope="session")
 def lws_tree(debian_fetch: CliResult) -> Path:
-    """The verified, pristine libwebsockets 4.3.5 tree (read-only: copy it before changing it)."""
+    """The verified, pristine tree of the default release (read-only: copy it before changing it)."""
     assert debian_fetch.returncode == 0, debian_fetch.stderr
     return Path(debian_fetch.json["path"])
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import DEFAULT_LWS, REPO, run_cli
 from helpers import cachestate
 from helpers.checks import error_line
 from helpers.hostile_ws import OversizedFramePeer
@@ -67,13 +67,13 @@ def test_truth_is_cmakes_own(tmp_path: Path) -> None:
 @pytest.mark.parametrize("value", ["2", "on", "Yes", "y", "0.0", "enabled"])
 def test_forbidden_options_are_refused_for_any_true_value(name: str, variant: str, value: str) -> None:
     with pytest.raises(errors.UsageError, match=f"-D {name}={value} with --variant {variant}"):
-        variants.options_for(variants.get(variant), {name: value}, "4.3.5")
+        variants.options_for(variants.get(variant), {name: value}, DEFAULT_LWS)
 
 
 @pytest.mark.parametrize("name, variant", FORBIDDEN)
 @pytest.mark.parametrize("value", ["OFF", "0", "no", "false", "N", "IGNORE", "NOTFOUND", "x-NOTFOUND", ""])
 def test_forbidden_options_may_be_switched_off(name: str, variant: str, value: str) -> None:
-    assert variants.options_for(variants.get(variant), {name: value}, "4.3.5")[name] == value
+    assert variants.options_for(variants.get(variant), {name: value}, DEFAULT_LWS)[name] == value
 
 
 def test_release_with_sul_debugging_2_is_refused_before_any_fetch(tmp_path: Path) -> None:
@@ -125,13 +125,13 @@ def test_a_non_ascii_define_is_refused_before_anything_is_fetched(value: str, tm
 
 @pytest.mark.parametrize("value", ["2", "8", "1024"])
 def test_lws_max_smp_in_range_is_taken(value: str) -> None:
-    assert variants.options_for(variants.get("release"), {"LWS_MAX_SMP": value}, "4.3.5")["LWS_MAX_SMP"] == value
+    assert variants.options_for(variants.get("release"), {"LWS_MAX_SMP": value}, DEFAULT_LWS)["LWS_MAX_SMP"] == value
 
 
 @pytest.mark.parametrize("value", ["0", "1"])
 def test_lws_max_smp_below_two_is_single_threaded(value: str) -> None:
     with pytest.raises(errors.UsageError, match="single-threaded"):
-        variants.options_for(variants.get("release"), {"LWS_MAX_SMP": value}, "4.3.5")
+        variants.options_for(variants.get("release"), {"LWS_MAX_SMP": value}, DEFAULT_LWS)
 
 
 @pytest.mark.parametrize("command", ["build", "smoke", "wheel", "stress", "config"])
@@ -172,11 +172,11 @@ def test_spec_file_reads_back_whatever_the_paths_and_values_hold(tmp_path: Path)
     from lwsbuild.wheel import meta as wheelmeta
 
     odd = tmp_path / 'x]==]y "q" ${HOME}'
-    release = releases.get("4.3.5")
+    release = releases.get(DEFAULT_LWS)
     source = Source(release, release.tree_id, "dir:x", odd / "trees" / release.tree_id, False, True)
     prepared = series.PreparedTree(source, series.select("all"), False, odd / "prepared", "f" * 40, ())
     variant = variants.get("release")
-    options = variants.options_for(variant, variants.parse_defines(["LWS_X=a]==]b]=]\\c\"d"]), "4.3.5")
+    options = variants.options_for(variant, variants.parse_defines(["LWS_X=a]==]b]=]\\c\"d"]), DEFAULT_LWS)
     spec = build.BuildSpec(prepared, variant, options, variant.c_flags, build.Compiler("/usr/bin/cc", "cc (x) 12"))
     spec_file = build.write_spec(spec, odd / "spec")
     assert wheelmeta.spec_provenance(spec_file).build_key == spec.key
@@ -359,7 +359,7 @@ def test_patch_json_path_is_the_patched_tree(tmp_path: Path) -> None:
     from lwsbuild.source import releases
     from lwsbuild.source.fetch import Source
 
-    release = releases.get("4.3.5")
+    release = releases.get(DEFAULT_LWS)
     source = Source(release, release.tree_id, "dir:x", tmp_path / "trees" / release.tree_id, False, True)
     prepared = series.PreparedTree(source, series.select("all"), False, tmp_path / "prepared" / "k", "f" * 40, ())
     data = prepared.to_json()

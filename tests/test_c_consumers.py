@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Venv, run_cli
+from conftest import DEFAULT_LWS, REPO, Venv, run_cli
 from helpers import planned
 from helpers.checks import error_line
 
-LWS = "4.3.5"
+LWS = DEFAULT_LWS
 
 CONSUMER_C = r"""
 #include <libwebsockets.h>

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, CliResult, run_cli
+from conftest import DEFAULT_LWS, REPO, CliResult, run_cli
 from helpers import cachestate
 from helpers.checks import error_line
 
@@ -62,7 +62,7 @@ def test_versions_lists_the_pins_in_order(versions: dict[str, dict]) -> None:
         "ab9df9cfc39de7a49967f18387b6b76310947442", "572da87937f5e9d6aac00631d7588025117bfb9e")
     assert (versions["4.1.6"]["commit"], versions["4.1.6"]["tree_id"]) == (
         "736f0739ed8c75db0e29c7678b5a9194e957c347", "c8e6f7de77ed51608e691dfdc47b1f369152c292")
-    assert [v for v, row in versions.items() if row["default"]] == ["4.3.5"]
+    assert [v for v, row in versions.items() if row["default"]] == [DEFAULT_LWS]
     assert versions["5.0.0"]["gitlinks"] == {
         "minimal-examples-lowlevel/api-tests/api-test-qpack/qifs": "da52cd936b3e34dac7ac12aa8066fc57676af106"}
 
@@ -166,5 +166,5 @@ def test_all_mirrors_failing_names_each_and_exits_3(tmp_path: Path) -> None:
     # One notice per failed mirror as it happens, then the one error line naming them all.
     assert [line.split(" failed:")[0] for line in lines[:-1]] == [
         f"lwsbuild: mirror dir:{missing}", f"lwsbuild: mirror archive:{missing}.tar.gz"]
-    assert lines[-1].startswith("lwsbuild: error: no mirror delivered libwebsockets 4.3.5: ")
+    assert lines[-1].startswith(f"lwsbuild: error: no mirror delivered libwebsockets {DEFAULT_LWS}: ")
     assert str(missing) in lines[-1] and f"{missing}.tar.gz" in lines[-1]

@@ -16,6 +16,7 @@ from conftest import run_cli
 from helpers import cve_probe, planned
 from lwsbuild.build import sbom
 from lwsbuild.build.provenance import Provenance
+from lwsbuild.common import prefix as layout
 from lwsbuild.series import cves
 from lwsbuild.series import fixes as series
 from lwsbuild.source import releases
@@ -257,7 +258,7 @@ def test_cve_2026_19773_clean_with_the_fix(proof_fixed: Path):
 @pytest.mark.network
 def test_default_builds_carry_a_valid_sbom_and_audit_agrees(cli, release_prefix: Path, asan_prefix: Path):
     for prefix in (release_prefix, asan_prefix):
-        document = json.loads((prefix / "share" / "lwsbuild" / sbom.SBOM_NAME).read_text())
+        document = json.loads((prefix / layout.SBOM).read_text())
         _validate(document)
         states = {v["id"]: v["analysis"]["state"] for v in document["vulnerabilities"]}
         assert states == {c: "resolved" if c in REACHABLE else "not_affected" for c in ISSUE_CVES}

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, CliResult, run_cli
+from conftest import DEFAULT_LWS, REPO, CliResult, run_cli
 from helpers import cachestate
 from helpers.archives import copy_tree, edited, flip_byte, write_tar, write_zip
 from helpers.checks import error_line
@@ -86,7 +86,7 @@ def test_tree_id_is_what_git_write_tree_gives(tmp_path: Path) -> None:
 def test_default_fetch_takes_debian_after_upstream_git_failed(debian_fetch: CliResult) -> None:
     assert debian_fetch.returncode == 0, debian_fetch.stderr
     data = debian_fetch.json
-    assert data["version"] == "4.3.5"
+    assert data["version"] == DEFAULT_LWS
     assert data["tree_id"] == PIN_435
     assert data["mirror"] == "debian"
     assert (data["unpinned"], data["cached"], data["marks"]) == (False, False, [])

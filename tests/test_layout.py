@@ -152,3 +152,46 @@ def test_the_docs_name_only_entry_points_that_exist() -> None:
                  *(REPO / "cmake").glob("*"), REPO / ".github" / "workflows" / "build.yml"]:
         named.update(re.findall(r"-m (lwsbuild(?:\.[a-z_]+)*)", path.read_text()))
     assert named and named <= set(ENTRY_POINTS), sorted(named - set(ENTRY_POINTS))
+
+
+# --- each fact once ------------------------------------------------------------------------------
+
+def _string_literals(path: Path) -> list[str]:
+    """The string constants of a module that are not docstrings."""
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.value) for node in ast.walk(tree)
+                  if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)}
+    return [node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def _declared_in(pattern: str) -> set[str]:
+    found = re.compile(pattern)
+    return {str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
+            if any(found.search(text) for text in _string_literals(path))}
+
+
+def test_each_fact_is_declared_in_one_module() -> None:
+    from lwsbuild.build import harness
+    from lwsbuild.common import settings
+
+    # the install prefix's layout and the wheel's copy of it
+    # (a path on its own: prose in a help text or a hint may name the file)
+    path = r"^[\w./-]*(share/lwsbuild|lwsbuild/_native|bin/lws-|layout\.json|sbom\.cdx)[\w./-]*$"
+    assert _declared_in(path) == {"common/prefix.py"}
+    # the default release: releases.toml's, nowhere in code
+    assert _declared_in(r"^v?4\.3\.5$") == set()
+    # every build setting's option, and every harness flag
+    options = "|".join(re.escape(s.option) for s in settings.SETTINGS if s.option.startswith("--"))
+    assert _declared_in(rf"^({options})(=|$)") <= {"common/settings.py"}
+    flags = "|".join(re.escape(flag.flag) for flag in harness.FLAGS)
+    assert _declared_in(rf"^({flags})$") <= {"build/harness.py"}
+
+
+def test_the_wheel_holds_the_prefix_where_pyproject_says() -> None:
+    import tomllib
+
+    from lwsbuild.common import prefix
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert pyproject["tool"]["scikit-build"]["wheel"]["install-dir"] + "/" == prefix.WHEEL_ROOT

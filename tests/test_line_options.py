@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import DEFAULT_LWS
 from lwsbuild.build import variants
 from lwsbuild.build.cmake import BuildSpec, Compiler
 
@@ -31,11 +32,11 @@ def test_line_options_per_release(version: str, wanted: dict[str, str]) -> None:
 
 def test_cmake_4_adds_the_policy_minimum(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(variants, "tool_version", lambda tool: "4.1.2" if tool == "cmake" else "")
-    entries = variants.line_options("4.3.5")
-    assert variants.merged_line_options("4.3.5")["CMAKE_POLICY_VERSION_MINIMUM"] == "3.5"
+    entries = variants.line_options(DEFAULT_LWS)
+    assert variants.merged_line_options(DEFAULT_LWS)["CMAKE_POLICY_VERSION_MINIMUM"] == "3.5"
     assert any(e.applies_to == "cmake >= 4.0 (found 4.1.2)" for e in entries)
     monkeypatch.setattr(variants, "tool_version", lambda tool: "")  # no cmake: the build step says so
-    assert "CMAKE_POLICY_VERSION_MINIMUM" not in variants.merged_line_options("4.3.5")
+    assert "CMAKE_POLICY_VERSION_MINIMUM" not in variants.merged_line_options(DEFAULT_LWS)
 
 
 def test_the_users_define_wins_and_is_the_only_extra() -> None:

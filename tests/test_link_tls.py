@@ -26,6 +26,7 @@ from helpers.checks import error_line
 from helpers.echo_peer import Certificate, EchoPeer, make_certificate
 from lwsbuild.build import cmake as build
 from lwsbuild.build import tls, variants
+from lwsbuild.common import prefix as prefix_layout
 
 CONSUMER_C = REPO / "tests" / "data" / "ws_echo_consumer.c"
 STATIC_CMAKE = """
@@ -97,7 +98,7 @@ def test_a_cached_prefix_is_complete_with_the_soname_layout_json_names(tmp_path:
     for name in ("lib/libwebsockets.so.21", "share/lwsbuild/provenance.json", "bin/lws-stress"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
-    layout = tmp_path / build.LAYOUT_FILE
+    layout = tmp_path / prefix_layout.LAYOUT
     layout.write_text(json.dumps({"soname": "libwebsockets.so.21"}))
     assert build.broken(tmp_path, _spec({})) is None
     assert build.broken(tmp_path, _spec({"LWS_WITH_STATIC": "ON"})) == "lib/libwebsockets.a missing"
@@ -106,7 +107,7 @@ def test_a_cached_prefix_is_complete_with_the_soname_layout_json_names(tmp_path:
     layout.write_text(json.dumps({"soname": "libwebsockets.so.22"}))
     assert build.broken(tmp_path, _spec({})) == "lib/libwebsockets.so.22 missing"
     layout.write_text("{}")
-    assert build.broken(tmp_path, _spec({})) == f"{build.LAYOUT_FILE} names no library (soname)"
+    assert build.broken(tmp_path, _spec({})) == f"{prefix_layout.LAYOUT} names no library (soname)"
 
 
 # --- builds -------------------------------------------------------------------------------------
@@ -182,8 +183,8 @@ def _static_only(program: Path) -> None:
 @pytest.mark.build
 def test_a_static_build_installs_the_static_library_beside_the_shared_one(static_prefix: Path,
                                                                           release_prefix: Path) -> None:
-    layout = json.loads((static_prefix / build.LAYOUT_FILE).read_text())
-    assert (static_prefix / "lib" / layout["soname"]).is_file() and (static_prefix / build.STATIC_LIBRARY).is_file()
+    layout = json.loads((static_prefix / prefix_layout.LAYOUT).read_text())
+    assert (static_prefix / "lib" / layout["soname"]).is_file() and (static_prefix / prefix_layout.STATIC_LIBRARY).is_file()
     pc = (static_prefix / "lib" / "pkgconfig" / "libwebsockets_static.pc").read_text()
     assert "prefix=${pcfiledir}/../.." in pc and "Libs.private: -lssl -lcrypto" in pc and "rpath" not in pc
     provenance = json.loads((static_prefix / "share" / "lwsbuild" / "provenance.json").read_text())
@@ -191,7 +192,7 @@ def test_a_static_build_installs_the_static_library_beside_the_shared_one(static
     # The shared library still loads and works: the smoke client is the same.
     assert _ok(run_cli("smoke", "--prefix", str(static_prefix), timeout=120)).startswith("lws smoke: OK")
     # The default build ships no static files.
-    assert not (release_prefix / build.STATIC_LIBRARY).exists()
+    assert not (release_prefix / prefix_layout.STATIC_LIBRARY).exists()
     assert not (release_prefix / "lib" / "pkgconfig" / "libwebsockets_static.pc").exists()
 
 
@@ -230,7 +231,7 @@ def test_each_tls_backend_is_recorded_linked_and_passes_the_smoke(tls_build: tup
     name = backend.name
     provenance = json.loads((prefix / "share" / "lwsbuild" / "provenance.json").read_text())
     assert provenance["tls"] == {"backend": name, "links": list(backend.links)}
-    layout = json.loads((prefix / build.LAYOUT_FILE).read_text())
+    layout = json.loads((prefix / prefix_layout.LAYOUT).read_text())
     linked = {soname.split(".so")[0] for soname in tls.needed(prefix / "lib" / layout["soname"])}
     assert set(backend.links) <= linked
     assert not linked & {lib for other in variants.tls_backends() if other != backend for lib in other.links}

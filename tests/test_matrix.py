@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from conftest import DEFAULT_LWS, run_cli
 from lwsbuild.build import variants
 from lwsbuild.cli import matrix
 from lwsbuild.cli.main import main
@@ -34,11 +34,11 @@ def test_default_is_the_default_version_times_every_variant(capsys) -> None:
     data = _json(capsys)
     assert list(data) == ["include"]
     cells = data["include"]
-    assert [(c["lws-version"], c["variant"]) for c in cells] == [("4.3.5", v) for v in variants.names()]
+    assert [(c["lws-version"], c["variant"]) for c in cells] == [(DEFAULT_LWS, v) for v in variants.names()]
     for cell in cells:
-        assert cell["mirrors"] == list(releases.get("4.3.5").mirrors)
+        assert cell["mirrors"] == list(releases.get(DEFAULT_LWS).mirrors)
         assert cell["default"] is True
-        assert cell["tree-id"] == releases.get("4.3.5").tree_id
+        assert cell["tree-id"] == releases.get(DEFAULT_LWS).tree_id
 
 
 def test_expected_statuses_4_3_5(capsys) -> None:

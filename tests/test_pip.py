@@ -24,12 +24,13 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from conftest import DEFAULT_LWS
 from helpers import planned
 from lwsbuild.errors import BadSettingError
 from lwsbuild.wheel.configsettings import split
 
 REPO = Path(__file__).resolve().parent.parent
-LWS = "4.3.5"
+LWS = DEFAULT_LWS
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 CIBW = PYPROJECT["tool"]["cibuildwheel"]
 

@@ -18,6 +18,7 @@ from helpers import planned
 from helpers.checks import error_line
 from lwsbuild.build import cmake as build
 from lwsbuild.build import provenance, variants
+from lwsbuild.common import prefix as layout
 from lwsbuild.errors import ProvenanceError
 from lwsbuild.native import library as native
 from lwsbuild.wheel import meta as wheelmeta
@@ -98,7 +99,7 @@ def _prefix_with(tmp_path: Path, data: object) -> Path:
     (prefix / "include").mkdir()
     (prefix / "include" / "lws_config.h").write_text("#define LWS_WITH_TLS\n")
     (prefix / "share" / "lwsbuild").mkdir(parents=True)
-    (prefix / provenance.PREFIX_PATH).write_text(json.dumps(data))
+    (prefix / layout.PROVENANCE).write_text(json.dumps(data))
     return prefix
 
 
@@ -110,10 +111,10 @@ def test_every_reader_refuses_a_newer_schema_in_one_line(tmp_path: Path) -> None
         assert result.returncode == 2, (args, result.stderr)
         assert f"schema {provenance.SCHEMA + 1}" in error_line(result), args
     check = subprocess.run([sys.executable, "-m", "lwsbuild.wheel.meta", "check", "0.1.0+lws4.3.5.asan",
-                            str(prefix / provenance.PREFIX_PATH)], capture_output=True, text=True, cwd=REPO,
+                            str(prefix / layout.PROVENANCE)], capture_output=True, text=True, cwd=REPO,
                            check=False)
     assert check.returncode == 2 and error_line(check)
-    sbom = subprocess.run([sys.executable, "-m", "lwsbuild.build.sbom", "--provenance", str(prefix / provenance.PREFIX_PATH),
+    sbom = subprocess.run([sys.executable, "-m", "lwsbuild.build.sbom", "--provenance", str(prefix / layout.PROVENANCE),
                            "--config", str(prefix / "include" / "lws_config.h"), "--out", str(tmp_path / "s.json")],
                           capture_output=True, text=True, cwd=REPO, check=False)
     assert sbom.returncode == 2 and "schema" in error_line(sbom)

@@ -25,6 +25,7 @@ from typing import Self
 import pytest
 
 from helpers import planned
+from lwsbuild.common import prefix as prefix_layout
 from lwsbuild.errors import LayoutMismatchError, NativeLibraryError, SanitizerRuntimeError, SmokeFailure, UsageError
 from lwsbuild.native import library as native
 from lwsbuild.native.smoke import MessageResult, SmokeReport, main, run_smoke
@@ -210,7 +211,7 @@ def test_read_layout_missing_and_garbage(tmp_path: Path) -> None:
     with pytest.raises(LayoutMismatchError, match="missing"):
         native.read_layout(tmp_path)
     (tmp_path / "share" / "lwsbuild").mkdir(parents=True)
-    (tmp_path / native.LAYOUT_RELPATH).write_text("{not json")
+    (tmp_path / prefix_layout.LAYOUT).write_text("{not json")
     with pytest.raises(LayoutMismatchError, match="not valid JSON"):
         native.read_layout(tmp_path)
 
@@ -456,7 +457,7 @@ def test_wrong_subprotocol_cli_exit_code(release_prefix: Path) -> None:
 
 
 def _rewrite_layout(prefix: Path, change) -> None:
-    path = prefix / native.LAYOUT_RELPATH
+    path = prefix / prefix_layout.LAYOUT
     data = json.loads(path.read_text())
     change(data)
     path.write_text(json.dumps(data))
@@ -485,7 +486,7 @@ def test_wrong_layout_is_refused(release_prefix: Path, tmp_path: Path, change, n
 @pytest.mark.network
 def test_missing_layout_cli(release_prefix: Path, tmp_path: Path) -> None:
     prefix = _copy_prefix(release_prefix, tmp_path / "prefix")
-    (prefix / native.LAYOUT_RELPATH).unlink()
+    (prefix / prefix_layout.LAYOUT).unlink()
     line, _ = _same_failure("--prefix", str(prefix), "--timeout", "5", code=LayoutMismatchError.exit_code)
     assert "layout.json is missing" in line
 

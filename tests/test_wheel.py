@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Venv
+from conftest import DEFAULT_LWS, REPO, Venv
 from helpers import planned
 from lwsbuild.build import variants
 from lwsbuild.build.provenance import Provenance, repair_policy
@@ -25,7 +25,7 @@ from lwsbuild.source import releases
 from lwsbuild.wheel.meta import Identity, check
 from lwsbuild.wheel.reproducible import compare, find_paths
 
-LWS = "4.3.5"
+LWS = DEFAULT_LWS
 PROVENANCE = "lwsbuild/_native/share/lwsbuild/provenance.json"
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import DEFAULT_LWS
 from lwsbuild.cli import matrix
 from lwsbuild.cli.main import _parser
 from lwsbuild.common import cache
@@ -27,7 +28,7 @@ from lwsbuild.source import fetch as sources
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW = REPO / ".github" / "workflows" / "build.yml"
-CELL = matrix.build_matrix(["4.3.5"], ["asan"]).to_json()["include"][0]
+CELL = matrix.build_matrix([DEFAULT_LWS], ["asan"]).to_json()["include"][0]
 
 # Plausible values for the `${{ ... }}` expressions the workflow uses; anything else becomes "x".
 EXPRESSIONS = {

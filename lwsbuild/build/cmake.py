@@ -30,7 +30,7 @@ from lwsbuild.build.provenance import (
     repair_policy,
 )
 from lwsbuild.build.variants import LineOptions, Variant, cmake_truthy, line_options, tls_backend, tool_version
-from lwsbuild.common import cache, progress, tools
+from lwsbuild.common import cache, prefix, progress, tools
 from lwsbuild.common.paths import PACKAGE_DIR, own_dir
 from lwsbuild.errors import BuildError, CacheError, LwsbuildError, by_code
 from lwsbuild.series.fixes import PreparedTree
@@ -39,9 +39,7 @@ HARNESS_DIR = PACKAGE_DIR / "build" / "harness"  # C sources of the probe and th
 # What every install prefix holds: a cached prefix missing any of them (a file deleted by hand, a
 # disk cleaner) is a broken entry, rebuilt rather than handed out. The shared library is expected
 # under the SONAME layout.json records (it differs per release line), the static one when built.
-LAYOUT_FILE = "share/lwsbuild/layout.json"
-PREFIX_FILES = (LAYOUT_FILE, provenance.PREFIX_PATH, "bin/lws-stress")
-STATIC_LIBRARY = "lib/libwebsockets.a"  # -D LWS_WITH_STATIC=ON
+PREFIX_FILES = (prefix.LAYOUT, prefix.PROVENANCE, prefix.STRESS_HARNESS)
 # An installed wheel carries the project too, so an installed lwsbuild can build, stress and prove.
 PROJECT_DIR = own_dir("cmake", "CMakeLists.txt")
 
@@ -191,6 +189,11 @@ class BuildSpec:
                  f"set(LWSBUILD_LWS_VERSION {q(self.prepared.source.release.version)})",
                  f"set(LWSBUILD_PROVENANCE {q(provenance_path)})",
                  f"set(LWSBUILD_HARNESS_DIR {q(HARNESS_DIR)})",
+                 # What lwsbuild adds to the install prefix, and where (common/prefix.py).
+                 f"set(LWSBUILD_SHARE_DIR {q(prefix.SHARE_DIR)})",
+                 f"set(LWSBUILD_PROVENANCE_NAME {q(prefix.PROVENANCE_NAME)})",
+                 f"set(LWSBUILD_LAYOUT_NAME {q(prefix.LAYOUT_NAME)})",
+                 f"set(LWSBUILD_SBOM_NAME {q(prefix.SBOM_NAME)})",
                  # Written beside this file by write_spec (the harness's flags: build/harness.py).
                  f"set(LWSBUILD_HARNESS_FLAGS_H {q(provenance_path.with_name(harness.HEADER))})",
                  # The interpreter that runs lwsbuild also writes the SBOM at install time.
@@ -294,19 +297,19 @@ def cmake_env(spec: BuildSpec) -> dict[str, str]:
     return env
 
 
-def broken(prefix: Path, spec: BuildSpec) -> str | None:
+def broken(root: Path, spec: BuildSpec) -> str | None:
     """What a published install prefix lacks (None: it is complete)."""
     try:
-        soname: str | None = str(json.loads((prefix / LAYOUT_FILE).read_text())["soname"])
+        soname: str | None = str(json.loads((root / prefix.LAYOUT).read_text())["soname"])
     except (OSError, ValueError, KeyError, TypeError):
         soname = None  # layout.json missing (named below) or naming no library
     libraries = [f"lib/{soname}"] if soname else []
     if cmake_truthy(spec.options.get("LWS_WITH_STATIC", "OFF")):
-        libraries.append(STATIC_LIBRARY)
-    missing = [name for name in (*libraries, *PREFIX_FILES) if not (prefix / name).is_file()]  # follows links
+        libraries.append(prefix.STATIC_LIBRARY)
+    missing = [name for name in (*libraries, *PREFIX_FILES) if not (root / name).is_file()]  # follows links
     if missing:
         return f"{', '.join(missing)} missing"
-    return None if soname else f"{LAYOUT_FILE} names no library (soname)"
+    return None if soname else f"{prefix.LAYOUT} names no library (soname)"
 
 
 def discard(install: Install) -> None:

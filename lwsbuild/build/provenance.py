@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lwsbuild.build.variants import LineOptions, Sanitizer, TlsBackend
+from lwsbuild.common import prefix
 from lwsbuild.errors import ProvenanceError
 from lwsbuild.series.fixes import PatchRecord
 
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 # its identity, and a build from another mirror must be the same bytes); `extra_c_flags`, `ld_flags`
 # and `tools` added (settings.py's declared inputs, and the cmake that built it).
 SCHEMA = 3  # bump on any change of the fields below (the build key includes it: old entries rebuild)
-FILE_NAME = "provenance.json"
-PREFIX_PATH = f"share/lwsbuild/{FILE_NAME}"  # in an install prefix; a wheel has it under lwsbuild/_native/
 
 OptionSets = dict[str, dict[str, str]]
 
@@ -244,7 +243,7 @@ def write(path: Path, provenance: Provenance) -> None:
 
 def beside(spec_file: Path) -> Path:
     """Where the provenance of a spec file is: build.write_spec puts both in one directory."""
-    return spec_file.with_name(FILE_NAME)
+    return spec_file.with_name(prefix.PROVENANCE_NAME)
 
 
 def _record(cls: type[T], data: object, where: str, path: str) -> T:

@@ -29,7 +29,6 @@ from lwsbuild.series import fixes as series
 from lwsbuild.series.fixes import PatchRecord
 
 SPEC_VERSION = "1.5"
-SBOM_NAME = "sbom.cdx.json"  # in share/lwsbuild/, beside provenance.json
 _NAMESPACE = uuid.UUID("6f1c0b7e-3d7a-4d0e-9a51-6c7b9f2e0a11")  # lwsbuild's own: serials from build keys
 
 

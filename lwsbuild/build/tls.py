@@ -20,6 +20,7 @@ from pathlib import Path
 
 from lwsbuild.build import provenance
 from lwsbuild.build.variants import TlsBackend, tls_backends
+from lwsbuild.common import prefix as layout
 from lwsbuild.common import tools
 from lwsbuild.errors import BUILD, BuildError, LwsbuildError
 
@@ -54,16 +55,16 @@ def mismatch(backend: TlsBackend, sonames: Sequence[str]) -> str | None:
     return f"{' and '.join(said)} (it needs: {', '.join(sonames) or 'nothing'})"
 
 
-def check(prefix: Path) -> TlsBackend:
+def check(root: Path) -> TlsBackend:
     """The installed prefix's library links the backend its provenance.json records, or BuildError."""
-    recorded = provenance.read(prefix / provenance.PREFIX_PATH)
-    soname = json.loads((prefix / "share" / "lwsbuild" / "layout.json").read_text())["soname"]
+    recorded = provenance.read(root / layout.PROVENANCE)
+    soname = json.loads((root / layout.LAYOUT).read_text())["soname"]
     wanted = recorded.tls.backend
     backend = next((b for b in tls_backends() if b.name == wanted), None)
     if backend is None:
         raise BuildError(f"provenance.json names the TLS backend {wanted!r}, which lwsbuild/resources/variants.toml does not "
                          "describe", hint="rebuild with this lwsbuild")
-    library = prefix / "lib" / soname
+    library = root / "lib" / soname
     why = mismatch(backend, needed(library))
     if why is not None:
         known = ", ".join(b.name for b in tls_backends())

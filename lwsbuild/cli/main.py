@@ -268,9 +268,8 @@ def cmd_wheel(args: argparse.Namespace) -> int:
 def verify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("targets", nargs="+", type=Path, metavar="WHEEL|PREFIX",
                         help="wheels made by lwsbuild (or pip), or install prefixes; artifacts of one build share its rebuild")
-    parser.add_argument("--source", action="append", metavar="SPEC",
-                        help="mirror for the rebuild's source, repeatable (default: the pin's mirror list); the "
-                             "tree id must be the one the artifact records")
+    # The rebuild's mirrors (the tree id must be the one the artifact records); the rest is its provenance's.
+    add_arguments(parser, ["source"], only=["sources"])
     parser.add_argument("--keep", type=Path, metavar="DIR", help="keep the rebuilt wheel and prefix in DIR")
 
 
@@ -278,7 +277,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from lwsbuild.errors import NotVerified
     from lwsbuild.wheel import verify
 
-    verdicts = verify.verify(args.targets, tuple(args.source or ()), args.keep)
+    verdicts = verify.verify(args.targets, tuple(args.sources or ()), args.keep)
     emit(args, {"identical": all(v.identical for v in verdicts), "verdicts": [v.to_json() for v in verdicts]},
          "\n".join(v.describe() for v in verdicts))
     differing = [v for v in verdicts if not v.identical]

@@ -95,15 +95,17 @@ def boolean(text: str, where: str) -> bool:
 # --- the command line ----------------------------------------------------------------------------
 
 def add_arguments(parser: argparse.ArgumentParser, groups: Iterable[str] = GROUPS,
-                  variant_default: str = DEFAULT_VARIANT) -> None:
-    """The options of `groups`; nothing is defaulted here (None = not given: `resolve` fills it), so a
-    command can tell a build asked for from none (`smoke`, `config`)."""
+                  variant_default: str = DEFAULT_VARIANT, only: Iterable[str] | None = None) -> None:
+    """The options of `groups` (or of the settings named in `only`); nothing is defaulted here
+    (None = not given: `resolve` fills it), so a command can tell a build asked for from none
+    (`smoke`, `config`)."""
     wanted = list(groups)
+    chosen = set(only) if only is not None else {s.name for s in SETTINGS}
     for group_name in GROUPS:
         if group_name not in wanted:
             continue
         group = parser.add_argument_group(group_name)
-        for setting in (s for s in SETTINGS if s.group == group_name):
+        for setting in (s for s in SETTINGS if s.group == group_name and s.name in chosen):
             default = variant_default if setting.name == "variant" else setting.default
             env = f"; env {setting.env}" if setting.env else ""
             text = f"{setting.help} (default: {default}{env})"

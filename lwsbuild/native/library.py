@@ -34,10 +34,9 @@ from typing import Any
 
 from lwsbuild.build import provenance as provenance_mod
 from lwsbuild.build.provenance import Provenance, SanitizerRecord
+from lwsbuild.common import prefix as prefix_layout
 from lwsbuild.errors import LayoutMismatchError, NativeLibraryError, SanitizerRuntimeError
 
-LAYOUT_RELPATH = "share/lwsbuild/layout.json"
-PROVENANCE_RELPATH = provenance_mod.PREFIX_PATH
 LAYOUT_SCHEMA_VERSION = 1
 REEXEC_MARKER = "LWSBUILD_SANITIZER_REEXEC"
 
@@ -131,7 +130,7 @@ def soname(prefix: Path) -> str:
     A prefix from before that field: the one versioned ELF file in lib/ (the linker script
     libwebsockets.so is not one)."""
     try:
-        recorded = json.loads((Path(prefix) / LAYOUT_RELPATH).read_text(encoding="utf-8")).get("soname")
+        recorded = json.loads((Path(prefix) / prefix_layout.LAYOUT).read_text(encoding="utf-8")).get("soname")
     except (OSError, ValueError, AttributeError):
         recorded = None
     if isinstance(recorded, str) and recorded.startswith("libwebsockets.so."):
@@ -182,7 +181,7 @@ def find_prefix(prefix: Path | str | None = None) -> Path:
 
 
 def read_provenance(prefix: Path) -> Provenance:
-    path = Path(prefix) / PROVENANCE_RELPATH
+    path = Path(prefix) / prefix_layout.PROVENANCE
     if not path.is_file():
         raise NativeLibraryError(f"{path} is missing: not a prefix built by lwsbuild")
     return provenance_mod.read(path)
@@ -295,7 +294,7 @@ def parse_layout(data: Any, path: Path) -> Layout:
 
 
 def read_layout(prefix: Path) -> Layout:
-    path = Path(prefix) / LAYOUT_RELPATH
+    path = Path(prefix) / prefix_layout.LAYOUT
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -24,6 +24,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from lwsbuild.build import harness
 from lwsbuild.build.harness import Value
+from lwsbuild.common import prefix as prefix_layout
 from lwsbuild.errors import HarnessError, UsageError
 from lwsbuild.stress import findings as findings_mod
 from lwsbuild.stress import known_races, stacks
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from lwsbuild.build.cmake import Install
     from lwsbuild.build.variants import Sanitizer
 
-HARNESS = Path("bin") / "lws-stress"
+HARNESS = Path(prefix_layout.STRESS_HARNESS)
 STARTUP_LIMIT_S = 120.0  # until the harness prints its start line (TSan start-up is slow)
 TEARDOWN_MARGIN_S = 60.0  # after the harness's own watchdog would have fired: drain, destroy, report
 # After its watchdog fires the harness stays as it is this long, so every thread's stack can be dumped.
@@ -130,11 +131,11 @@ def sanitizer_env(sanitizer: Sanitizer | None, base: dict[str, str] | None = Non
 
 
 def command(prefix: Path, sanitizer: Sanitizer | None, profile: Profile) -> list[str]:
-    harness = prefix / HARNESS
-    if not os.access(harness, os.X_OK):
+    program = prefix / HARNESS
+    if not os.access(program, os.X_OK):
         raise HarnessError(f"{prefix} has no stress harness ({HARNESS} is missing)",
                            hint="rebuild the prefix with `lwsbuild build` (it installs bin/lws-stress)")
-    argv = [str(harness), *profile.argv(), "--stall-wait", _flag_value(STALL_WAIT_S)]
+    argv = [str(program), *profile.argv(), harness.BY_NAME["stall_wait"].flag, _flag_value(STALL_WAIT_S)]
     setarch = shutil.which("setarch")
     if sanitizer is not None and sanitizer.no_aslr and setarch:
         # Why a sanitizer needs it: variants.toml (TSan's shadow layout and mmap randomisation).

@@ -17,12 +17,9 @@ from typing import Any, TypedDict
 
 from lwsbuild.build import provenance
 from lwsbuild.build.provenance import Provenance
+from lwsbuild.common import prefix
 from lwsbuild.errors import UsageError
 from lwsbuild.series import cves
-
-_SHARE = "share/lwsbuild"
-_CONFIG = "include/lws_config.h"
-_WHEEL_ROOT = "lwsbuild/_native/"
 
 
 @dataclass(frozen=True)
@@ -49,26 +46,26 @@ def _from_wheel(path: Path) -> BuildFiles:
             names = set(wheel.namelist())
 
             def read(rel: str) -> str | None:
-                name = _WHEEL_ROOT + rel
+                name = prefix.in_wheel(rel)
                 return wheel.read(name).decode("utf-8", errors="replace") if name in names else None
 
-            described, config_h, sbom = (read(provenance.PREFIX_PATH), read(_CONFIG), read(f"{_SHARE}/sbom.cdx.json"))
+            described, config_h, sbom = (read(prefix.PROVENANCE), read(prefix.CONFIG_H), read(prefix.SBOM))
     except (OSError, zipfile.BadZipFile) as exc:
         raise UsageError(f"cannot read the wheel {path}: {exc}", hint="pass a wheel made by `lwsbuild wheel`") from None
     if described is None or config_h is None:
-        raise UsageError(f"{path} holds no lwsbuild build ({_WHEEL_ROOT}{provenance.PREFIX_PATH} or "
-                         f"{_WHEEL_ROOT}{_CONFIG} is missing)", hint="pass a wheel made by `lwsbuild wheel`")
-    return BuildFiles(str(path), provenance.loads(described, f"{path}: {_WHEEL_ROOT}{provenance.PREFIX_PATH}"),
-                      config_h, _json(sbom, f"{path}: sbom.cdx.json") if sbom is not None else None)
+        raise UsageError(f"{path} holds no lwsbuild build ({prefix.in_wheel(prefix.PROVENANCE)} or "
+                         f"{prefix.in_wheel(prefix.CONFIG_H)} is missing)", hint="pass a wheel made by `lwsbuild wheel`")
+    return BuildFiles(str(path), provenance.loads(described, f"{path}: {prefix.in_wheel(prefix.PROVENANCE)}"),
+                      config_h, _json(sbom, f"{path}: {prefix.SBOM_NAME}") if sbom is not None else None)
 
 
-def _from_prefix(prefix: Path) -> BuildFiles:
-    described, config_h = prefix / provenance.PREFIX_PATH, prefix / _CONFIG
-    sbom = prefix / _SHARE / "sbom.cdx.json"
+def _from_prefix(root: Path) -> BuildFiles:
+    described, config_h = root / prefix.PROVENANCE, root / prefix.CONFIG_H
+    sbom = root / prefix.SBOM
     if not described.is_file() or not config_h.is_file():
-        raise UsageError(f"{prefix} is not an lwsbuild install prefix ({provenance.PREFIX_PATH} or {_CONFIG} "
+        raise UsageError(f"{root} is not an lwsbuild install prefix ({prefix.PROVENANCE} or {prefix.CONFIG_H} "
                          "is missing)", hint="pass a prefix printed by `lwsbuild build --json`, or a wheel")
-    return BuildFiles(str(prefix), provenance.read(described), config_h.read_text(errors="replace"),
+    return BuildFiles(str(root), provenance.read(described), config_h.read_text(errors="replace"),
                       _json(sbom.read_text(), str(sbom)) if sbom.is_file() else None)
 
 

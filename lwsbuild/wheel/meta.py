@@ -36,6 +36,7 @@ from typing import Any
 from lwsbuild import __version__
 from lwsbuild.build import environment, provenance
 from lwsbuild.build.provenance import Provenance
+from lwsbuild.common import prefix
 
 # The environment variable of the declared config-setting `lwsbuild.spec` (pyproject.toml): a spec
 # written by lwsbuild. scikit-build-core hands config-settings to CMake but not to metadata
@@ -148,7 +149,7 @@ def check(version: str, provenance_file: Path) -> str | None:
             f"{', UNFIXED' if identity.unfixed else ''}); the name is chosen before CMake runs")
 
 
-WHEEL_PROVENANCE = f"lwsbuild/_native/{provenance.PREFIX_PATH}"  # where a wheel carries it
+WHEEL_PROVENANCE = prefix.in_wheel(prefix.PROVENANCE)
 
 
 def repair(wheel: Path, out_dir: Path) -> int:

@@ -25,7 +25,7 @@ from lwsbuild.build import cmake as build
 from lwsbuild.build.cmake import Install
 from lwsbuild.build.provenance import RepairPolicy, repair_policy
 from lwsbuild.build.variants import Sanitizer
-from lwsbuild.common import cache, manifest, progress
+from lwsbuild.common import cache, manifest, prefix, progress
 from lwsbuild.common.paths import CHECKOUT, sha256_file, stage_project, with_checkout_on_path
 from lwsbuild.errors import PathInWheel, WheelError, WheelToolMissing
 from lwsbuild.wheel import reproducible
@@ -141,7 +141,7 @@ def _repair(raw: Path, policy: RepairPolicy, tmp: Path, log: Path, env: dict[str
 # into ASan's global descriptors and UBSan's source locations, and -ffile-prefix-map does not reach
 # them. So a sanitizer build's binaries name the cache directory they were built in: tolerated there
 # (they are debugging builds for this machine), reported, and never tolerated in any other member.
-_SANITIZER_BINARIES = ("lwsbuild/_native/lib/libwebsockets.so.", "lwsbuild/_native/bin/")
+_SANITIZER_BINARIES = (prefix.in_wheel("lib/libwebsockets.so."), prefix.in_wheel("bin/"))
 
 
 def _check_paths(wheel: Path, install: Install, needles: list[Path]) -> tuple[str, ...]:
@@ -160,20 +160,19 @@ def platform_tag(wheel: Path) -> str:
     return wheel.stem.rsplit("-", 1)[-1]
 
 
-NATIVE = "lwsbuild/_native/"  # where a wheel holds the install prefix (pyproject.toml: wheel.install-dir)
 _NATIVE_OWN = ("__init__.py",)  # the package's own file there, not the build's
 
 
-def prefix_differences(wheel: Path, prefix: Path) -> list[str]:
+def prefix_differences(wheel: Path, root: Path) -> list[str]:
     """How the wheel's copy of the install differs from the (checked) cached prefix: it is packaged
     from the cached build directory, which no manifest covers, so the bytes are compared."""
     with zipfile.ZipFile(wheel) as archive:
         held: manifest.Manifest = {
-            info.filename.removeprefix(NATIVE): ["file", 0, 0, 0, hashlib.sha256(archive.read(info)).hexdigest()]
+            info.filename.removeprefix(prefix.WHEEL_ROOT): ["file", 0, 0, 0, hashlib.sha256(archive.read(info)).hexdigest()]
             for info in archive.infolist()
-            if info.filename.startswith(NATIVE) and not info.is_dir()
-            and info.filename.removeprefix(NATIVE) not in _NATIVE_OWN}
-    files = {name: ["file", 0, 0, 0, entry[4]] for name, entry in manifest.take(prefix).items() if entry[0] == "file"}
+            if info.filename.startswith(prefix.WHEEL_ROOT) and not info.is_dir()
+            and info.filename.removeprefix(prefix.WHEEL_ROOT) not in _NATIVE_OWN}
+    files = {name: ["file", 0, 0, 0, entry[4]] for name, entry in manifest.take(root).items() if entry[0] == "file"}
     return manifest.compare(files, held)
 
 

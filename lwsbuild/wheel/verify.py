@@ -23,14 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from lwsbuild.build.provenance import Provenance
-from lwsbuild.common import cache, manifest
+from lwsbuild.common import cache, manifest, prefix
 from lwsbuild.common.paths import sha256_file
 from lwsbuild.request import BuildRequest
 from lwsbuild.source import releases
 from lwsbuild.wheel import audit, reproducible
 from lwsbuild.wheel.meta import WHEEL_PROVENANCE
-
-_NATIVE = "lwsbuild/_native/"  # the build inside a wheel; the rest of lwsbuild/ is lwsbuild's own code
 
 
 @dataclass(frozen=True)
@@ -62,7 +60,7 @@ class Verdict:
         lines.append("  provenance.json: " + (f"the rebuild's differs in {', '.join(self.provenance_differences)}"
                                                if self.provenance_differences else
                                                "the rebuild's is the same: the artifact changed after it was built"))
-        if any(change.startswith("lwsbuild/") and not change.startswith(_NATIVE) for change in self.differences):
+        if any(change.startswith("lwsbuild/") and not change.startswith(prefix.WHEEL_ROOT) for change in self.differences):
             lines.append("  note: lwsbuild's own code in the wheel differs: verify with the lwsbuild that made it")
         return "\n".join(lines)
 
@@ -82,7 +80,7 @@ def _load(path: Path) -> _Target:
         with zipfile.ZipFile(path) as archive:
             raw = json.loads(archive.read(WHEEL_PROVENANCE))
     else:
-        raw = json.loads((path / "share" / "lwsbuild" / "provenance.json").read_text())
+        raw = json.loads((path / prefix.PROVENANCE).read_text())
     return _Target(path, kind, files.provenance, raw)
 
 
@@ -118,7 +116,7 @@ def verify(targets: Iterable[Path], sources: tuple[str, ...] = (), keep: Path | 
         releases.get(request.release_version, request.allow_unpinned)  # an unknown release: one line, no rebuild
         wants_wheel = any(t.kind == "wheel" for t in members)
         with reproducible.rebuilt(request, wheel=wants_wheel, seed=_seed(members[0].provenance)) as made:
-            rebuilt_provenance = json.loads((made.prefix / "share" / "lwsbuild" / "provenance.json").read_text())
+            rebuilt_provenance = json.loads((made.prefix / prefix.PROVENANCE).read_text())
             for target in members:
                 if target.kind == "wheel":
                     assert made.wheel is not None

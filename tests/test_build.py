@@ -104,9 +104,10 @@ def _refusing_compiler(directory: Path) -> Path:
     return cc
 
 
-def _failed_build(cache: Path, tmp_path: Path, *flags: str) -> tuple[CliResult, Path]:
+def _failed_build(cache: Path, tmp_path: Path, *flags: str,
+                  env: dict[str, str] | None = None) -> tuple[CliResult, Path]:
     result = run_cli(*flags, "build", "--json", cache=cache, timeout=600,
-                     env={"CI": "true", "CC": str(_refusing_compiler(tmp_path))})
+                     env={"CI": "true", "CC": str(_refusing_compiler(tmp_path)), **(env or {})})
     assert result.returncode == errors.BUILD.code, result.stderr
     assert result.stdout == "" and "Traceback" not in result.stderr
     last = result.stderr.splitlines()[-1]
@@ -149,6 +150,38 @@ def test_verbose_streams_the_build_output_live(pinned_tree: Path, tmp_path: Path
     assert result.stderr.count("refusing-cc: this compiler refuses every file") == \
         log.read_text().count("refusing-cc: this compiler refuses every file")
     _nothing_half_written(cache, log.parent)
+
+
+def test_under_github_actions_each_step_is_a_timed_fold_and_the_error_an_annotation(pinned_tree: Path,
+                                                                                    tmp_path: Path) -> None:
+    cache = cachestate.seed(tmp_path / "cache", pinned_tree)
+    result, _log = _failed_build(cache, tmp_path, env={"GITHUB_ACTIONS": "true"})
+    lines = result.stderr.splitlines()
+    start, end = lines.index("::group::configure"), lines.index("::endgroup::")
+    assert "refusing-cc: this compiler refuses every file" in "\n".join(lines[start:end])  # streamed into the fold
+    assert re.fullmatch(r"lwsbuild: configure: \d+\.\d s", lines[end + 1]), lines[end + 1]
+    error = lines[-1]
+    assert lines[-2] == f"::error title=lwsbuild (exit 5)::{error.removeprefix('lwsbuild: error: ')}"
+    assert sum(line.startswith("::error") for line in lines) == 1
+
+
+def test_github_actions_output_is_escaped_and_summarised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "step.log"
+    log.write_text("")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    assert progress.run_logged("build…", ["sh", "-c", "echo one; echo 100%"], log, dict(os.environ)) == 0
+    progress.annotate_error("a\nb 50%", 9)
+    progress.step_summary("| a | b |\n|---|---|")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[:3] == ["::group::build", "one", "100%"] and lines[3] == "::endgroup::"
+    assert re.fullmatch(r"lwsbuild: build: \d+\.\d s", lines[4]) and lines[5] == "::error title=lwsbuild (exit 9)::a%0Ab 50%25"
+    assert (tmp_path / "summary.md").read_text() == "| a | b |\n|---|---|\n\n"
+    assert log.read_text() == "$ sh -c echo one; echo 100%\none\n100%\n"
+    monkeypatch.delenv("GITHUB_ACTIONS")  # elsewhere: nothing of it
+    progress.step_summary("x")
+    assert (tmp_path / "summary.md").read_text().count("\n") == 3
 
 
 def _path_with(directory: Path, *programs: str) -> str:

@@ -105,10 +105,16 @@ def test_unfixed_asan_build_reproduces_the_heap_use_after_free(cli):
 @pytest.mark.build
 @pytest.mark.network
 def test_fixed_asan_build_runs_clean(cli, asan_prefix: Path, tmp_path: Path):
+    summary = tmp_path / "github-step-summary.md"  # as a GitHub Actions job runs it
     result = cli("stress", "--variant", "asan", "--duration", "20", "--watchdog", "20", "--json",
-                 "--report", str(tmp_path))
+                 "--report", str(tmp_path / "report"),
+                 env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     data = result.json
+    assert "::group::stress: profile default" in result.stderr.splitlines()
+    header, rule, row = summary.read_text().strip().splitlines()
+    assert header.startswith("| stress | profile |") and row.endswith(" | clean | none |")
+    tmp_path = tmp_path / "report"
     assert data["verdict"] == "clean" and data["sanitizer_reports"] == []
     assert data["build"]["prefix"] == str(asan_prefix)
     # every target kind was exercised and ended the way it should

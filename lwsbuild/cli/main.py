@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lwsbuild import __version__
-from lwsbuild.common import entry
+from lwsbuild.common import entry, progress
 from lwsbuild.common.settings import add_arguments, given_on_command_line
 
 if TYPE_CHECKING:
@@ -389,7 +389,8 @@ def cmd_stress(args: argparse.Namespace) -> int:
     # run that could not be judged (an error naming a log in it) leaves it for the user to read.
     directory = Path(args.report) if args.report else Path(tempfile.mkdtemp(prefix="lwsbuild-stress-"))
     try:
-        run = stress.run(install, named.profile, directory)
+        with progress.group(f"stress: profile {named.name}"):
+            run = stress.run(install, named.profile, directory)
     except UsageError:  # the harness refused its arguments: its words are in the message already
         if not args.report:
             shutil.rmtree(directory, ignore_errors=True)
@@ -404,6 +405,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
         text += f"\n  report: {directory}" + ("" if data["report"]["plot"] else
                                               f" (plot skipped: {data['report']['plot_skipped']})")
     emit(args, data, text)
+    progress.step_summary(stress.summary_table(run, named.name))
     first = run.first_finding
     if first is not None:
         raise DefectFound(f"stress run of {run.label}: {len(run.failing)} defect(s), first {first.kind}: {first.summary}")
@@ -437,6 +439,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
     written = prove.write_all(directory, proofs)
     emit(args, {**proofs.to_json(), "report": written},
          proofs.table() + f"\n  written: {written['markdown']}, {written['json']}")
+    progress.step_summary(proofs.table())
     if not proofs.fixed:
         name, first = proofs.first_unclean()
         raise DefectFound(f"the `all` build of lws {proofs.version} {proofs.variant} is not clean under profile "

@@ -73,6 +73,7 @@ def fail(error: LwsbuildError, debug: bool) -> int:
         import traceback
 
         traceback.print_exc()
+    progress.annotate_error(error.one_line(), error.exit_code)
     return error.report()
 
 

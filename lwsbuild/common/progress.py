@@ -1,10 +1,16 @@
-"""User-facing progress: rich bars and a live step line on a terminal, silence otherwise.
+"""User-facing progress: rich bars and a live step line on a terminal, silence otherwise, and
+GitHub Actions' own folds, annotations and step summary there.
 
 Everything goes to stderr so `--json` output on stdout stays machine-readable. Under `CI` (or when
 stderr is no terminal) nothing animates: a step says nothing while it runs, and when it fails the
 entry point shows the tail of its log (log_tail) before the error line, so a CI job's output
 explains the failure without the cache the log was in. `--verbose` (LWSBUILD_VERBOSE=1) streams a
 step's output live instead.
+
+Under GitHub Actions (GITHUB_ACTIONS=true) every logged step (configure, build, install,
+packaging, a stress run) streams into a `::group::` fold and says its time after it, the one error
+line is also an `::error::` annotation, and `stress` and `prove` append their verdict tables to
+$GITHUB_STEP_SUMMARY. The runner reads workflow commands from stderr as from stdout.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import sys
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:  # rich is imported only when a terminal shows progress (start-up stays fast)
     from pathlib import Path
@@ -60,29 +66,80 @@ def step(description: str) -> Iterator[None]:
         yield
 
 
+def github_actions() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def _command_data(text: str) -> str:
+    """A workflow command's data, escaped as the runner reads it back."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+@contextmanager
+def group(title: str) -> Iterator[None]:
+    """Under GitHub Actions, what is printed inside goes into a fold titled `title`, and a line after
+    it says how long it took; elsewhere nothing is added."""
+    if not github_actions():
+        yield
+        return
+    import time
+
+    print(f"::group::{_command_data(title)}", file=sys.stderr, flush=True)
+    began = time.monotonic()
+    try:
+        yield
+    finally:
+        print("::endgroup::", file=sys.stderr)
+        print(f"lwsbuild: {title}: {time.monotonic() - began:.1f} s", file=sys.stderr, flush=True)
+
+
+def annotate_error(line: str, exit_code: int) -> None:
+    """Under GitHub Actions, the error line as an annotation of the job."""
+    if github_actions():
+        print(f"::error title=lwsbuild (exit {exit_code})::{_command_data(line)}", file=sys.stderr, flush=True)
+
+
+def step_summary(markdown: str) -> None:
+    """Under GitHub Actions, `markdown` appended to the job's summary page."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY") if github_actions() else None
+    if path:
+        with open(path, "a", encoding="utf-8") as summary:
+            summary.write(markdown.rstrip("\n") + "\n\n")
+
+
 def run_logged(description: str, command: list[str], log: Path, env: dict[str, str],
                cwd: Path | None = None) -> int:
     """Run `command` with its output (stdout and stderr, in order) appended to `log`; the exit status.
-    Verbose: each line goes to stderr too, as it comes."""
+    Verbose (and under GitHub Actions, inside a fold): each line goes to stderr too, as it comes."""
     import subprocess  # here: the CLI imports this module before any command runs
 
     with log.open("a") as out:
         out.write(f"$ {' '.join(command)}\n")
         out.flush()
+        if github_actions():
+            with group(description.rstrip("…")):
+                return _streamed(command, out, env, cwd)
         if not verbose():
             with step(description):
                 return subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
                                       check=False).returncode
         note(f"{description} $ {' '.join(command)}")
-        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                              text=True, errors="replace") as proc:
-            assert proc.stdout is not None  # stdout=PIPE
-            for line in proc.stdout:
-                out.write(line)
-                sys.stderr.write(line)
-                sys.stderr.flush()
-            out.flush()
-            return proc.wait()
+        return _streamed(command, out, env, cwd)
+
+
+def _streamed(command: list[str], out: IO[str], env: dict[str, str], cwd: Path | None) -> int:
+    """Run `command`, each line of its output into `out` and onto stderr as it comes."""
+    import subprocess
+
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                          text=True, errors="replace") as proc:
+        assert proc.stdout is not None  # stdout=PIPE
+        for line in proc.stdout:
+            out.write(line)
+            sys.stderr.write(line)
+            sys.stderr.flush()
+        out.flush()
+        return proc.wait()
 
 
 def log_tail(log: Path, count: int = TAIL_LINES) -> None:

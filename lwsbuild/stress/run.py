@@ -387,6 +387,16 @@ def _last_words(reader: _Reader) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
+def summary_table(run: StressRun, profile_name: str) -> str:
+    """The run as a Markdown table row with its header (GitHub Actions' step summary)."""
+    first = run.first_finding
+    found = f"{first.kind}: {first.summary}" if first else "none"
+    return "\n".join(["| stress | profile | connections | conn/s | max open | verdict | first finding |",
+                      "|---|---|---:|---:|---:|---|---|",
+                      (f"| {run.label} | {profile_name} | {run.connections:,} | {run.cps:,.0f} | "
+                      f"{run.max_concurrent:,} | {run.verdict} | {found.replace('|', '/')} |")])
+
+
 def render(run: StressRun) -> str:
     """The human-readable account of a run."""
     lines = [(f"{run.label}: {run.connections:,} connections in {run.duration_s:.1f} s ({run.cps:,.0f} conn/s), "

@@ -2,8 +2,8 @@
 
 Every entry point (lwsbuild/common/entry.py: `lwsbuild`, `python -m lwsbuild.native.smoke`) prints
 `lwsbuild: error: <message> (fix: <hint>)` on one line and exits with `exit_code`, a code of the one
-table below, EXIT_CODES (the README's table is `python -m lwsbuild.errors`; a test keeps them equal).
-Every class has a default hint (tests/test_bad_input.py checks it): the README promises a fix on
+table below, EXIT_CODES (docs/cli.md's table is `python -m lwsbuild.errors`, generated).
+Every class has a default hint (tests/test_bad_input.py checks it): the docs promise a fix on
 every error line, and a raise that knows better passes its own.
 """
 
@@ -116,13 +116,13 @@ class BadDefineError(UsageError):
 class BadSettingError(UsageError):
     """A build setting's value (lwsbuild/common/settings.py) that lwsbuild cannot build as it would record it."""
 
-    hint = "see the settings table in the README (`python -m lwsbuild.common.settings`) or `lwsbuild build --help`"
+    hint = "see docs/settings.md (`python -m lwsbuild.common.settings`) or `lwsbuild build --help`"
 
 
 class BadConfigSetting(BadSettingError):
     """A PEP 517 config-setting (pip's -C) the project's backend cannot honour (lwsbuild/wheel/configsettings.py)."""
 
-    hint = "see the README's Wheels section for the -C lwsbuild.* settings"
+    hint = "see docs/settings.md for the -C lwsbuild.* settings"
 
 
 class SourceError(LwsbuildError):
@@ -359,7 +359,7 @@ def classes() -> list[type[LwsbuildError]]:
 
 
 def table() -> str:
-    """The exit-code table as Markdown; the README carries exactly this (tests/test_exit_codes.py).
+    """The exit-code table as Markdown: docs/cli.md's generated table (lwsbuild/cli/tables.py).
     A class is named where its code differs from its parent's (a subclass with the same code is
     covered by its parent)."""
     rows = ["| exit | stage | meaning | error classes (lwsbuild/errors.py; with their subclasses) |",

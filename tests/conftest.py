@@ -12,9 +12,10 @@ import os
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,6 +53,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(cost)
 
 
+Json = dict[str, Any]  # a command's --json output
+
+
 @dataclass(frozen=True)
 class CliResult:
     returncode: int
@@ -59,8 +63,12 @@ class CliResult:
     stderr: str
 
     @property
-    def json(self) -> dict:
-        return json.loads(self.stdout)
+    def json(self) -> Json:
+        data: Json = json.loads(self.stdout)
+        return data
+
+
+Cli = Callable[..., CliResult]  # the `cli` fixture: run_cli against the session cache
 
 
 def run_cli(*args: str, cache: Path | None = None, cwd: Path | None = None, env: dict[str, str] | None = None,
@@ -89,53 +97,53 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def cli(session_cache: Path):
+def cli(session_cache: Path) -> Cli:
     """`cli("build", "--json")` runs against the session cache."""
-    def run(*args: str, **kwargs) -> CliResult:
+    def run(*args: str, **kwargs: Any) -> CliResult:
         kwargs.setdefault("cache", session_cache)
         return run_cli(*args, **kwargs)
     return run
 
 
-def _build(cli, *args: str) -> dict:
+def _build(cli: Cli, *args: str) -> Json:
     result = cli("build", "--json", *args)
     assert result.returncode == 0, result.stderr
     return result.json
 
 
 @pytest.fixture(scope="session")
-def release_build(cli) -> dict:
+def release_build(cli: Cli) -> Json:
     return _build(cli, "--variant", "release")
 
 
 @pytest.fixture(scope="session")
-def asan_build(cli) -> dict:
+def asan_build(cli: Cli) -> Json:
     return _build(cli, "--variant", "asan")
 
 
 @pytest.fixture(scope="session")
-def tsan_build(cli) -> dict:
+def tsan_build(cli: Cli) -> Json:
     return _build(cli, "--variant", "tsan")
 
 
 @pytest.fixture(scope="session")
-def asan_unfixed_build(cli) -> dict:
+def asan_unfixed_build(cli: Cli) -> Json:
     """The bug on purpose (--unfixed), under ASan."""
     return _build(cli, "--variant", "asan", "--unfixed")
 
 
 @pytest.fixture(scope="session")
-def release_prefix(release_build: dict) -> Path:
+def release_prefix(release_build: Json) -> Path:
     return Path(release_build["prefix"])
 
 
 @pytest.fixture(scope="session")
-def asan_prefix(asan_build: dict) -> Path:
+def asan_prefix(asan_build: Json) -> Path:
     return Path(asan_build["prefix"])
 
 
 @pytest.fixture(scope="session")
-def tsan_prefix(tsan_build: dict) -> Path:
+def tsan_prefix(tsan_build: Json) -> Path:
     return Path(tsan_build["prefix"])
 
 
@@ -162,30 +170,30 @@ def lws_tree(debian_fetch: CliResult) -> Path:
 
 # --- wheels, and fresh venvs they are installed into (test_wheel.py, test_c_consumers.py) --------
 
-def _wheel(cli, out_dir: Path, *args: str) -> dict:
+def _wheel(cli: Cli, out_dir: Path, *args: str) -> Json:
     result = cli("wheel", "--json", "-o", str(out_dir), *args)
     assert result.returncode == 0, result.stderr
     return result.json
 
 
 @pytest.fixture(scope="session")
-def release_wheel_info(cli, release_build: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def release_wheel_info(cli: Cli, release_build: Json, tmp_path_factory: pytest.TempPathFactory) -> Json:
     """`lwsbuild wheel --json` of the release build (made after the build: packaging only)."""
     return _wheel(cli, tmp_path_factory.mktemp("release-wheel"), "--variant", "release")
 
 
 @pytest.fixture(scope="session")
-def asan_wheel_info(cli, asan_build: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def asan_wheel_info(cli: Cli, asan_build: Json, tmp_path_factory: pytest.TempPathFactory) -> Json:
     return _wheel(cli, tmp_path_factory.mktemp("asan-wheel"), "--variant", "asan")
 
 
 @pytest.fixture(scope="session")
-def release_wheel(release_wheel_info: dict) -> Path:
+def release_wheel(release_wheel_info: Json) -> Path:
     return Path(release_wheel_info["wheel"])
 
 
 @pytest.fixture(scope="session")
-def asan_wheel(asan_wheel_info: dict) -> Path:
+def asan_wheel(asan_wheel_info: Json) -> Path:
     return Path(asan_wheel_info["wheel"])
 
 
@@ -208,7 +216,7 @@ class Venv:
         return {**env, "PATH": f"{self.root / 'bin'}{os.pathsep}{env.get('PATH', '')}", **extra}
 
     def run(self, *command: str | Path, cwd: Path | None = None, timeout: float = 300,
-            **env: str) -> subprocess.CompletedProcess:
+            **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(c) for c in command], capture_output=True, text=True, cwd=cwd or self.root,
                               env=self.env(**env), timeout=timeout, check=False)
 

@@ -18,10 +18,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from conftest import DEFAULT_LWS, REPO, run_cli
+from conftest import DEFAULT_LWS, REPO, Cli, Json, run_cli
 from helpers import cachestate
 from helpers.checks import error_line
 from helpers.hostile_ws import OversizedFramePeer
@@ -173,6 +174,7 @@ def test_spec_file_reads_back_whatever_the_paths_and_values_hold(tmp_path: Path)
 
     odd = tmp_path / 'x]==]y "q" ${HOME}'
     release = releases.get(DEFAULT_LWS)
+    assert release.tree_id is not None
     source = Source(release, release.tree_id, "dir:x", odd / "trees" / release.tree_id, False, True)
     prepared = series.PreparedTree(source, series.select("all"), False, odd / "prepared", "f" * 40, ())
     variant = variants.get("release")
@@ -293,7 +295,7 @@ def error_classes() -> list[type[errors.LwsbuildError]]:
 def test_every_error_class_has_a_fix_hint(cls: type[errors.LwsbuildError]) -> None:
     assert cls.hint.strip(), f"{cls.__name__} has no default hint"
     # ToolMissing names the stage that needed the program (its exit code); any stage will do here.
-    extra = {"stage": errors.BUILD} if cls is errors.ToolMissing else {}
+    extra: dict[str, Any] = {"stage": errors.BUILD} if cls is errors.ToolMissing else {}
     line = cls("something went wrong", **extra).one_line()
     assert line.startswith("something went wrong (fix: ") and line.endswith(")")
     assert cls("x", hint=None, **extra).hint == cls.hint  # None keeps the default
@@ -360,6 +362,7 @@ def test_patch_json_path_is_the_patched_tree(tmp_path: Path) -> None:
     from lwsbuild.source.fetch import Source
 
     release = releases.get(DEFAULT_LWS)
+    assert release.tree_id is not None
     source = Source(release, release.tree_id, "dir:x", tmp_path / "trees" / release.tree_id, False, True)
     prepared = series.PreparedTree(source, series.select("all"), False, tmp_path / "prepared" / "k", "f" * 40, ())
     data = prepared.to_json()
@@ -374,7 +377,7 @@ def test_patch_json_path_is_the_patched_tree(tmp_path: Path) -> None:
 
 @pytest.mark.build
 @pytest.mark.network
-def test_broken_cached_prefix_is_rebuilt(cli, release_build: dict) -> None:
+def test_broken_cached_prefix_is_rebuilt(cli: Cli, release_build: Json) -> None:
     prefix = Path(release_build["prefix"])
     Path(release_build["library"]).unlink()  # what a disk cleaner or a hand `rm` leaves behind
     result = cli("build", "--variant", "release", "--json")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEFAULT_LWS, CliResult, run_cli
+from conftest import DEFAULT_LWS, Cli, CliResult, Json, run_cli
 from helpers import cachestate
 from helpers.checks import error_line
 from lwsbuild import errors
@@ -22,13 +22,13 @@ from lwsbuild.common import progress
 pytestmark = [pytest.mark.build, pytest.mark.network]
 
 
-def _configure_state(build: dict) -> tuple[int, bytes]:
+def _configure_state(build: Json) -> tuple[int, bytes]:
     """When CMake last wrote its cache, and everything the build logged (every configure is logged)."""
     build_dir = Path(build["build_dir"])
     return (build_dir / "CMakeCache.txt").stat().st_mtime_ns, (build_dir.parent / "build.log").read_bytes()
 
 
-def test_a_repeat_build_is_served_from_the_cache_without_configuring(cli, release_build: dict) -> None:
+def test_a_repeat_build_is_served_from_the_cache_without_configuring(cli: Cli, release_build: Json) -> None:
     before = _configure_state(release_build)
     result = cli("build", "--json")
     assert result.returncode == 0, result.stderr
@@ -38,7 +38,7 @@ def test_a_repeat_build_is_served_from_the_cache_without_configuring(cli, releas
     assert _configure_state(again) == before
 
 
-def test_a_changed_define_rebuilds_into_its_own_entry(cli, release_build: dict) -> None:
+def test_a_changed_define_rebuilds_into_its_own_entry(cli: Cli, release_build: Json) -> None:
     result = cli("build", "--json", "-D", "LWS_WITH_HTTP2=OFF")
     assert result.returncode == 0, result.stderr
     changed = result.json
@@ -87,7 +87,7 @@ def test_release_asan_and_tsan_are_built_as_their_variants_say(release_prefix: P
 # --- failures: visible in CI, with the stage's exit code, nothing half-written -----------------------
 
 @pytest.fixture(scope="module")
-def pinned_tree(cli) -> Path:
+def pinned_tree(cli: Cli) -> Path:
     """The verified default tree, from the session cache (no mirror is asked once it is there)."""
     fetched = cli("fetch", "--json")
     assert fetched.returncode == 0, fetched.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEFAULT_LWS, REPO, Venv, run_cli
+from conftest import DEFAULT_LWS, REPO, Cli, Venv, run_cli
 from helpers import planned
 from helpers.checks import error_line
 
@@ -56,7 +56,7 @@ def consumer(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _ok(result: subprocess.CompletedProcess) -> str:
+def _ok(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout.strip()
 
@@ -67,7 +67,7 @@ def _config(venv: Venv, *args: str) -> str:
 
 def _runs_without_library_path(venv: Venv, program: Path, **env: str) -> str:
     """Venv.run drops LD_LIBRARY_PATH and LD_PRELOAD: the program finds the library by itself."""
-    output = _ok(venv.run(program, **env))
+    output = _ok(venv.run(program, cwd=None, timeout=300, **env))
     assert output.startswith(f"lws {LWS}"), output
     return output
 
@@ -135,7 +135,7 @@ def test_asan_consumer_gets_the_sanitizer_flags(asan_venv: Venv, consumer: Path)
 
 @pytest.mark.build
 @pytest.mark.network
-def test_config_of_a_build(cli, release_prefix: Path) -> None:
+def test_config_of_a_build(cli: Cli, release_prefix: Path) -> None:
     result = cli("config", "--variant", "release", "--json")
     assert result.returncode == 0, result.stderr
     assert Path(result.json["prefix"]) == release_prefix

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEFAULT_LWS, REPO, CliResult, run_cli
+from conftest import DEFAULT_LWS, REPO, CliResult, Json, run_cli
 from helpers import cachestate
 from helpers.checks import error_line
 
@@ -19,7 +19,7 @@ OUTSIDE = ["4.1.6", "4.2.0", "4.2.1", "4.2.2"]  # older client code: no fix has 
 SEED = ["0001", "0002", "0003", "0004"]
 
 
-def series_data() -> dict:
+def series_data() -> Json:
     return tomllib.loads((REPO / "patches" / "series.toml").read_text())
 
 
@@ -31,17 +31,18 @@ def _key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
 
 
-def line_for(fix: dict, version: str) -> dict | None:
+def line_for(fix: Json, version: str) -> Json | None:
     """Read straight from the TOML, independently of lwsbuild.series."""
     for line in fix["line"]:
         low, _, high = line["versions"].partition(" - ")
         if _key(low) <= _key(version) <= _key(high or low):
-            return line
+            found: Json = line
+            return found
     return None
 
 
 @pytest.fixture(scope="module")
-def versions() -> dict[str, dict]:
+def versions() -> dict[str, Json]:
     result = run_cli("versions", "--json")
     assert result.returncode == 0, result.stderr
     supported = [row["version"] for row in result.json["versions"] if row["series_supported"]]
@@ -49,7 +50,7 @@ def versions() -> dict[str, dict]:
     return {row["version"]: row for row in result.json["versions"]}
 
 
-def test_versions_lists_the_pins_in_order(versions: dict[str, dict]) -> None:
+def test_versions_lists_the_pins_in_order(versions: dict[str, Json]) -> None:
     assert list(versions) == PINS
     for version, row in versions.items():
         assert row["tag"] == f"v{version}"
@@ -67,7 +68,7 @@ def test_versions_lists_the_pins_in_order(versions: dict[str, dict]) -> None:
         "minimal-examples-lowlevel/api-tests/api-test-qpack/qifs": "da52cd936b3e34dac7ac12aa8066fc57676af106"}
 
 
-def test_versions_say_what_each_fix_is_on_each_release(versions: dict[str, dict]) -> None:
+def test_versions_say_what_each_fix_is_on_each_release(versions: dict[str, Json]) -> None:
     for version, row in versions.items():
         assert list(row["fixes"]) == declared_ids()
         for fix in series_data()["fix"]:
@@ -90,7 +91,7 @@ def test_versions_say_what_each_fix_is_on_each_release(versions: dict[str, dict]
     assert versions["4.3.5"]["needs"][:1] == ["0004"]
 
 
-def test_versions_human_output_marks_the_range_and_default(versions: dict[str, dict]) -> None:
+def test_versions_human_output_marks_the_range_and_default(versions: dict[str, Json]) -> None:
     result = run_cli("versions")
     assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}

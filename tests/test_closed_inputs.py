@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CliResult, run_cli
+from conftest import Cli, CliResult, Json, run_cli
 from helpers import cachestate, planned
 from helpers.archives import copy_tree
 from helpers.checks import error_line
@@ -93,7 +93,7 @@ def _relro(library: Path) -> bool:
 
 @pytest.mark.build
 @pytest.mark.network
-def test_ldflags_make_their_own_build_and_the_plain_build_stays_plain(cli, release_build: dict,
+def test_ldflags_make_their_own_build_and_the_plain_build_stays_plain(cli: Cli, release_build: Json,
                                                                       tmp_path: Path) -> None:
     marker = tmp_path / "toolchain-ran"
     toolchain = tmp_path / "toolchain.cmake"

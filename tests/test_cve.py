@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import Cli, Json, run_cli
 from helpers import cve_probe, planned
 from lwsbuild.build import sbom
 from lwsbuild.build.provenance import Provenance
@@ -29,7 +29,7 @@ COMPILED_OUT_SYMBOLS = {"CVE-2025-11678": "lws_async_dns_query", "CVE-2026-78161
 DEFAULT_MACROS = {"LWS_ROLE_H1", "LWS_ROLE_H2", "LWS_WITH_HTTP2", "LWS_WITH_SERVER", "LWS_WITH_TLS"}
 
 
-def _validate(document: dict) -> None:
+def _validate(document: Json) -> None:
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
 
@@ -47,7 +47,7 @@ def _provenance(series_name: str, statuses: dict[str, str], unfixed: bool = Fals
 
 # --- the data ------------------------------------------------------------------------------------
 
-def test_every_cve_of_the_issue_has_a_security_fix_after_every_smp_fix():
+def test_every_cve_of_the_issue_has_a_security_fix_after_every_smp_fix() -> None:
     known = {c.id: c for c in cves.known()}
     assert set(known) == ISSUE_CVES
     fixes = {f.id: f for f in series.select(series.ALL).fixes}
@@ -59,13 +59,13 @@ def test_every_cve_of_the_issue_has_a_security_fix_after_every_smp_fix():
         assert cve.files and cve.options and cve.summary
 
 
-def test_the_default_series_includes_the_security_set_and_seed_does_not():
+def test_the_default_series_includes_the_security_set_and_seed_does_not() -> None:
     default = {f.id for f in series.select(series.ALL).fixes}
     assert {c.fix for c in cves.known()} <= default
     assert not {c.fix for c in cves.known()} & {f.id for f in series.select("seed").fixes}
 
 
-def test_security_fixes_cover_every_release_the_smp_fixes_cover():
+def test_security_fixes_cover_every_release_the_smp_fixes_cover() -> None:
     smp = [f for f in series.select(series.ALL).fixes if "security" not in f.sets]
     security = series.select("security").fixes
     for release in releases.all_releases():
@@ -73,7 +73,7 @@ def test_security_fixes_cover_every_release_the_smp_fixes_cover():
             assert series.supported(release, security), release.version
 
 
-def test_on_435_every_cve_is_fixed_by_a_patch_of_ours_or_compiled_out():
+def test_on_435_every_cve_is_fixed_by_a_patch_of_ours_or_compiled_out() -> None:
     rows = {r["id"]: r for r in cves.release_status(_release("4.3.5"))}
     assert set(rows) == ISSUE_CVES
     for cve_id, row in rows.items():
@@ -81,7 +81,7 @@ def test_on_435_every_cve_is_fixed_by_a_patch_of_ours_or_compiled_out():
         assert (row["default_build"] == "compiled in") == (cve_id in REACHABLE), row
 
 
-def test_upstream_carries_the_first_two_from_437_and_all_five_in_500():
+def test_upstream_carries_the_first_two_from_437_and_all_five_in_500() -> None:
     for version in ("4.3.7", "4.3.10", "4.4.2", "4.5.0"):
         forms = {r["id"]: r["form"] for r in cves.release_status(_release(version))}
         assert forms["CVE-2025-11677"] == forms["CVE-2025-11678"] == "upstream", version
@@ -89,7 +89,7 @@ def test_upstream_carries_the_first_two_from_437_and_all_five_in_500():
     assert {r["form"] for r in cves.release_status(_release("5.0.0"))} == {"upstream"}
 
 
-def test_the_ssh_plugin_is_compiled_out_by_either_plugin_option():
+def test_the_ssh_plugin_is_compiled_out_by_either_plugin_option() -> None:
     ssh = next(c for c in cves.known() if c.id == "CVE-2026-10650")
     assert not ssh.is_compiled_in(DEFAULT_MACROS)
     assert ssh.is_compiled_in(DEFAULT_MACROS | {"LWS_WITH_PLUGINS_BUILTIN"})
@@ -102,7 +102,7 @@ def _all_applied() -> dict[str, str]:
     return {f.id: "applied" for f in series.select("security").fixes}
 
 
-def test_default_build_status_resolved_or_not_affected_naming_the_option():
+def test_default_build_status_resolved_or_not_affected_naming_the_option() -> None:
     statuses = {s.cve.id: s for s in cves.build_status(_provenance("all", _all_applied()), DEFAULT_MACROS)}
     for cve_id in REACHABLE:
         assert statuses[cve_id].state == "resolved"
@@ -112,13 +112,13 @@ def test_default_build_status_resolved_or_not_affected_naming_the_option():
         assert any(option in status.detail for option in status.cve.options)
 
 
-def test_seed_build_status_is_exploitable_where_compiled_in():
+def test_seed_build_status_is_exploitable_where_compiled_in() -> None:
     statuses = {s.cve.id: s for s in cves.build_status(_provenance("seed", {}), DEFAULT_MACROS)}
     assert {cid for cid, s in statuses.items() if s.state == "exploitable"} == REACHABLE
     assert "series 'seed' does not include fix 0101" in statuses["CVE-2025-11677"].detail
 
 
-def test_a_build_with_async_dns_on_needs_the_fix():
+def test_a_build_with_async_dns_on_needs_the_fix() -> None:
     macros = DEFAULT_MACROS | {"LWS_WITH_SYS_ASYNC_DNS"}
     statuses = {s.cve.id: s.state for s in cves.build_status(_provenance("seed", {}), macros)}
     assert statuses["CVE-2025-11678"] == "exploitable"
@@ -126,7 +126,7 @@ def test_a_build_with_async_dns_on_needs_the_fix():
     assert statuses["CVE-2025-11678"] == "resolved"
 
 
-def test_sbom_validates_and_lists_component_patches_and_vex():
+def test_sbom_validates_and_lists_component_patches_and_vex() -> None:
     document = sbom.build_sbom(_provenance("all", _all_applied()), DEFAULT_MACROS)
     _validate(document)
     (component,) = document["components"]
@@ -144,7 +144,7 @@ def test_sbom_validates_and_lists_component_patches_and_vex():
     assert len(refs) == len(set(refs)), "bom-refs must be unique"
 
 
-def test_sbom_is_deterministic_and_says_exploitable_for_seed():
+def test_sbom_is_deterministic_and_says_exploitable_for_seed() -> None:
     provenance = _provenance("seed", {})
     first, second = (json.dumps(sbom.build_sbom(provenance, DEFAULT_MACROS), sort_keys=True) for _ in range(2))
     assert first == second
@@ -154,14 +154,14 @@ def test_sbom_is_deterministic_and_says_exploitable_for_seed():
     assert {v["id"] for v in document["vulnerabilities"] if v["analysis"]["state"] == "exploitable"} == REACHABLE
 
 
-def test_schema_check_catches_a_bad_state():
+def test_schema_check_catches_a_bad_state() -> None:
     document = sbom.build_sbom(_provenance("all", _all_applied()), DEFAULT_MACROS)
     document["vulnerabilities"][0]["analysis"]["state"] = "fine"
     with pytest.raises(AssertionError):
         _validate(document)
 
 
-def test_audit_of_a_prefix_without_sbom_and_of_a_missing_path(tmp_path: Path):
+def test_audit_of_a_prefix_without_sbom_and_of_a_missing_path(tmp_path: Path) -> None:
     prefix = tmp_path / "prefix"
     (prefix / "share" / "lwsbuild").mkdir(parents=True)
     (prefix / "include").mkdir()
@@ -176,7 +176,7 @@ def test_audit_of_a_prefix_without_sbom_and_of_a_missing_path(tmp_path: Path):
     assert len(missing.stderr.strip().splitlines()) == 1
 
 
-def test_versions_json_carries_the_cve_status():
+def test_versions_json_carries_the_cve_status() -> None:
     result = run_cli("versions", "--json")
     assert result.returncode == 0, result.stderr
     row = next(r for r in result.json["versions"] if r["version"] == "4.3.5")
@@ -192,14 +192,14 @@ PROOF_OPTIONS = ("--variant", "asan", "-D", "LWS_WITH_SUL_DEBUGGING=OFF")
 
 
 @pytest.fixture(scope="module")
-def proof_fixed(cli) -> Path:
+def proof_fixed(cli: Cli) -> Path:
     result = cli("build", "--json", *PROOF_OPTIONS)
     assert result.returncode == 0, result.stderr
     return Path(result.json["prefix"])
 
 
 @pytest.fixture(scope="module")
-def proof_unfixed(cli) -> Path:
+def proof_unfixed(cli: Cli) -> Path:
     result = cli("build", "--json", *PROOF_OPTIONS, "--series", "seed")
     assert result.returncode == 0, result.stderr
     return Path(result.json["prefix"])
@@ -226,7 +226,7 @@ def _hpack_attack(prefix: Path) -> cve_probe.ServerRun:
 
 @pytest.mark.build
 @pytest.mark.network
-def test_cve_2025_11677_use_after_free_without_the_fix(proof_unfixed: Path):
+def test_cve_2025_11677_use_after_free_without_the_fix(proof_unfixed: Path) -> None:
     run = _upgrade_attack(proof_unfixed)
     assert run.returncode != 0 and run.finding == "heap-use-after-free", run.stderr[-3000:]
     assert "strcasecmp" in run.stderr and "lib/roles/http/server/server.c" in run.stderr
@@ -234,14 +234,14 @@ def test_cve_2025_11677_use_after_free_without_the_fix(proof_unfixed: Path):
 
 @pytest.mark.build
 @pytest.mark.network
-def test_cve_2025_11677_clean_with_the_fix(proof_fixed: Path):
+def test_cve_2025_11677_clean_with_the_fix(proof_fixed: Path) -> None:
     run = _upgrade_attack(proof_fixed)
     assert run.returncode == 0 and run.finding is None, run.stderr[-3000:]
 
 
 @pytest.mark.build
 @pytest.mark.network
-def test_cve_2026_19773_heap_overflow_without_the_fix(proof_unfixed: Path):
+def test_cve_2026_19773_heap_overflow_without_the_fix(proof_unfixed: Path) -> None:
     run = _hpack_attack(proof_unfixed)
     assert run.returncode != 0 and run.finding == "heap-buffer-overflow", run.stderr[-3000:]
     assert "lws_frag_append" in run.stderr and "lib/roles/h2/hpack.c" in run.stderr
@@ -249,14 +249,14 @@ def test_cve_2026_19773_heap_overflow_without_the_fix(proof_unfixed: Path):
 
 @pytest.mark.build
 @pytest.mark.network
-def test_cve_2026_19773_clean_with_the_fix(proof_fixed: Path):
+def test_cve_2026_19773_clean_with_the_fix(proof_fixed: Path) -> None:
     run = _hpack_attack(proof_fixed)
     assert run.returncode == 0 and run.finding is None, run.stderr[-3000:]
 
 
 @pytest.mark.build
 @pytest.mark.network
-def test_default_builds_carry_a_valid_sbom_and_audit_agrees(cli, release_prefix: Path, asan_prefix: Path):
+def test_default_builds_carry_a_valid_sbom_and_audit_agrees(cli: Cli, release_prefix: Path, asan_prefix: Path) -> None:
     for prefix in (release_prefix, asan_prefix):
         document = json.loads((prefix / layout.SBOM).read_text())
         _validate(document)
@@ -269,7 +269,7 @@ def test_default_builds_carry_a_valid_sbom_and_audit_agrees(cli, release_prefix:
 
 @pytest.mark.build
 @pytest.mark.network
-def test_default_builds_compile_out_what_cves_toml_says(release_prefix: Path, asan_prefix: Path):
+def test_default_builds_compile_out_what_cves_toml_says(release_prefix: Path, asan_prefix: Path) -> None:
     """The not-affected claims: the record matches the builds' lws_config.h, and the compiled-out
     code's API is not in the library at all."""
     record = cves.default_build()
@@ -285,7 +285,7 @@ def test_default_builds_compile_out_what_cves_toml_says(release_prefix: Path, as
         assert not list(prefix.rglob("*ssh*")), "the ssh plugin (CVE-2026-10650) must not be built"
 
 
-def test_unfixed_build_sbom_says_exploitable_and_validates():
+def test_unfixed_build_sbom_says_exploitable_and_validates() -> None:
     statuses = {f.id: "absent" for f in series.select("security").fixes}
     document = sbom.build_sbom(_provenance("all", statuses, unfixed=True), DEFAULT_MACROS)
     _validate(document)

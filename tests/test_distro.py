@@ -10,10 +10,13 @@ import io
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from conftest import Cli
 from lwsbuild.series import distro
+from lwsbuild.series.fixes import PreparedTree
 from lwsbuild.source import debian
 
 PATCH = """From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
@@ -44,18 +47,18 @@ def _package(tmp_path: Path, patches: dict[str, str], series: str) -> Path:
     return path
 
 
-def test_read_patches_follows_the_series_file(tmp_path: Path):
+def test_read_patches_follows_the_series_file(tmp_path: Path) -> None:
     archive = _package(tmp_path, {"a.patch": PATCH, "b.patch": "x"}, "# comment\nb.patch\n\na.patch -p1\n")
     assert [name for name, _ in distro.read_patches(archive)] == ["b.patch", "a.patch"]
 
 
-def test_subject_from_dep3_and_from_git_log_headers():
+def test_subject_from_dep3_and_from_git_log_headers() -> None:
     assert distro._subject(distro._header(PATCH)) == "hpack: bounds (CVE-2026-19773)"
     log = "Author: Someone\nDate: today\n\nNN-1: a title: with colons\n\nbody\n--- a/f\n"
     assert distro._subject(distro._header(log)) == "NN-1: a title: with colons"
 
 
-def test_security_archive_from_deb822_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_security_archive_from_deb822_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "sources.list.d").mkdir()
     (tmp_path / "sources.list.d" / "x.sources").write_text(
         "Types: deb\nURIs: http://mirror.invalid/debian\nSuites: trixie\nComponents: main\n\n"
@@ -69,14 +72,18 @@ def test_security_archive_from_deb822_and_list(tmp_path: Path, monkeypatch: pyte
     assert distro.security_archive() == debian.AptEntry("http://mirror.invalid/sec", "/s.gpg")
 
 
-class _Prepared:
+class _Stand:
     """What classify() reads of a PreparedTree: the results (fix id → status)."""
 
     def __init__(self, statuses: dict[str, str]) -> None:
         self.results = [type("R", (), {"fix": type("F", (), {"id": k})(), "status": v})() for k, v in statuses.items()]
 
 
-def test_classify_names_the_cve_and_our_fix(tmp_path: Path):
+def _Prepared(statuses: dict[str, str]) -> PreparedTree:
+    return cast(PreparedTree, _Stand(statuses))
+
+
+def test_classify_names_the_cve_and_our_fix(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     (tree / "lib").mkdir(parents=True)
     (tree / "lib" / "x.c").write_text("int a;\nint b;\nint c;\n")
@@ -91,7 +98,7 @@ def test_classify_names_the_cve_and_our_fix(tmp_path: Path):
 
 
 @pytest.mark.network
-def test_debian_435_security_patches_are_each_covered_by_a_fix_of_ours(cli):
+def test_debian_435_security_patches_are_each_covered_by_a_fix_of_ours(cli: Cli) -> None:
     result = cli("debian-patches", "--json", timeout=600)
     if result.returncode == 3 and "security" in result.stderr:
         pytest.skip(f"no Debian security suite reachable here: {result.stderr.strip()}")

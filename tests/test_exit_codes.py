@@ -1,4 +1,4 @@
-"""One exit-code table (lwsbuild/errors.py): every error class takes its code from it, the README
+"""One exit-code table (lwsbuild/errors.py): every error class takes its code from it, docs/cli.md
 carries it verbatim, and a missing program fails with the code of the stage that needed it.
 
 Fast: nothing is built here (the builds that fail on purpose are in tests/test_build.py).
@@ -17,12 +17,12 @@ from lwsbuild import errors
 from lwsbuild.common import tools
 
 
-def test_the_readme_carries_the_table_errors_py_prints() -> None:
+def test_the_docs_carry_the_table_errors_py_prints() -> None:
     printed = subprocess.run([sys.executable, "-m", "lwsbuild.errors"], capture_output=True, text=True, cwd=REPO,
                              check=True).stdout
     assert printed.strip() == errors.table()
-    assert errors.table() in (REPO / "README.md").read_text(), \
-        "README.md's exit-code table differs from errors.py's: paste `python -m lwsbuild.errors` into it"
+    assert errors.table() in (REPO / "docs" / "cli.md").read_text(), \
+        "docs/cli.md's exit-code table is stale: python -m lwsbuild.cli.tables write docs/cli.md"
 
 
 def test_codes_are_unique_and_every_class_uses_one_of_them() -> None:

@@ -379,7 +379,7 @@ def test_unpinned_version_needs_allow_unpinned_and_is_marked(lws_tree: Path, tmp
 
 # --- concurrency and interruption ---------------------------------------------------------------
 
-def _fetch_process(spec: str, cache: Path) -> subprocess.Popen:
+def _fetch_process(spec: str, cache: Path) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO), LWSBUILD_CACHE=str(cache))
     return subprocess.Popen([sys.executable, "-m", "lwsbuild", "fetch", "--source", spec, "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import Json
 from lwsbuild.errors import KnownRacesError
 from lwsbuild.stress import findings, known_races
 from lwsbuild.stress.findings import Finding
@@ -30,7 +31,7 @@ def only(found: list[Finding]) -> Finding:
     return found[0]
 
 
-def test_heap_use_after_free_has_kind_summary_and_both_stacks():
+def test_heap_use_after_free_has_kind_summary_and_both_stacks() -> None:
     finding = only(findings.parse(lines("asan-heap-use-after-free.stderr")))
     assert (finding.kind, finding.tool, finding.count) == ("heap-use-after-free", "AddressSanitizer", 1)
     assert finding.summary == "heap-use-after-free libwebsockets-4.3.5/lib/core/lws_dll2.c:177 in lws_dll2_remove"
@@ -41,33 +42,33 @@ def test_heap_use_after_free_has_kind_summary_and_both_stacks():
     assert all("interceptor" not in frame for stack in finding.stacks for frame in stack)
 
 
-def test_zombie_sul_takes_the_assert_and_the_abort_stack():
+def test_zombie_sul_takes_the_assert_and_the_abort_stack() -> None:
     finding = only(findings.parse(lines("asan-zombie-sul.stderr")))
     assert finding.kind == "Zombie Sul"
     assert "Zombie Sul (on list 0) __lws_reset_wsi" in finding.summary
     assert finding.functions[0][:3] == ("lws_sul_debug_zombies", "__lws_reset_wsi", "__lws_free_wsi")
 
 
-def test_zombie_sul_without_abort_stack_is_still_one_finding_and_explains_the_abort():
+def test_zombie_sul_without_abort_stack_is_still_one_finding_and_explains_the_abort() -> None:
     found = findings.parse(lines("asan-zombie-sul-no-handle-abort.stderr"))
     assert only(found).kind == "Zombie Sul" and only(found).frames == ()
     assert findings.from_exit(found, -6, watchdog=None, summary=None) == found
 
 
-def test_lws_assert():
+def test_lws_assert() -> None:
     finding = only(findings.parse(lines("asan-pollfd-assert-no-handle-abort.stderr")))
     assert (finding.kind, finding.tool) == ("lws assert", "assert")
     assert finding.summary.startswith("__remove_wsi_socket_from_fds: Assertion `m == LWS_NO_FDS_POS")
     assert finding.summary.endswith("(libwebsockets-4.3.5/lib/core-net/pollfd.c:395)")
 
 
-def test_ubsan_trap_with_asan_stack():
+def test_ubsan_trap_with_asan_stack() -> None:
     finding = only(findings.parse(lines("asan-ubsan-trap-sigill.stderr")))
     assert (finding.kind, finding.tool) == ("UBSan trap (SIGILL)", "UBSan")
     assert finding.functions[0][:2] == ("lws_dll2_remove", "__lws_same_vh_protocol_remove")
 
 
-def test_silent_sigill_is_a_ubsan_trap():
+def test_silent_sigill_is_a_ubsan_trap() -> None:
     # what the same trap looks like without handle_sigill: exit by SIGILL, nothing on stderr
     finding = only(findings.from_exit(findings.parse([]), -4, watchdog=None, summary=None))
     assert (finding.kind, finding.tool) == ("UBSan trap (SIGILL)", "signal")
@@ -77,13 +78,13 @@ def test_silent_sigill_is_a_ubsan_trap():
     ("release-glibc-double-free.stderr", "double free or corruption", "glibc"),
     ("release-pthread-assert.stderr", "assertion", "assert"),
 ])
-def test_release_build_aborts(name, kind, tool):
+def test_release_build_aborts(name: str, kind: str, tool: str) -> None:
     found = findings.parse(lines(name))
     assert (only(found).kind, only(found).tool) == (kind, tool)
     assert findings.from_exit(found, -6, watchdog=None, summary=None) == found  # the abort is explained
 
 
-def test_watchdog_stall_is_dated_when_progress_stopped():
+def test_watchdog_stall_is_dated_when_progress_stopped() -> None:
     events = [json.loads(line) for line in lines("watchdog-stall.stdout")]
     watchdog = events[-1]
     assert watchdog["type"] == "watchdog"
@@ -94,7 +95,7 @@ def test_watchdog_stall_is_dated_when_progress_stopped():
     assert "tsi 2 in lws_client_connect_via_info" in finding.summary
 
 
-def test_ubsan_message_and_leak_reports():
+def test_ubsan_message_and_leak_reports() -> None:
     ubsan, leak = findings.parse(lines("ubsan-runtime-error-and-leak.stderr"))
     assert ubsan.kind == "runtime error" and "signed integer overflow" in ubsan.summary
     assert ubsan.frames[0].startswith("add ") and ubsan.frames[1].startswith("main ")
@@ -102,7 +103,7 @@ def test_ubsan_message_and_leak_reports():
     assert leak.frames[0].startswith("main ")
 
 
-def test_tsan_reports_are_all_counted_and_merged_by_signature():
+def test_tsan_reports_are_all_counted_and_merged_by_signature() -> None:
     text = lines("tsan-unfixed.stderr.gz")
     found = findings.parse(text)
     warnings = sum(line.startswith("WARNING: ThreadSanitizer:") for line in text)
@@ -114,7 +115,7 @@ def test_tsan_reports_are_all_counted_and_merged_by_signature():
     assert len(inversion.stacks) == 4  # second_deadlock_stack=1: both edges, both acquisitions
 
 
-def test_repeated_report_counts_twice_with_the_first_time():
+def test_repeated_report_counts_twice_with_the_first_time() -> None:
     text = lines("asan-heap-use-after-free.stderr")
     finding = only(findings.parse(text + text, times=[float(i) for i in range(2 * len(text))]))
     assert (finding.count, finding.t) == (2, 1.0)  # line 0 is ASan's ===== banner
@@ -126,17 +127,17 @@ def test_repeated_report_counts_twice_with_the_first_time():
     (0, None, "no summary"),
     (0, {"outcomes": {"echo": {"echoed": 9, "mismatch": 1}}}, "echo mismatch"),
 ])
-def test_the_end_of_the_process_speaks_when_the_reports_do_not(returncode, summary, kind):
+def test_the_end_of_the_process_speaks_when_the_reports_do_not(returncode: int, summary: Json | None, kind: str) -> None:
     assert only(findings.from_exit([], returncode, watchdog=None, summary=summary)).kind == kind
 
 
-def test_clean_end_has_no_findings():
+def test_clean_end_has_no_findings() -> None:
     assert findings.from_exit([], 0, watchdog=None, summary={"outcomes": {"echo": {"echoed": 9}}}) == []
 
 
 # --- the known-upstream-report policy ----------------------------------------------------------
 
-def test_before_0020_the_accept_modulation_reports_and_the_log_tag_race_fail():
+def test_before_0020_the_accept_modulation_reports_and_the_log_tag_race_fail() -> None:
     judged = known_races.classify(findings.parse(lines("tsan-all-0001-0008.stderr.gz")))
     failing = known_races.failing(judged)
     log_tag = [f for f in failing if known_races.never_known(f)]
@@ -148,24 +149,24 @@ def test_before_0020_the_accept_modulation_reports_and_the_log_tag_race_fail():
     assert known_races.verdict(judged) == "defect"
 
 
-def test_with_0020_the_all_series_leaves_only_known_reports():
+def test_with_0020_the_all_series_leaves_only_known_reports() -> None:
     judged = known_races.classify(findings.parse(lines("tsan-all-0001-0008-0020.stderr.gz")))
     assert judged and not known_races.failing(judged)
     assert known_races.verdict(judged) == "clean"
 
 
-def test_every_known_entry_is_measured_in_the_all_series_run():
+def test_every_known_entry_is_measured_in_the_all_series_run() -> None:
     judged = known_races.classify(findings.parse(lines("tsan-all-0001-0008.stderr.gz")))
     assert {f.known for f in judged if f.known} == {race.id for race in known_races.load() if not race.rare}
 
 
-def test_sul_list_races_of_the_unfixed_build_are_defects():
+def test_sul_list_races_of_the_unfixed_build_are_defects() -> None:
     judged = known_races.classify(findings.parse(lines("tsan-unfixed.stderr.gz")))
     sul = [f for f in judged if any("lws_sul_cancel" in stack[:3] for stack in f.functions)]
     assert sul and not any(f.known for f in sul)
 
 
-def test_log_tag_code_can_never_be_listed():
+def test_log_tag_code_can_never_be_listed() -> None:
     entry = {"id": "x", "kind": "data race", "at": ["lws_dll2_remove"], "via": ["__lws_lc_untag"], "reason": "r"}
     with pytest.raises(KnownRacesError, match="__lws_lc_untag"):
         known_races._entry(entry)
@@ -178,7 +179,7 @@ def test_log_tag_code_can_never_be_listed():
     assert not known_races.classify([log_tag], (race,))[0].known  # …the policy still fails it
 
 
-def test_a_race_inside_free_is_not_the_allocator_statistics_counter():
+def test_a_race_inside_free_is_not_the_allocator_statistics_counter() -> None:
     counter = next(race for race in known_races.load() if race.id == "alloc-stats-counter")
     stacks = (("_realloc libwebsockets-4.3.5/lib/core/alloc.c:136", "lws_zalloc x.c:1"), ("lws_dll2_remove x.c:2",))
     assert counter.matches(Finding("data race", "ThreadSanitizer", "s", stacks, accessed_in=("_realloc", "lws_dll2_remove")))

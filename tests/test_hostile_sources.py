@@ -16,20 +16,22 @@ import tarfile
 import time
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from conftest import run_cli
+from conftest import CliResult, run_cli
 from helpers import cachestate
 from helpers.archives import evil_git_dir, fake_tree, tar_of, tree_entries, write_tar, zip_of
 from helpers.checks import error_line
 from helpers.gitrepo import git, make_repo
 from helpers.loopback import LoopbackServer, RawServer
+from lwsbuild.source.releases import Release
 
 UNPINNED = ("--allow-unpinned",)
 
 
-def _assert_refused(result, exit_code: int = 3) -> str:
+def _assert_refused(result: CliResult, exit_code: int = 3) -> str:
     """One error line with a fix hint and the expected exit code; no traceback, nothing on stdout."""
     assert result.returncode == exit_code, result.stderr
     line = error_line(result)
@@ -228,7 +230,8 @@ def test_tar_realpath_overflow_cannot_write_outside_the_cache(tmp_path: Path) ->
     ([("file", "x", b"1"), ("file", "x", b"2")], "two members named"),
     ([("file", "f", b"1"), ("file", "f/under", b"2")], "member under a file"),
 ])
-def test_tar_members_are_checked_without_the_data_filter(entries, message: str, tmp_path: Path) -> None:
+def test_tar_members_are_checked_without_the_data_filter(entries: list[tuple[str, str, Any]], message: str,
+                                                          tmp_path: Path) -> None:
     from lwsbuild.errors import UnsafeArchive
     from lwsbuild.source import archive
 
@@ -360,7 +363,7 @@ def test_zip_declaring_more_than_the_limit_is_refused_before_a_byte(tmp_path: Pa
     ([("file", "f", b"x"), ("file", "f/under", b"y")], "member under a file"),
     ([("symlink", "l", "."), ("file", "l/x", b"y")], "member under a link"),
 ])
-def test_malformed_zip_is_one_line(entries, message: str, tmp_path: Path) -> None:
+def test_malformed_zip_is_one_line(entries: list[tuple[str, str, Any]], message: str, tmp_path: Path) -> None:
     archive = zip_of(tmp_path / "bad.zip", [("file", "CMakeLists.txt", b"x\n"), *entries])
     result = run_cli("fetch", "--source", f"archive:{archive}", *UNPINNED, cache=tmp_path / "c")
     assert message in _assert_refused(result)
@@ -429,9 +432,8 @@ def test_every_source_error_carries_a_fix_hint(spec: str, tmp_path: Path) -> Non
 # --- 7. the cache answers openly; --refresh verifies; unpinned deliveries never become the pin ----
 
 @pytest.fixture()
-def fake_pin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def fake_pin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Release, Path]:
     """A release pinned to the stand-in tree's id and a commit no local repo has, in a fresh cache."""
-    from lwsbuild.source.releases import Release
     from lwsbuild.source.treeid import tree_id
 
     monkeypatch.setenv("LWSBUILD_CACHE", str(tmp_path / "cache"))
@@ -440,10 +442,10 @@ def fake_pin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return release, tree
 
 
-def test_unpinned_delivery_of_the_pinned_tree_is_never_reported_as_pinned(fake_pin, tmp_path: Path) -> None:
+def test_unpinned_delivery_of_the_pinned_tree_is_never_reported_as_pinned(fake_pin: tuple[Release, Path],
+                                                                          tmp_path: Path) -> None:
     from lwsbuild.errors import SourceError
     from lwsbuild.source import fetch as sources
-    from lwsbuild.source.releases import Release
 
     release, tree = fake_pin
     repo = make_repo(fake_tree(tmp_path / "repo"), "v4.3.5")  # the same tree, another commit
@@ -461,8 +463,8 @@ def test_unpinned_delivery_of_the_pinned_tree_is_never_reported_as_pinned(fake_p
     assert (again.unpinned, again.mirror, again.cached) == (False, f"dir:{tree}", True)
 
 
-def test_cache_answering_a_named_source_says_so_and_refresh_verifies(fake_pin, tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture) -> None:
+def test_cache_answering_a_named_source_says_so_and_refresh_verifies(fake_pin: tuple[Release, Path], tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     from lwsbuild.errors import TreeIdMismatch
     from lwsbuild.source import fetch as sources
 

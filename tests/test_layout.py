@@ -20,7 +20,8 @@ LAYERS = ["lwsbuild", "lwsbuild.errors", "lwsbuild.common", "lwsbuild.resources"
           "lwsbuild.stress", "lwsbuild.cli", "lwsbuild.__main__"]
 # Every module lwsbuild documents as `python -m ...` (README, docs/, pyproject.toml, the CMake project).
 ENTRY_POINTS = ["lwsbuild", "lwsbuild.errors", "lwsbuild.request", "lwsbuild.common.settings",
-                "lwsbuild.native.smoke", "lwsbuild.wheel.meta", "lwsbuild.build.sbom", "lwsbuild.build.tls"]
+                "lwsbuild.native.smoke", "lwsbuild.wheel.meta", "lwsbuild.build.sbom", "lwsbuild.build.tls",
+                "lwsbuild.cli.tables"]
 
 
 def _module_name(path: Path) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import DEFAULT_LWS
+from helpers import planned
 from lwsbuild.build import variants
 from lwsbuild.build.cmake import BuildSpec, Compiler
 
@@ -43,9 +44,10 @@ def test_the_users_define_wins_and_is_the_only_extra() -> None:
     variant = variants.get("release")
     options = variants.options_for(variant, {"LWS_WITH_HTTP3": "ON"}, "5.0.0")
     assert options["LWS_WITH_HTTP3"] == "ON" and options["DISABLE_WERROR"] == "ON"
-    spec = BuildSpec(None, variant, options, (), Compiler("/usr/bin/cc", "cc 12"), variants.line_options("5.0.0"))
+    prepared = planned.spec(version="5.0.0").prepared
+    spec = BuildSpec(prepared, variant, options, (), Compiler("/usr/bin/cc", "cc 12"), variants.line_options("5.0.0"))
     assert spec.extra_options == {"LWS_WITH_HTTP3": "ON"}
-    plain = BuildSpec(None, variant, variants.options_for(variant, {}, "5.0.0"), (), Compiler("/usr/bin/cc", "cc 12"),
+    plain = BuildSpec(prepared, variant, variants.options_for(variant, {}, "5.0.0"), (), Compiler("/usr/bin/cc", "cc 12"),
                       variants.line_options("5.0.0"))
     assert plain.extra_options == {}  # line options never rename a wheel (.d<hash>)
     assert [e.to_json()["applies_to"] for e in plain.line_options] == ["4.3.0 - 5.0.0", "5.0.0"]

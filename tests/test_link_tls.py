@@ -16,12 +16,11 @@ import json
 import shlex
 import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, CliResult, run_cli
+from conftest import REPO, Cli, CliResult, run_cli
 from helpers.checks import error_line
 from helpers.echo_peer import Certificate, EchoPeer, make_certificate
 from lwsbuild.build import cmake as build
@@ -38,7 +37,6 @@ target_link_libraries(ws_echo_consumer PRIVATE websockets)  # the static library
 """
 BACKENDS = [backend.name for backend in variants.tls_backends()]
 
-Cli = Callable[..., CliResult]
 
 
 # --- fast: the data and the checks -----------------------------------------------------------

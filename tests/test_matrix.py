@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from conftest import DEFAULT_LWS, run_cli
+from conftest import DEFAULT_LWS, Json, run_cli
 from lwsbuild.build import variants
 from lwsbuild.cli import matrix
 from lwsbuild.cli.main import main
@@ -19,18 +19,19 @@ from lwsbuild.source import releases
 SEED = ("0001", "0002", "0003", "0004")
 
 
-def _json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+def _json(capsys: pytest.CaptureFixture[str], *args: str) -> Json:
     assert main(["matrix", "--json", *args]) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 1, "--json prints one line"
-    return json.loads(out)
+    data: Json = json.loads(out)
+    return data
 
 
 def _supported_pins() -> list[str]:
     return [r.version for r in releases.all_releases() if series.supported(r)]
 
 
-def test_default_is_the_default_version_times_every_variant(capsys) -> None:
+def test_default_is_the_default_version_times_every_variant(capsys: pytest.CaptureFixture[str]) -> None:
     data = _json(capsys)
     assert list(data) == ["include"]
     cells = data["include"]
@@ -41,7 +42,7 @@ def test_default_is_the_default_version_times_every_variant(capsys) -> None:
         assert cell["tree-id"] == releases.get(DEFAULT_LWS).tree_id
 
 
-def test_expected_statuses_4_3_5(capsys) -> None:
+def test_expected_statuses_4_3_5(capsys: pytest.CaptureFixture[str]) -> None:
     cell = _json(capsys, "--versions", "4.3.5", "--variants", "release")["include"][0]
     assert {pid: cell["expected"][pid] for pid in SEED} == {
         "0001": "upstream", "0002": "upstream", "0003": "upstream", "0004": "applied"}
@@ -66,7 +67,7 @@ def test_an_uncovered_pin_is_refused_naming_the_fix_and_the_covered_range() -> N
     assert f"pinned releases it covers: {series.covered_ranges(series.select(series.ALL).fixes)}" in line
 
 
-def test_versions_all_is_every_supported_pin(capsys) -> None:
+def test_versions_all_is_every_supported_pin(capsys: pytest.CaptureFixture[str]) -> None:
     cells = _json(capsys, "--versions", "all")["include"]
     pins = _supported_pins()
     assert [c["lws-version"] for c in cells[:: len(variants.names())]] == pins
@@ -77,13 +78,13 @@ def test_versions_all_is_every_supported_pin(capsys) -> None:
     assert len({tuple(sorted(c)) for c in cells}) == 1
 
 
-def test_lists_and_repeated_flags(capsys) -> None:
+def test_lists_and_repeated_flags(capsys: pytest.CaptureFixture[str]) -> None:
     cells = _json(capsys, "--versions", "4.3.5,v4.3.9", "--versions", "4.3.9", "--variants", "tsan,asan")["include"]
     assert [(c["lws-version"], c["variant"]) for c in cells] == [
         ("4.3.5", "tsan"), ("4.3.5", "asan"), ("4.3.9", "tsan"), ("4.3.9", "asan")]
 
 
-def test_stress_and_smoke_follow_the_variant(capsys) -> None:
+def test_stress_and_smoke_follow_the_variant(capsys: pytest.CaptureFixture[str]) -> None:
     for cell in _json(capsys)["include"]:
         sanitizer = variants.get(cell["variant"]).sanitizer
         assert cell["sanitizer"] == (sanitizer.name if sanitizer else "")
@@ -117,7 +118,7 @@ def test_github_output_line() -> None:
     assert isinstance(json.loads(value)["include"], list)
 
 
-def test_table(capsys) -> None:
+def test_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["matrix", "--versions", "4.3.4,4.3.5"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:5] == ["version", "variant", "smoke", "stress", "verify"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, CliResult, run_cli
+from conftest import REPO, CliResult, Json, run_cli
 from helpers import cachestate
 from helpers.archives import copy_tree, edited
 from helpers.checks import error_line
@@ -35,15 +35,19 @@ def declared_ids() -> list[str]:
 
 def failed1_region(connect3: str) -> str:
     """From the failed1: label to the function's `return NULL;`."""
-    return re.search(r"\nfailed1:\n(.*?)return NULL;", connect3, re.DOTALL).group(1)
+    found = re.search(r"\nfailed1:\n(.*?)return NULL;", connect3, re.DOTALL)
+    assert found, "no failed1: label"
+    return found.group(1)
 
 
 def function_body(source: str, name: str) -> str:
     """The body of a top-level C function `name` (lws style: name at line start, closing brace alone)."""
-    return re.search(rf"\n{re.escape(name)}\(.*?\n}}\n", source, re.DOTALL).group(0)
+    found = re.search(rf"\n{re.escape(name)}\(.*?\n}}\n", source, re.DOTALL)
+    assert found, f"no function {name}"
+    return found.group(0)
 
 
-def statuses(data: dict) -> dict[str, str]:
+def statuses(data: Json) -> dict[str, str]:
     return {p["id"]: p["status"] for p in data["patches"]}
 
 
@@ -80,6 +84,7 @@ def test_patch_on_4_3_5_reports_upstream_fixes_and_applies_the_rest(fixed: tuple
     assert found == {pid: series.expected_status(line) for pid, line in lines.items()}
     for entry in data["patches"]:
         line = lines[entry["id"]]
+        assert line is not None
         assert (entry["versions"], entry["patch"], entry["upstream"], entry["sha256"]) == (
             line.versions, line.patch or None, line.upstream or None, line.sha256 or None)
     tree = Path(data["path"])  # the patched tree; the pristine one is source_path

@@ -24,7 +24,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import DEFAULT_LWS
+from conftest import DEFAULT_LWS, Cli, Venv
 from helpers import planned
 from lwsbuild.errors import BadSettingError
 from lwsbuild.wheel.configsettings import split
@@ -52,7 +52,7 @@ def _members(wheel: Path) -> dict[str, bytes]:
 
 
 def _cibw_command(key: str, **placeholders: Path) -> str:
-    return CIBW[key].format(package=REPO, project=REPO, **placeholders)
+    return str(CIBW[key]).format(package=REPO, project=REPO, **placeholders)
 
 
 # --------------------------------------------------------------------------- #
@@ -231,7 +231,7 @@ def test_the_repair_command_leaves_a_sanitizer_wheel_as_it_is(tmp_path: Path) ->
       "lwsbuild.define.LWS_WITH_HTTP2=OFF")),
     (("--variant", "asan", "--unfixed"), ("lwsbuild.variant=asan", "lwsbuild.unfixed=true")),
 ], ids=["seed-asan-http2off", "unfixed-asan"])
-def test_pip_wheel_with_settings_builds_what_lwsbuild_wheel_builds(cli, session_cache: Path, tmp_path: Path,
+def test_pip_wheel_with_settings_builds_what_lwsbuild_wheel_builds(cli: Cli, session_cache: Path, tmp_path: Path,
                                                                    options: tuple[str, ...],
                                                                    settings: tuple[str, ...]) -> None:
     made = cli("wheel", "--json", *options, "-o", str(tmp_path / "cli"))
@@ -257,7 +257,7 @@ def test_pip_wheel_with_settings_builds_what_lwsbuild_wheel_builds(cli, session_
     assert (tmp_path / "repaired" / theirs.name).read_bytes() == theirs.read_bytes()
 
 
-def test_cibuildwheel_test_command_passes_on_the_release_wheel(release_venv) -> None:  # conftest.Venv
+def test_cibuildwheel_test_command_passes_on_the_release_wheel(release_venv: Venv) -> None:  # conftest.Venv
     # What cibuildwheel's test step runs, in a venv holding only the wheel (and its dependencies).
     result = release_venv.run(*shlex.split(CIBW["test-command"]), timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

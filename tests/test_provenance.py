@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO, Json, run_cli
 from helpers import planned
 from helpers.checks import error_line
 from lwsbuild.build import cmake as build
@@ -29,7 +29,7 @@ PLANS = [("release", {}), ("asan", {}), ("tsan", {}), ("asan", {"unfixed": True}
 
 
 @pytest.mark.parametrize("variant, kwargs", PLANS)
-def test_what_is_written_reads_back_the_same(variant: str, kwargs: dict, tmp_path: Path) -> None:
+def test_what_is_written_reads_back_the_same(variant: str, kwargs: Json, tmp_path: Path) -> None:
     spec = planned.spec(variant, where=tmp_path, **kwargs)
     spec_file = build.write_spec(spec, tmp_path / "spec")
     assert provenance.beside(spec_file).is_file()
@@ -65,7 +65,7 @@ def test_the_sanitizer_is_recorded_as_linked(tmp_path: Path) -> None:
     assert native.runtime_path(asan) == Path(os.path.realpath(linked))
 
 
-def _document(**changes: object) -> dict:
+def _document(**changes: object) -> Json:
     data = planned.provenance("asan").to_json()
     data.update(changes)
     return data

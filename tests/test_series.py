@@ -83,7 +83,7 @@ why = "a regression of 2.x"
 
 
 @pytest.fixture
-def loaded(patches: Path, monkeypatch: pytest.MonkeyPatch):
+def loaded(patches: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, str], tuple[series.Fix, ...]]:
     data = series.load_series(write_series(patches, GOOD))
     monkeypatch.setattr(series, "_load", lambda: data)
     return data
@@ -101,6 +101,13 @@ def run(root: Path, version: str, name: str = "all", unfixed: bool = False) -> d
     series.check_supported(release(version), chosen, unfixed)
     results = series.classify_and_apply(root, release(version), chosen, unfixed, f"test tree {version}")
     return {r.fix.id: (r.status, r.unexpected) for r in results}
+
+
+def _line(fix: series.Fix, version: str) -> series.Line:
+    """The fix's line covering `version` (there must be one)."""
+    line = fix.line_for(version)
+    assert line is not None, (fix.id, version)
+    return line
 
 
 # --- validation ---------------------------------------------------------------------------------
@@ -162,26 +169,26 @@ def test_the_repository_series_loads_and_every_fix_has_a_line() -> None:
     assert all(f.lines for f in fixes)
     # 0001-0003: ours before 4.3.4, upstream bd8f69e43 from it on (one file for both forms).
     for fix in fixes[:3]:
-        assert fix.line_for("4.3.3").form == "ours" and fix.line_for("4.3.4").upstream == "bd8f69e43"
-        assert fix.line_for("4.3.3").patch == fix.line_for("4.3.4").patch
+        assert _line(fix, "4.3.3").form == "ours" and _line(fix, "4.3.4").upstream == "bd8f69e43"
+        assert _line(fix, "4.3.3").patch == _line(fix, "4.3.4").patch
 
 
 # --- line selection and coverage ----------------------------------------------------------------
 
-def test_lines_are_chosen_by_version_number(loaded) -> None:
+def test_lines_are_chosen_by_version_number(loaded: object) -> None:
     fixes = {f.id: f for f in series.select().fixes}
-    assert fixes["0001"].line_for("1.2.3").form == "ours"
-    assert fixes["0001"].line_for("2.0.0").form == "upstream"
-    assert fixes["0001"].line_for("2.5.0").upstream == "abcdef123"
+    assert _line(fixes["0001"], "1.2.3").form == "ours"
+    assert _line(fixes["0001"], "2.0.0").form == "upstream"
+    assert _line(fixes["0001"], "2.5.0").upstream == "abcdef123"
     assert fixes["0001"].line_for("1.9.10") is None  # between the lines: uncovered
     # a bound holds what follows at a finer precision: 1.9.9.1 is a 1.9.9 (an unpinned patch release)
-    assert fixes["0001"].line_for("1.9.9.1").form == "ours"
-    assert fixes["0003"].line_for("1.0.0").form == "not-needed"
+    assert _line(fixes["0001"], "1.9.9.1").form == "ours"
+    assert _line(fixes["0003"], "1.0.0").form == "not-needed"
     assert series.select("seed").fixes == (fixes["0001"],)
     assert series.select("none").fixes == ()
 
 
-def test_a_series_can_leave_out_sets_and_fixes(loaded) -> None:
+def test_a_series_can_leave_out_sets_and_fixes(loaded: object) -> None:
     """`all-seed`, `all-0002`: what one fix or set is worth is measured without declaring a set."""
     def ids(name: str) -> list[str]:
         return [f.id for f in series.select(name).fixes]
@@ -205,7 +212,7 @@ def test_set_names_cannot_hold_the_difference_sign(patches: Path) -> None:
         series.load_series(patches)
 
 
-def test_uncovered_release_is_refused_naming_the_fix(loaded) -> None:
+def test_uncovered_release_is_refused_naming_the_fix(loaded: object) -> None:
     with pytest.raises(UnsupportedVersionError) as caught:
         series.check_supported(release("3.0.0"), series.select())
     line = caught.value.one_line()
@@ -226,7 +233,7 @@ def test_covered_ranges_of_the_real_pins() -> None:
 
 # --- status rules -------------------------------------------------------------------------------
 
-def test_fixed_mode_on_each_line(loaded, tmp_path: Path) -> None:
+def test_fixed_mode_on_each_line(loaded: object, tmp_path: Path) -> None:
     old = tree(tmp_path, ORIGINAL, "old")
     assert run(old, "1.5.0") == {"0001": ("applied", False), "0002": ("applied", False), "0003": ("not-needed", False)}
     assert "line 10 fixed" in (old / "src/x.c").read_text() and "line 30 fixed" in (old / "src/x.c").read_text()
@@ -234,31 +241,31 @@ def test_fixed_mode_on_each_line(loaded, tmp_path: Path) -> None:
     assert run(carried, "2.1.0") == {"0001": ("upstream", False), "0002": ("applied", False), "0003": ("not-needed", False)}
 
 
-def test_our_patch_already_there_is_upstream_and_flagged(loaded, tmp_path: Path) -> None:
+def test_our_patch_already_there_is_upstream_and_flagged(loaded: object, tmp_path: Path) -> None:
     carried = tree(tmp_path, changed(ORIGINAL, 10, "line 10 fixed"))
     assert run(carried, "1.5.0", "seed") == {"0001": ("upstream", True)}
 
 
-def test_upstream_line_whose_fix_is_absent_is_a_conflict(loaded, tmp_path: Path) -> None:
+def test_upstream_line_whose_fix_is_absent_is_a_conflict(loaded: object, tmp_path: Path) -> None:
     with pytest.raises(PatchConflict) as caught:
         run(tree(tmp_path, ORIGINAL), "2.1.0")
     assert ("fix 0001 (ten), line 2.0.0 - 2.5.0: upstream abcdef123's change (0001-ten.patch) does not reverse-apply "
             "on test tree 2.1.0 at src/x.c hunk 1 (@@ -7,7 +7,7 @@)") in str(caught.value)
 
 
-def test_edited_context_is_a_conflict_naming_file_and_hunk(loaded, tmp_path: Path) -> None:
+def test_edited_context_is_a_conflict_naming_file_and_hunk(loaded: object, tmp_path: Path) -> None:
     with pytest.raises(PatchConflict) as caught:
         run(tree(tmp_path, changed(ORIGINAL, 29, "line 29 edited")), "1.5.0")
     assert "fix 0002 (thirty), line 1.0.0 - 2.5.0: 0002-thirty.patch fits neither forward nor reversed" in str(caught.value)
     assert "at src/x.c hunk 1 (@@ -27,7 +27,7 @@)" in str(caught.value)
 
 
-def test_shifted_code_classifies_the_same(loaded, tmp_path: Path) -> None:
+def test_shifted_code_classifies_the_same(loaded: object, tmp_path: Path) -> None:
     shifted = ["/* moved */"] * 5 + ORIGINAL[:20] + ["", "/* comment */"] + ORIGINAL[20:]
     assert run(tree(tmp_path, shifted), "1.5.0")["0002"] == ("applied", False)
 
 
-def test_unfixed_reverts_upstream_and_checks_ours_absent(loaded, tmp_path: Path) -> None:
+def test_unfixed_reverts_upstream_and_checks_ours_absent(loaded: object, tmp_path: Path) -> None:
     carried = tree(tmp_path, changed(ORIGINAL, 10, "line 10 fixed"), "carried")
     assert run(carried, "2.1.0", "seed", unfixed=True) == {
         "0001": ("reverted", False), "0002": ("absent", False), "0003": ("not-needed", False)}
@@ -271,7 +278,7 @@ def test_unfixed_reverts_upstream_and_checks_ours_absent(loaded, tmp_path: Path)
         run(tree(tmp_path, changed(ORIGINAL, 30, "line 30 fixed"), "ours-in"), "1.5.0", unfixed=True)
 
 
-def test_prepared_key_follows_the_chosen_forms(loaded, patches: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prepared_key_follows_the_chosen_forms(loaded: object, patches: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from lwsbuild.source.fetch import Source
 
     def key(version: str) -> str:

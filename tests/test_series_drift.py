@@ -41,7 +41,9 @@ class Hunk:
 
 def hunks(patch: Path) -> list[Hunk]:
     found: list[Hunk] = []
-    file, old, new, number = None, None, None, 0
+    file, number = "", 0
+    old: list[str] | None = None
+    new: list[str] | None = None
     for line in patch.read_text().splitlines():
         if line.startswith("--- a/"):
             file, number = line[6:], 0
@@ -49,7 +51,7 @@ def hunks(patch: Path) -> list[Hunk]:
             number += 1
             old, new = [], []
             found.append(Hunk(file, number, old, new))
-        elif old is not None and line[:1] in (" ", "-", "+"):
+        elif old is not None and new is not None and line[:1] in (" ", "-", "+"):
             if line[:1] != "+":
                 old.append(line[1:])
             if line[:1] != "-":
@@ -60,7 +62,9 @@ def hunks(patch: Path) -> list[Hunk]:
 
 
 def on_435() -> list[tuple[series.Fix, series.Line]]:
-    return [(fix, fix.line_for("4.3.5")) for fix in series.select(series.ALL).fixes]
+    lines = [(fix, fix.line_for("4.3.5")) for fix in series.select(series.ALL).fixes]
+    assert all(line is not None for _, line in lines)
+    return [(fix, line) for fix, line in lines if line is not None]
 
 
 def patched_on_435() -> list[tuple[series.Fix, series.Line]]:
@@ -83,7 +87,7 @@ def locate(lines: list[str], block: list[str]) -> int | None:
 def tree(lws_tree: Path, tmp_path: Path) -> Path:
     copy = copy_tree(lws_tree, tmp_path / "drifted", link=True)
     for _fix, line in patched_on_435():
-        for hunk in hunks(line.path):  # real copies of what patches and edits touch
+        for hunk in hunks(line.diff):  # real copies of what patches and edits touch
             target = copy / hunk.file
             data = target.read_bytes()
             target.unlink()
@@ -119,7 +123,7 @@ def test_moved_code_classifies_the_same(tree: Path) -> None:
     moved = 0
     by_file: dict[str, list[int]] = {}
     for _fix, line in patched_on_435():
-        for hunk in hunks(line.path):
+        for hunk in hunks(line.diff):
             at = locate(read(tree, hunk.file), expected_in_tree(line, hunk))
             if at is not None:
                 by_file.setdefault(hunk.file, []).append(at)
@@ -138,7 +142,7 @@ def test_moved_code_classifies_the_same(tree: Path) -> None:
 def test_edited_context_line_is_a_conflict_naming_fix_file_and_hunk(tree: Path, fix_id: str) -> None:
     fix, line = next((f, ln) for f, ln in on_435() if f.id == fix_id)
     # The last hunk whose block is in the tree and has a distinctive context line: hunk numbers > 1 too.
-    for hunk in reversed(hunks(line.path)):
+    for hunk in reversed(hunks(line.diff)):
         lines = read(tree, hunk.file)
         at = locate(lines, expected_in_tree(line, hunk))
         context = [i for i, text in enumerate(expected_in_tree(line, hunk))
@@ -159,13 +163,13 @@ def test_edited_context_line_is_a_conflict_naming_fix_file_and_hunk(tree: Path, 
 
 def test_our_fix_already_in_the_tree_is_upstream_and_flagged(tree: Path) -> None:
     _fix, line = next((f, ln) for f, ln in on_435() if f.id == "0004")
-    git_apply(tree, line.path)
+    git_apply(tree, line.diff)
     assert classify(tree) == {**pristine_statuses(), "0004": ("upstream", True)}
 
 
 def test_upstream_fix_absent_is_a_conflict_fixed_or_unfixed(tree: Path, tmp_path: Path) -> None:
     _fix, line = next((f, ln) for f, ln in on_435() if f.id == "0002")
-    git_apply(tree, line.path, "-R")  # 4.3.5 without upstream's failed1: cancel
+    git_apply(tree, line.diff, "-R")  # 4.3.5 without upstream's failed1: cancel
     with pytest.raises(PatchConflict, match=rf"^fix 0002 .*upstream bd8f69e43's change \({re.escape(line.patch)}\) "
                                             r"does not reverse-apply .* at lib/core-net/client/connect3.c hunk 1 "):
         classify(tree)
@@ -180,7 +184,7 @@ def test_unfixed_absent_versus_conflict(tree: Path, lws_tree: Path, tmp_path: Pa
         for fix, line in on_435()}
     # Our fix already present in the tree: not "absent" (the UNFIXED label would lie): a conflict.
     again = copy_tree(lws_tree, tmp_path / "with-0004")
-    git_apply(again, next(ln for f, ln in on_435() if f.id == "0004").path)
+    git_apply(again, next(ln for f, ln in on_435() if f.id == "0004").diff)
     with pytest.raises(PatchConflict, match=r"^fix 0004 .* fits neither forward nor reversed .* at lib/core/logs.c hunk "):
         classify(again, unfixed=True)
 
@@ -190,13 +194,14 @@ def test_the_version_number_chooses_the_lines(lws_tree: Path, tmp_path: Path) ->
     the "4.3.0 - 4.3.3" lines) the seed fixes are ours and apply; called 4.3.5 they are a conflict."""
     old_client = copy_tree(lws_tree, tmp_path / "old-client")
     for _fix, line in reversed(on_435()[:3]):
-        git_apply(old_client, line.path, "-R")
+        git_apply(old_client, line.diff, "-R")
     cache = tmp_path / "cache"
     as_432 = run_cli("patch", "--series", "seed", "--lws-version", "4.3.2", "--allow-unpinned",
                      "--source", f"dir:{old_client}", "--json", cache=cache)
     assert as_432.returncode == 0, as_432.stderr
     found = {p["id"]: (p["status"], p["versions"], p["form"]) for p in as_432.json["patches"]}
-    assert found == {fix.id: ("applied", fix.line_for("4.3.2").versions, "ours") for fix in series.select("seed").fixes}
+    lines = {fix.id: fix.line_for("4.3.2") for fix in series.select("seed").fixes}
+    assert found == {fix_id: ("applied", line.versions if line else None, "ours") for fix_id, line in lines.items()}
     assert found["0001"][1] == "4.3.0 - 4.3.3"
     assert as_432.json["marks"] == ["UNPINNED"]
     as_435 = run_cli("patch", "--series", "seed", "--lws-version", "4.3.5", "--allow-unpinned",

@@ -19,11 +19,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Self
 
 import pytest
 
+from conftest import Json, Venv
 from helpers import planned
 from lwsbuild.common import prefix as prefix_layout
 from lwsbuild.errors import LayoutMismatchError, NativeLibraryError, SanitizerRuntimeError, SmokeFailure, UsageError
@@ -41,7 +43,7 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error", "ERROR: LeakSan
 def _free_port() -> int:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
+    port: int = s.getsockname()[1]
     s.close()
     return port
 
@@ -145,7 +147,7 @@ def _copy_prefix(src: Path, dst: Path) -> Path:
     return dst
 
 
-def _synthetic_layout() -> dict:
+def _synthetic_layout() -> Json:
     """A self-consistent layout document for this machine's pointer size."""
     ptr = ctypes.sizeof(ctypes.c_void_p)
     kind_size = {"ptr": ptr, "int": 4, "u64": 8, "size_t": ctypes.sizeof(ctypes.c_size_t), "id": 4}
@@ -199,7 +201,8 @@ def test_parse_layout_accepts_consistent_document(tmp_path: Path) -> None:
         (lambda d: d["structs"]["lws_protocols"]["fields"]["callback"].update(offset=0), "overlap"),
     ],
 )
-def test_parse_layout_rejects_inconsistent_document(tmp_path: Path, corrupt, needle: str) -> None:
+def test_parse_layout_rejects_inconsistent_document(tmp_path: Path, corrupt: Callable[[Json], object],
+                                                    needle: str) -> None:
     doc = _synthetic_layout()
     corrupt(doc)
     with pytest.raises(LayoutMismatchError) as exc:
@@ -371,14 +374,14 @@ def test_tsan_is_refused(tsan_prefix: Path) -> None:
 def test_exception_in_callback_fails_the_smoke(release_prefix: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from lwsbuild.native import smoke
 
-    def boom(self, wsi):
+    def boom(self: object, wsi: object) -> None:
         raise RuntimeError("boom from a test")
 
     monkeypatch.setattr(smoke._Session, "_message_complete", boom)
     t = time.monotonic()
     rep = run_smoke(None, release_prefix, timeout=5)
     assert not rep.ok
-    assert "internal error in the lws callback: RuntimeError: boom from a test" in rep.error
+    assert "internal error in the lws callback: RuntimeError: boom from a test" in str(rep.error)
     assert time.monotonic() - t < 5
 
 
@@ -421,8 +424,8 @@ def test_handshake_rejected_403(release_prefix: Path) -> None:
     with RawServer("http403") as srv:
         rep = run_smoke(f"ws://127.0.0.1:{srv.port}/chat", release_prefix, timeout=5)
     assert not rep.ok
-    assert "HTTP 403" in rep.error and "rejected" in rep.error
-    assert "\n" not in rep.error
+    assert "HTTP 403" in str(rep.error) and "rejected" in str(rep.error)
+    assert "\n" not in str(rep.error)
 
 
 @pytest.mark.build
@@ -433,7 +436,7 @@ def test_silent_server_times_out(release_prefix: Path) -> None:
         rep = run_smoke(f"ws://127.0.0.1:{srv.port}/", release_prefix, timeout=1.5)
         elapsed = time.monotonic() - t
     assert not rep.ok
-    assert "timed out after 1.5 s" in rep.error and "never answered" in rep.error
+    assert "timed out after 1.5 s" in str(rep.error) and "never answered" in str(rep.error)
     assert 1.4 < elapsed < 4.0
 
 
@@ -443,7 +446,7 @@ def test_wrong_subprotocol(release_prefix: Path) -> None:
     with RawServer("wrongproto") as srv:
         rep = run_smoke(f"ws://127.0.0.1:{srv.port}/", release_prefix, timeout=5)
     assert not rep.ok
-    assert "subprotocol" in rep.error and "lwsbuild-smoke" in rep.error
+    assert "subprotocol" in str(rep.error) and "lwsbuild-smoke" in str(rep.error)
 
 
 @pytest.mark.build
@@ -456,7 +459,7 @@ def test_wrong_subprotocol_cli_exit_code(release_prefix: Path) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def _rewrite_layout(prefix: Path, change) -> None:
+def _rewrite_layout(prefix: Path, change: Callable[[Json], object]) -> None:
     path = prefix / prefix_layout.LAYOUT
     data = json.loads(path.read_text())
     change(data)
@@ -473,7 +476,8 @@ def _rewrite_layout(prefix: Path, change) -> None:
         (lambda d: d["config"].update(LWS_WITH_TLS=not d["config"]["LWS_WITH_TLS"]), "LWS_WITH_TLS"),
     ],
 )
-def test_wrong_layout_is_refused(release_prefix: Path, tmp_path: Path, change, needle: str) -> None:
+def test_wrong_layout_is_refused(release_prefix: Path, tmp_path: Path, change: Callable[[Json], object],
+                                 needle: str) -> None:
     prefix = _copy_prefix(release_prefix, tmp_path / "prefix")
     _rewrite_layout(prefix, change)
     with pytest.raises(LayoutMismatchError) as exc:
@@ -504,7 +508,7 @@ def test_load_reports_versions_and_provenance(release_prefix: Path) -> None:
 
 # --- the two-line user experience: `pip install <wheel>` then `lwsbuild smoke` --------------------
 
-def _smoke_in_venv(venv) -> tuple[dict, str]:
+def _smoke_in_venv(venv: Venv) -> tuple[Json, str]:
     result = venv.run(venv.root / "bin" / "lwsbuild", "smoke", "--json", timeout=120)
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout), result.stderr
@@ -513,7 +517,7 @@ def _smoke_in_venv(venv) -> tuple[dict, str]:
 @pytest.mark.build
 @pytest.mark.network
 @pytest.mark.venv
-def test_smoke_from_the_installed_release_wheel(release_venv) -> None:
+def test_smoke_from_the_installed_release_wheel(release_venv: Venv) -> None:
     report, _ = _smoke_in_venv(release_venv)
     assert report["ok"] and report["variant"] == "release"
     assert Path(report["prefix"]).is_relative_to(release_venv.root)
@@ -523,7 +527,7 @@ def test_smoke_from_the_installed_release_wheel(release_venv) -> None:
 @pytest.mark.build
 @pytest.mark.network
 @pytest.mark.venv
-def test_smoke_from_the_installed_asan_wheel_has_no_sanitizer_report(asan_venv) -> None:
+def test_smoke_from_the_installed_asan_wheel_has_no_sanitizer_report(asan_venv: Venv) -> None:
     # The asan library needs libasan first: the command re-executes itself with it preloaded.
     report, stderr = _smoke_in_venv(asan_venv)
     assert report["ok"] and report["variant"] == "asan"

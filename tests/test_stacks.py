@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture
-def deadlocked(tmp_path: Path):
+def deadlocked(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     """A real process stuck in an ABBA deadlock between two named threads."""
     binary = tmp_path / "abba"
     subprocess.run(["cc", "-g", "-O0", "-pthread", str(DATA / "abba_deadlock.c"), "-o", str(binary)], check=True)
@@ -28,7 +29,7 @@ def deadlocked(tmp_path: Path):
 
 
 @pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb is not installed (.ci/run installs it)")
-def test_a_deadlock_dump_names_each_thread_the_lock_it_waits_for_and_where(deadlocked) -> None:
+def test_a_deadlock_dump_names_each_thread_the_lock_it_waits_for_and_where(deadlocked: subprocess.Popen[str]) -> None:
     tool, text = stacks.dump(deadlocked.pid)
     assert tool == "gdb" and "lws-svc-1" in text
     found = stacks.blocked(text)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import Cli
 from lwsbuild.build import harness, variants
 from lwsbuild.cli import main as cli
 from lwsbuild.stress import profiles, report
@@ -27,7 +28,7 @@ LOG_TAG = ("__lws_lc_tag", "__lws_lc_untag")
 
 # --- no build needed ----------------------------------------------------------------------------
 
-def test_profile_is_the_harness_command_line():
+def test_profile_is_the_harness_command_line() -> None:
     args = cli._parser().parse_args(["stress", "--threads", "3", "--duration", "20", "--mix", "refused=1",
                                      "--hold-ms", "0", "--variant", "asan"])
     profile = stress.Profile.from_mapping(vars(args))
@@ -35,7 +36,7 @@ def test_profile_is_the_harness_command_line():
     assert stress.Profile().argv() == []  # nothing given: the harness's own defaults
 
 
-def test_sanitizer_options_ours_first_the_users_win():
+def test_sanitizer_options_ours_first_the_users_win() -> None:
     env = stress.sanitizer_env(variants.sanitizer("address"), {"ASAN_OPTIONS": "detect_leaks=0"})
     assert set(env) == {"ASAN_OPTIONS", "UBSAN_OPTIONS"}
     assert env["ASAN_OPTIONS"].startswith("halt_on_error=1:") and env["ASAN_OPTIONS"].endswith(":detect_leaks=0")
@@ -56,7 +57,7 @@ def _stored_run(log_dir: Path) -> stress.StressRun:
                             (finding,), 51.0, log_dir)
 
 
-def test_report_writes_json_logs_and_plot(tmp_path: Path):
+def test_report_writes_json_logs_and_plot(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     run = _stored_run(tmp_path)
     written = report.write(tmp_path, run)
@@ -67,10 +68,10 @@ def test_report_writes_json_logs_and_plot(tmp_path: Path):
     assert written["stderr"] == str(tmp_path / "stderr.log")
 
 
-def test_report_without_matplotlib_writes_everything_else(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_report_without_matplotlib_writes_everything_else(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     written = report.write(tmp_path, _stored_run(tmp_path))
-    assert written["plot"] is None and "lwsbuild[plot]" in written["plot_skipped"]
+    assert written["plot"] is None and "lwsbuild[plot]" in str(written["plot_skipped"])
     assert not (tmp_path / "stress.png").exists()
     assert json.loads((tmp_path / "stress.json").read_text())["report"]["plot_skipped"]
 
@@ -79,7 +80,7 @@ def test_report_without_matplotlib_writes_everything_else(tmp_path: Path, monkey
 
 @pytest.mark.build
 @pytest.mark.network
-def test_unfixed_asan_build_reproduces_the_heap_use_after_free(cli):
+def test_unfixed_asan_build_reproduces_the_heap_use_after_free(cli: Cli) -> None:
     # The original bug's paths: connect timeouts (black hole) and connect failures (refused port).
     # Without echo traffic the unfixed tree's other defects (deadlock, list asserts) mostly stay out of
     # the way: 14 of 14 runs on a quiet machine gave heap-use-after-free, within about 1 s. On a loaded
@@ -104,7 +105,7 @@ def test_unfixed_asan_build_reproduces_the_heap_use_after_free(cli):
 
 @pytest.mark.build
 @pytest.mark.network
-def test_fixed_asan_build_runs_clean(cli, asan_prefix: Path, tmp_path: Path):
+def test_fixed_asan_build_runs_clean(cli: Cli, asan_prefix: Path, tmp_path: Path) -> None:
     summary = tmp_path / "github-step-summary.md"  # as a GitHub Actions job runs it
     result = cli("stress", "--variant", "asan", "--duration", "20", "--watchdog", "20", "--json",
                  "--report", str(tmp_path / "report"),
@@ -112,7 +113,7 @@ def test_fixed_asan_build_runs_clean(cli, asan_prefix: Path, tmp_path: Path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     data = result.json
     assert "::group::stress: profile default" in result.stderr.splitlines()
-    header, rule, row = summary.read_text().strip().splitlines()
+    header, _rule, row = summary.read_text().strip().splitlines()
     assert header.startswith("| stress | profile |") and row.endswith(" | clean | none |")
     tmp_path = tmp_path / "report"
     assert data["verdict"] == "clean" and data["sanitizer_reports"] == []
@@ -133,7 +134,7 @@ def test_fixed_asan_build_runs_clean(cli, asan_prefix: Path, tmp_path: Path):
 
 @pytest.mark.build
 @pytest.mark.network
-def test_tsan_all_series_has_no_finding_in_the_log_tag_code(cli):
+def test_tsan_all_series_has_no_finding_in_the_log_tag_code(cli: Cli) -> None:
     result = cli("stress", "--variant", "tsan", "--duration", "10", "--watchdog", "20", "--json")
     data = result.json
     in_log_tag = [r["summary"] for r in data["sanitizer_reports"]
@@ -153,7 +154,7 @@ def _profile_names() -> list[str]:
 @pytest.mark.build
 @pytest.mark.network
 @pytest.mark.parametrize("profile", _profile_names())
-def test_tsan_finds_no_lock_order_inversion_of_the_series_under_any_profile(cli, tsan_prefix: Path, profile: str):
+def test_tsan_finds_no_lock_order_inversion_of_the_series_under_any_profile(cli: Cli, tsan_prefix: Path, profile: str) -> None:
     # The series' lock order (README, "Lock order"): no thread blocks on another's pt lock while
     # holding a lock. TSan sees every lock edge of the run; the only inversion allowed is the
     # single-threaded start-up one known_races.toml lists. Measured 2026-12-01: every profile,
@@ -171,13 +172,13 @@ def test_tsan_finds_no_lock_order_inversion_of_the_series_under_any_profile(cli,
 
 @pytest.mark.build
 @pytest.mark.network
-def test_harness_refusing_its_arguments_is_a_usage_error(cli, asan_prefix: Path):
+def test_harness_refusing_its_arguments_is_a_usage_error(cli: Cli, asan_prefix: Path) -> None:
     result = cli("stress", "--variant", "asan", "--mix", "nonsense=1")
     assert result.returncode == 2
     assert "lws-stress refused its arguments" in result.stderr and "--mix" in result.stderr
 
 
-def _paths_under(data, directory: Path) -> list[str]:
+def _paths_under(data: object, directory: Path) -> list[str]:
     """Every string in `data` (nested JSON) that names a path inside `directory`."""
     if isinstance(data, dict):
         return [p for value in data.values() for p in _paths_under(value, directory)]
@@ -188,7 +189,7 @@ def _paths_under(data, directory: Path) -> list[str]:
 
 @pytest.mark.build
 @pytest.mark.network
-def test_prove_shows_the_bug_and_the_fix_under_each_profile(cli, asan_prefix: Path, tmp_path: Path):
+def test_prove_shows_the_bug_and_the_fix_under_each_profile(cli: Cli, asan_prefix: Path, tmp_path: Path) -> None:
     # No --report: the default ./prove-report holds everything prove.json points at. Two profiles
     # keep CI short; a bare `lwsbuild prove` runs every profile of profiles.toml the same way.
     result = cli("prove", "--profile", "default", "--profile", "tsi0-timeouts", "--duration", "10",
@@ -213,7 +214,7 @@ def test_prove_shows_the_bug_and_the_fix_under_each_profile(cli, asan_prefix: Pa
     assert json.loads((report / "prove.json").read_text())["proven"]
 
 
-def test_every_profile_of_the_catalogue_is_a_valid_harness_command_line():
+def test_every_profile_of_the_catalogue_is_a_valid_harness_command_line() -> None:
     from lwsbuild.stress import profiles
 
     names = profiles.names()
@@ -227,7 +228,7 @@ def test_every_profile_of_the_catalogue_is_a_valid_harness_command_line():
             named.profile.to_json()
 
 
-def test_an_unknown_profile_is_a_usage_error(tmp_path: Path):
+def test_an_unknown_profile_is_a_usage_error(tmp_path: Path) -> None:
     from conftest import run_cli
 
     result = run_cli("stress", "--profile", "nope", cache=tmp_path)
@@ -235,7 +236,7 @@ def test_an_unknown_profile_is_a_usage_error(tmp_path: Path):
     assert "default" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_caps_follow_the_profile_so_a_long_timeout_is_not_silently_throttled():
+def test_caps_follow_the_profile_so_a_long_timeout_is_not_silently_throttled() -> None:
     # 3 initiating threads x 2,000/s, a third black holes held 5 s: ~10,000 open at once
     heavy = stress.Profile.of(cps=2000, mix="refused=1,blackhole=1,echo=1", timeout_secs=5)
     assert heavy.expected_open() == pytest.approx(3 * 2000 * (0.01 + 5 + 0.05) / 3, rel=0.01)
@@ -248,7 +249,7 @@ def test_caps_follow_the_profile_so_a_long_timeout_is_not_silently_throttled():
     assert (given.get("max_concurrent"), given.get("nofile")) == (10, 100)  # what the user asks for is kept
 
 
-def test_a_binding_cap_is_reported_not_hidden(tmp_path: Path):
+def test_a_binding_cap_is_reported_not_hidden(tmp_path: Path) -> None:
     run = _stored_run(tmp_path)
     assert run.capped is None
     summary = {"connections": 10, "cps": 1.0, "max_concurrent": 10, "duration_s": 10.0,

@@ -16,15 +16,12 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conftest import DEFAULT_LWS, CliResult, run_cli
+from conftest import DEFAULT_LWS, Cli, run_cli
 from lwsbuild.build import variants
-
-Cli = Callable[..., CliResult]
 
 
 def _lws_compile_flags(build_dir: Path) -> dict[str, list[str]]:

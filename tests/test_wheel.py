@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEFAULT_LWS, REPO, Venv
+from conftest import DEFAULT_LWS, REPO, Cli, Json, Venv
 from helpers import planned
 from lwsbuild.build import variants
 from lwsbuild.build.provenance import Provenance, repair_policy
@@ -123,8 +123,8 @@ def test_find_paths_reports_the_member_holding_a_build_path(tmp_path: Path) -> N
 
 @pytest.mark.build
 @pytest.mark.network
-def test_release_wheel_holds_library_headers_package_files_and_provenance(release_wheel_info: dict,
-                                                                           release_build: dict) -> None:
+def test_release_wheel_holds_library_headers_package_files_and_provenance(release_wheel_info: Json,
+                                                                           release_build: Json) -> None:
     wheel = Path(release_wheel_info["wheel"])
     assert re.fullmatch(rf"lwsbuild-0\.1\.0\+lws{LWS}-py3-none-manylinux_2_\d+_x86_64\.whl", wheel.name), wheel.name
     members = _members(wheel)
@@ -160,7 +160,7 @@ def test_release_wheel_holds_library_headers_package_files_and_provenance(releas
 
 @pytest.mark.build
 @pytest.mark.network
-def test_sanitizer_wheel_is_named_apart_and_not_repaired(asan_wheel_info: dict, release_wheel: Path) -> None:
+def test_sanitizer_wheel_is_named_apart_and_not_repaired(asan_wheel_info: Json, release_wheel: Path) -> None:
     wheel = Path(asan_wheel_info["wheel"])
     assert wheel.name == f"lwsbuild-0.1.0+lws{LWS}.asan-py3-none-linux_x86_64.whl"
     assert _metadata(wheel)["Version"] != _metadata(release_wheel)["Version"]
@@ -174,7 +174,7 @@ def test_sanitizer_wheel_is_named_apart_and_not_repaired(asan_wheel_info: dict, 
 
 @pytest.mark.build
 @pytest.mark.network
-def test_tsan_wheel_is_named_for_its_variant(cli, tsan_build: dict, tmp_path: Path) -> None:
+def test_tsan_wheel_is_named_for_its_variant(cli: Cli, tsan_build: Json, tmp_path: Path) -> None:
     result = cli("wheel", "--json", "--variant", "tsan", "-o", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert Path(result.json["wheel"]).name == f"lwsbuild-0.1.0+lws{LWS}.tsan-py3-none-linux_x86_64.whl"
@@ -185,7 +185,7 @@ def test_tsan_wheel_is_named_for_its_variant(cli, tsan_build: dict, tmp_path: Pa
 @pytest.mark.network
 @pytest.mark.venv
 def test_release_wheel_loads_from_a_fresh_venv(release_venv: Venv) -> None:
-    code = ("import json; from lwsbuild import native; lib = native.load(); "
+    code = ("import json; from lwsbuild.native import library; lib = library.load(); "
             "print(json.dumps({'prefix': str(lib.prefix), 'version': lib.version, 'variant': lib.variant}))")
     result = release_venv.run(release_venv.python, "-c", code)
     assert result.returncode == 0, result.stderr
@@ -231,7 +231,7 @@ def test_asan_wheel_loads_from_a_fresh_venv_with_the_runtime_preloaded(asan_venv
 @pytest.mark.build
 @pytest.mark.network
 @pytest.mark.venv
-def test_no_build_path_in_any_installed_file(release_venv: Venv, release_wheel_info: dict,
+def test_no_build_path_in_any_installed_file(release_venv: Venv, release_wheel_info: Json,
                                             session_cache: Path) -> None:
     build = release_wheel_info["build"]
     needles = {str(session_cache), str(REPO), build["build_dir"], build["prefix"]}
@@ -246,7 +246,7 @@ def test_no_build_path_in_any_installed_file(release_venv: Venv, release_wheel_i
 @pytest.mark.build
 @pytest.mark.network
 def test_two_wheel_builds_in_different_caches_and_directories_are_byte_identical(
-        cli, release_wheel: Path, tmp_path: Path) -> None:
+        cli: Cli, release_wheel: Path, tmp_path: Path) -> None:
     # The first wheel is packaged from the session build; --check-reproducible builds it again
     # from the verified tree in a fresh cache and working directory, and compares the bytes.
     result = cli("wheel", "--json", "--check-reproducible", "-o", str(tmp_path), cwd=tmp_path)
@@ -259,8 +259,8 @@ def test_two_wheel_builds_in_different_caches_and_directories_are_byte_identical
 
 @pytest.mark.build
 @pytest.mark.network
-def test_unfixed_never_reuses_a_fixed_build_or_wheel_name(cli, asan_build: dict, asan_unfixed_build: dict,
-                                                          asan_wheel_info: dict, tmp_path: Path) -> None:
+def test_unfixed_never_reuses_a_fixed_build_or_wheel_name(cli: Cli, asan_build: Json, asan_unfixed_build: Json,
+                                                          asan_wheel_info: Json, tmp_path: Path) -> None:
     assert asan_unfixed_build["build_key"] != asan_build["build_key"]
     assert asan_unfixed_build["prefix"] != asan_build["prefix"]
     result = cli("wheel", "--json", "--variant", "asan", "--unfixed", "-o", str(tmp_path))

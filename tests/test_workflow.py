@@ -16,11 +16,12 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from conftest import DEFAULT_LWS
+from conftest import DEFAULT_LWS, Json
 from lwsbuild.cli import matrix
 from lwsbuild.cli.main import _parser
 from lwsbuild.common import cache
@@ -48,8 +49,9 @@ SHELL_VARIABLES = {"GITHUB_WORKSPACE": "/runner/work", "RUNNER_TEMP": "/runner/t
 
 
 @pytest.fixture(scope="module")
-def workflow() -> dict:
-    return yaml.safe_load(WORKFLOW.read_text())
+def workflow() -> Json:
+    loaded: Json = yaml.safe_load(WORKFLOW.read_text())
+    return loaded
 
 
 def _expand(text: str, env: dict[str, str] | None = None) -> str:
@@ -58,8 +60,9 @@ def _expand(text: str, env: dict[str, str] | None = None) -> str:
     return re.sub(r"\$\{?([A-Za-z_]\w*)\}?", lambda m: variables.get(m.group(1), m.group(0)), text)
 
 
-def _steps(workflow: dict, job: str) -> list[dict]:
-    return workflow["jobs"][job]["steps"]
+def _steps(workflow: Json, job: str) -> list[Json]:
+    steps: list[Json] = workflow["jobs"][job]["steps"]
+    return steps
 
 
 def _lwsbuild_commands(script: str) -> list[list[str]]:
@@ -82,7 +85,7 @@ def _lwsbuild_commands(script: str) -> list[list[str]]:
     return commands
 
 
-def _all_commands(workflow: dict) -> list[tuple[str, list[str]]]:
+def _all_commands(workflow: Json) -> list[tuple[str, list[str]]]:
     found = []
     for job_name, job in workflow["jobs"].items():
         for step in job.get("steps", []):
@@ -93,23 +96,25 @@ def _all_commands(workflow: dict) -> list[tuple[str, list[str]]]:
     return found
 
 
-def _step_running(workflow: dict, job: str, pattern: str) -> dict:
+def _step_running(workflow: Json, job: str, pattern: str) -> Json:
     matches = [s for s in _steps(workflow, job) if re.search(pattern, s.get("run", ""))]
     assert matches, f"no step of job {job!r} runs /{pattern}/"
     return matches[0]
 
 
-def _uses(workflow: dict, job: str, action: str) -> list[dict]:
+def _uses(workflow: Json, job: str, action: str) -> list[Json]:
     return [s for s in _steps(workflow, job) if s.get("uses", "").split("@")[0] == action]
 
 
-def test_jobs_and_triggers(workflow: dict) -> None:
+def test_jobs_and_triggers(workflow: Json) -> None:
     assert {"matrix", "build", "tests"} <= set(workflow["jobs"])
-    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    on: Any = True  # YAML 1.1 reads a bare `on` as true
+    triggers = workflow.get("on", workflow.get(on))
+    assert triggers is not None
     assert {"push", "pull_request", "workflow_dispatch"} <= set(triggers)
 
 
-def test_matrix_job_output_feeds_strategy_matrix(workflow: dict) -> None:
+def test_matrix_job_output_feeds_strategy_matrix(workflow: Json) -> None:
     job = workflow["jobs"]["matrix"]
     output = re.fullmatch(r"\$\{\{\s*steps\.([\w-]+)\.outputs\.matrix\s*\}\}", job["outputs"]["matrix"])
     assert output, job["outputs"]
@@ -124,7 +129,7 @@ def test_matrix_job_output_feeds_strategy_matrix(workflow: dict) -> None:
     assert build["strategy"]["fail-fast"] is False  # one red cell must not cancel the others
 
 
-def test_every_matrix_key_the_build_job_reads_exists(workflow: dict) -> None:
+def test_every_matrix_key_the_build_job_reads_exists(workflow: Json) -> None:
     used = set(re.findall(r"matrix\.([\w-]+)", yaml.safe_dump(workflow["jobs"]["build"])))
     used.discard("outputs")  # needs.matrix.outputs.matrix: the job, not a cell
     cells = matrix.build_matrix(["all"], None).to_json()["include"]
@@ -132,7 +137,7 @@ def test_every_matrix_key_the_build_job_reads_exists(workflow: dict) -> None:
         assert used <= set(cell), f"the workflow reads matrix keys the cells lack: {used - set(cell)}"
 
 
-def test_each_cell_builds_a_wheel_smokes_it_in_a_fresh_venv_and_stresses_sanitizers(workflow: dict) -> None:
+def test_each_cell_builds_a_wheel_smokes_it_in_a_fresh_venv_and_stresses_sanitizers(workflow: Json) -> None:
     steps = _steps(workflow, "build")
     wheel = _step_running(workflow, "build", r"(?m)^\s*(?:python -m )?lwsbuild wheel ")
     assert "-o wheelhouse" in wheel["run"] and "--json" in wheel["run"]
@@ -154,7 +159,7 @@ def test_each_cell_builds_a_wheel_smokes_it_in_a_fresh_venv_and_stresses_sanitiz
         assert cell["stress"] is (cell["variant"] in ("asan", "tsan"))
 
 
-def test_the_checkout_cli_builds_and_the_installed_wheel_smokes(workflow: dict) -> None:
+def test_the_checkout_cli_builds_and_the_installed_wheel_smokes(workflow: Json) -> None:
     """build/wheel/stress need the checkout (cmake/, pyproject.toml); smoke must test the wheel."""
     job = workflow["jobs"]["build"]
     workspace = "${{ github.workspace }}"
@@ -168,7 +173,7 @@ def test_the_checkout_cli_builds_and_the_installed_wheel_smokes(workflow: dict) 
     assert plan["env"]["PYTHONPATH"] == workspace
 
 
-def test_artifacts(workflow: dict) -> None:
+def test_artifacts(workflow: Json) -> None:
     uploads = _uses(workflow, "build", "actions/upload-artifact")
     paths = "\n".join(str(s["with"]["path"]) for s in uploads)
     for needle in ("wheelhouse/*.whl", "provenance", "stress-report"):
@@ -179,7 +184,7 @@ def test_artifacts(workflow: dict) -> None:
     assert "always()" in str(stress_upload.get("if", "")), "a failing stress run still uploads its report"
 
 
-def test_a_failing_cell_uploads_its_logs(workflow: dict) -> None:
+def test_a_failing_cell_uploads_its_logs(workflow: Json) -> None:
     """A red cell's logs outlive the runner: the build and wheel logs where build.py and wheel.py
     write them (the cache's builds/<key>/build.log and wheel.log) and the stress run's."""
     steps = _steps(workflow, "build")
@@ -196,7 +201,7 @@ def test_a_failing_cell_uploads_its_logs(workflow: dict) -> None:
         assert any(fnmatch.fnmatch(log, pattern) for pattern in patterns), f"{log} is not uploaded: {patterns}"
 
 
-def test_the_source_cache_holds_the_pinned_tree(workflow: dict, tmp_path: Path,
+def test_the_source_cache_holds_the_pinned_tree(workflow: Json, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """The cache saves what sources.fetch serves on the next run: trees/<pinned tree id>, keyed by it."""
     (step,) = _uses(workflow, "build", "actions/cache")
@@ -212,7 +217,7 @@ def test_the_source_cache_holds_the_pinned_tree(workflow: dict, tmp_path: Path,
     assert any("LWSBUILD_CACHE=" in s.get("run", "") for s in before), "LWSBUILD_CACHE is set before the cache"
 
 
-def test_dependencies_are_installed_without_building_the_package(workflow: dict) -> None:
+def test_dependencies_are_installed_without_building_the_package(workflow: Json) -> None:
     """`pip install .` builds libwebsockets: the matrix job needs none of it, the build job only the deps."""
     assert not [s for s in _steps(workflow, "matrix") if re.search(r"pip install|apt-get", s.get("run", ""))]
     apt = _step_running(workflow, "build", r"apt-get install")["run"]
@@ -238,7 +243,7 @@ def test_lwsbuild_matrix_needs_only_the_standard_library() -> None:
     assert json.loads(out.stdout)["include"]
 
 
-def test_every_lwsbuild_command_parses_with_the_real_cli(workflow: dict) -> None:
+def test_every_lwsbuild_command_parses_with_the_real_cli(workflow: Json) -> None:
     commands = _all_commands(workflow)
     used = {argv[0] for _, argv in commands}
     assert {"matrix", "wheel", "smoke", "stress"} <= used, used
@@ -254,7 +259,7 @@ def test_every_lwsbuild_command_parses_with_the_real_cli(workflow: dict) -> None
     assert not failures, "workflow commands the CLI rejects:\n" + "\n".join(failures)
 
 
-def test_every_lwsbuild_subcommand_is_in_the_readme(workflow: dict) -> None:
+def test_every_lwsbuild_subcommand_is_in_the_readme(workflow: Json) -> None:
     readme = REPO / "README.md"
     assert readme.is_file(), "README.md is missing: it must document the commands CI runs"
     text = readme.read_text()

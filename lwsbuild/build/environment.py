@@ -80,7 +80,7 @@ def dropped_line(environ: Mapping[str, str]) -> str | None:
         return None
     return (f"warning: not passed to the build (it would change what provenance.json records): {', '.join(names)}; "
             "declared settings take their place: --cc/CC, --extra-cflags/CFLAGS, --extra-ldflags/LDFLAGS, "
-            "-D LWS_NAME=VALUE (README: Settings)")
+            "-D LWS_NAME=VALUE (docs/settings.md)")
 
 
 @cache

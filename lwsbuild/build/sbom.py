@@ -20,6 +20,7 @@ import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from lwsbuild.build import provenance
 from lwsbuild.build.provenance import Provenance
@@ -50,7 +51,7 @@ def _patch_text(entry: PatchRecord) -> str | None:
     return data.decode("utf-8", errors="replace")
 
 
-def build_sbom(described: Provenance, defined: set[str]) -> dict[str, object]:
+def build_sbom(described: Provenance, defined: set[str]) -> dict[str, Any]:
     lws = described.lws
     version = lws.version
     ref = f"libwebsockets@{version}"

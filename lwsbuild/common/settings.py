@@ -4,7 +4,7 @@ This table is the one place a build's inputs are declared. From it come the comm
 groups (`add_arguments`), the pip backend's `-C lwsbuild.*` keys (configsettings.py), the reading of
 the environment (`resolve`: an option or -C key given wins, then the variable, then the default),
 the command line that gives a request back (`argv`, what `--check-reproducible` and `verify` run
-again) and the README's settings table (`python -m lwsbuild.common.settings`; a test keeps them equal).
+again) and the documentation's settings table (`python -m lwsbuild.common.settings`, generated into docs/settings.md).
 request.BuildRequest has one field per setting (a test checks that too). A setting `in_key` is part
 of the build key and recorded in provenance.json; the others change where the bytes come from or
 how the cache is checked, never which bytes are built.
@@ -36,7 +36,7 @@ class Setting(NamedTuple):
     option: str  # on the command line
     key: str  # the -C config-setting (pip, python -m build, cibuildwheel); for defines, the key's prefix
     env: str  # the environment variable read when neither the option nor the key is given ("": none)
-    default: str  # as the help and the README say it
+    default: str  # as the help and the docs say it
     metavar: str
     help: str
     in_key: bool  # part of the build key and of provenance.json
@@ -48,7 +48,7 @@ class Setting(NamedTuple):
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("version", "source", "text", "--lws-version", "lwsbuild.version", "LWSBUILD_VERSION",
-            "releases.toml's default (4.3.5)", "V", "libwebsockets release", True),
+            "releases.toml's default", "V", "libwebsockets release", True),
     Setting("sources", "source", "list", "--source", "lwsbuild.source", "", "the pin's mirror list", "SPEC",
             "mirror to use, repeatable, tried in order: git+URL[@REF], archive:URL|PATH[#sha256=HEX], dir:PATH, "
             "debian (the tree id is the identity, whichever mirror delivers it)", False),
@@ -177,10 +177,10 @@ def without_settings(environ: Mapping[str, str]) -> dict[str, str]:
     return {name: value for name, value in environ.items() if name not in names}
 
 
-# --- the README's table --------------------------------------------------------------------------
+# --- the documentation's table --------------------------------------------------------------------
 
 def table() -> str:
-    """The settings as Markdown: the README carries exactly this (tests/test_request.py)."""
+    """The settings as Markdown: docs/settings.md's generated table (lwsbuild/cli/tables.py)."""
     rows = ["| setting | command line | `-C` (pip, build, cibuildwheel) | environment | default | in the build key |",
             "|---|---|---|---|---|---|"]
     for s in SETTINGS:

@@ -44,7 +44,7 @@ def _split(config_settings: ConfigSettings) -> Split:
             raise BadConfigSetting(f"the environment sets {', '.join(refused)}, which would configure scikit-build-core "
                                    "or CMake behind lwsbuild (the build key and provenance.json would not record it)",
                                    hint=f"unset {' '.join(refused)}; choose the build with -C lwsbuild.* settings "
-                                        "(README: Settings)")
+                                        "(docs/settings.md)")
         return split(config_settings, os.environ)
     except LwsbuildError as exc:
         # A clean exit (no traceback): the frontend shows our line and "exit code 2".

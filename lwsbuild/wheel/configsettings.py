@@ -2,7 +2,7 @@
 
 pip, `python -m build` and cibuildwheel hand a build backend a flat mapping of `-C KEY=VALUE`
 strings (a key given twice becomes a list). The project's backend (lwsbuild/wheel/backend.py) splits it
-here: each `lwsbuild.*` key is a setting of lwsbuild/common/settings.py (the README's settings table), and
+here: each `lwsbuild.*` key is a setting of lwsbuild/common/settings.py (docs/settings.md's table), and
 becomes that setting's command-line option for the CMake project's entry point (`python -m
 lwsbuild.request --write-spec FILE ...`), the request `lwsbuild build` and `lwsbuild wheel` plan
 too: so a pip build and a CLI build of the same settings are the same build. The settings'
@@ -45,7 +45,7 @@ KEYS = (*_BY_KEY, f"{DEFINE_PREFIX}LWS_NAME", SPEC_KEY)
 # What lwsbuild's -D accepts (lwsbuild/build/variants.py): lws's own options, nothing else.
 _LWS_NAME = re.compile(r"LWS_[A-Z0-9_]+")
 _HINT = ("choose the build with -C lwsbuild.version=V, lwsbuild.series=S, lwsbuild.variant=NAME, "
-         "lwsbuild.define.LWS_NAME=VALUE, lwsbuild.cc=CC, lwsbuild.extra-cflags=FLAGS, ... (README: Settings)")
+         "lwsbuild.define.LWS_NAME=VALUE, lwsbuild.cc=CC, lwsbuild.extra-cflags=FLAGS, ... (docs/settings.md)")
 
 Settings = Mapping[str, str | list[str]]
 
@@ -78,7 +78,7 @@ def _unknown(key: str) -> BadConfigSetting:
     close = difflib.get_close_matches(key, known, n=1)
     guess = f" (did you mean {close[0]}?)" if close else ""
     return BadConfigSetting(f"unknown config-setting {key}{guess}",
-                            hint=f"lwsbuild's settings are {', '.join(KEYS)} (README: Settings)")
+                            hint=f"lwsbuild's settings are {', '.join(KEYS)} (docs/settings.md)")
 
 
 def _define(key: str, name: str, value: str) -> str:

@@ -39,15 +39,16 @@ def write_tar(tree: Path, out: Path, *, prefix: str = PREFIX, replace: dict[str,
     elif name.endswith(".tar.xz"):
         mode, options = "w:xz", {"preset": 0}
     replace = dict(replace or {})
-    with tarfile.open(out, mode, **options) as tar:
+    with tarfile.open(out, mode, **options) as tar:  # type: ignore[call-overload]  # mode and its options vary
         tar.addfile(tar.gettarinfo(str(tree), prefix))
         for path in _walk(tree):
             rel = path.relative_to(tree).as_posix()
             info = tar.gettarinfo(str(path), f"{prefix}/{rel}")
             if info.isfile():
                 data = replace.pop(rel) if rel in replace else path.read_bytes()
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
+                payload = data.encode() if isinstance(data, str) else data
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
             else:
                 tar.addfile(info)
         for member, data in (extra or {}).items():
@@ -143,8 +144,9 @@ def tar_of(out: Path, entries: list[tuple[str, str, bytes | str]], *, prefix: st
             info = tarfile.TarInfo(f"{prefix}/{name}" if prefix else name)
             info.mode = 0o755 if kind == "dir" else 0o644
             if kind == "file":
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
+                payload = data.encode() if isinstance(data, str) else data
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
                 continue
             info.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE,
                          "fifo": tarfile.FIFOTYPE}[kind]

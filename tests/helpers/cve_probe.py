@@ -11,6 +11,7 @@ import socket
 import struct
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class CveServer:
         env.pop("LD_PRELOAD", None)
         self.proc = subprocess.Popen([str(prefix / "bin" / "lws-cve-server"), mode, str(seconds)], env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None and self.proc.stderr is not None  # both PIPE
         line = self.proc.stdout.readline()  # "port N", or EOF if it failed to start
         match = re.fullmatch(r"port (\d+)\n", line)
         if not match:
@@ -71,7 +73,7 @@ def h2_answered(data: bytes) -> bool:
 
 
 def exchange(port: int, *payloads: bytes, timeout: float = 3.0, quiet: float = 0.3,
-             answered=None) -> bytes:
+             answered: Callable[[bytes], bool] | None = None) -> bytes:
     """Send each payload in turn on one connection, after the answer to the one before: read until
     the peer closes, `answered(bytes read)` says the answer is complete, the peer goes quiet for
     `quiet` s, or `timeout` passes. Returns everything read."""

@@ -17,7 +17,8 @@ def dead_port() -> int:
     """A loopback port nothing listens on (connections are refused at once)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class LoopbackServer:
@@ -129,7 +130,8 @@ class RawServer:
 
     @property
     def port(self) -> int:
-        return self._sock.getsockname()[1]
+        port: int = self._sock.getsockname()[1]
+        return port
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/{name}"

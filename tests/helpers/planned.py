@@ -37,6 +37,8 @@ def provenance(variant: str = "release", *, statuses: dict[str, str] | None = No
     for fix_id, status in statuses.items():
         line = fixes[fix_id].line_for(described.lws.version)
         assert line is not None, (fix_id, described.lws.version)
-        patches.append(PatchRecord(id=fix_id, status=status, title=fixes[fix_id].title, **line.to_json(),
+        patches.append(PatchRecord(id=fix_id, status=status, title=fixes[fix_id].title, versions=line.versions,
+                                   form=line.form, upstream=line.upstream or None, patch=line.patch or None,
+                                   sha256=line.sha256 or None, not_needed=line.not_needed or None,
                                    unexpected=False))
     return dataclasses.replace(described, patches=tuple(patches))

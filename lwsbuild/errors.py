@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+__all__ = ["EXIT_CODES", "ExitCode", "LwsbuildError", "table"]  # the public surface (lwsbuild/__init__.py)
+
 if TYPE_CHECKING:
     from pathlib import Path
 

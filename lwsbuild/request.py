@@ -25,6 +25,8 @@ from lwsbuild.common import settings
 from lwsbuild.errors import BadSettingError
 from lwsbuild.source import releases
 
+__all__ = ["BuildRequest", "main"]  # the public surface (lwsbuild/__init__.py)
+
 if TYPE_CHECKING:
     from lwsbuild.build.cmake import BuildSpec, Install
     from lwsbuild.build.provenance import Provenance

@@ -196,3 +196,23 @@ def test_the_wheel_holds_the_prefix_where_pyproject_says() -> None:
 
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert pyproject["tool"]["scikit-build"]["wheel"]["install-dir"] + "/" == prefix.WHEEL_ROOT
+
+
+def test_the_public_surface_is_declared() -> None:
+    import importlib
+
+    import lwsbuild
+
+    listed = re.findall(r"^  (lwsbuild[\w.]*) ", lwsbuild.__doc__ or "", re.MULTILINE)
+    assert set(ENTRY_POINTS) - {"lwsbuild"} <= set(listed) and "lwsbuild.wheel.backend" in listed
+    for name in [*listed, "lwsbuild.cli.main"]:
+        if name in ("lwsbuild", "lwsbuild._native"):
+            continue
+        module = importlib.import_module(name)
+        declared = getattr(module, "__all__", None)
+        assert declared, f"{name} declares no __all__"
+        assert all(hasattr(module, item) for item in declared), name
+    from lwsbuild.wheel import backend
+
+    hooks = {"build_wheel", "build_sdist", "get_requires_for_build_wheel", "prepare_metadata_for_build_wheel"}
+    assert hooks <= set(backend.__all__) and all(callable(getattr(backend, hook)) for hook in backend.__all__)

@@ -29,6 +29,8 @@ from lwsbuild.series import cves
 from lwsbuild.series import fixes as series
 from lwsbuild.series.fixes import PatchRecord
 
+__all__ = ["build_sbom", "main"]  # the public surface (lwsbuild/__init__.py)
+
 SPEC_VERSION = "1.5"
 _NAMESPACE = uuid.UUID("6f1c0b7e-3d7a-4d0e-9a51-6c7b9f2e0a11")  # lwsbuild's own: serials from build keys
 

@@ -24,6 +24,8 @@ from lwsbuild.common import prefix as layout
 from lwsbuild.common import tools
 from lwsbuild.errors import BUILD, BuildError, LwsbuildError
 
+__all__ = ["check", "main"]  # the public surface (lwsbuild/__init__.py)
+
 _NEEDED = re.compile(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]")
 
 

@@ -16,6 +16,8 @@ from lwsbuild import __version__
 from lwsbuild.common import entry, progress
 from lwsbuild.common.settings import add_arguments, given_on_command_line
 
+__all__ = ["main"]  # the public surface (lwsbuild/__init__.py)
+
 if TYPE_CHECKING:
     from lwsbuild.request import BuildRequest
     from lwsbuild.series.fixes import Line

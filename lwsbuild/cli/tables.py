@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+__all__ = ["TABLES", "main", "refresh"]  # the public surface (lwsbuild/__init__.py)
+
 
 def commands() -> str:
     """Every command of `lwsbuild`, with its help: from the parser itself."""

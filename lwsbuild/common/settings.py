@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 from lwsbuild.errors import BadSettingError
 
+__all__ = ["SETTINGS", "Setting", "table"]  # the public surface (lwsbuild/__init__.py)
+
 # The data modules' values, here without importing them (tests/test_request.py keeps them equal).
 ALL_SERIES = "all"  # series.ALL
 DEFAULT_VARIANT = "release"  # variants.DEFAULT

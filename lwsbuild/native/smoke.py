@@ -32,6 +32,8 @@ from lwsbuild.build.provenance import Provenance
 from lwsbuild.errors import SmokeFailure, UsageError
 from lwsbuild.native.smoke_options import DEFAULT_SUBPROTOCOL, add_arguments
 
+__all__ = ["main", "run_smoke"]  # the public surface (lwsbuild/__init__.py)
+
 if TYPE_CHECKING:
     import ssl
 

@@ -36,6 +36,11 @@ from lwsbuild.wheel.configsettings import SPEC_ENV, SPEC_KEY, Split, split
 
 ConfigSettings = dict[str, str | list[str]] | None
 
+# The PEP 517 hooks (with the optional editable ones); nothing else here is for frontends.
+__all__ = ["build_editable", "build_sdist", "build_wheel", "get_requires_for_build_editable",
+           "get_requires_for_build_sdist", "get_requires_for_build_wheel", "prepare_metadata_for_build_editable",
+           "prepare_metadata_for_build_wheel"]
+
 
 def _split(config_settings: ConfigSettings) -> Split:
     try:

@@ -38,6 +38,8 @@ from lwsbuild.build import environment, provenance
 from lwsbuild.build.provenance import Provenance
 from lwsbuild.common import prefix
 
+__all__ = ["dynamic_metadata", "main"]  # the public surface (lwsbuild/__init__.py)
+
 # The environment variable of the declared config-setting `lwsbuild.spec` (pyproject.toml): a spec
 # written by lwsbuild. scikit-build-core hands config-settings to CMake but not to metadata
 # providers, so the provider reads the spec through the variable the setting declares.

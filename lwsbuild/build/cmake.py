@@ -98,9 +98,10 @@ def project_digest() -> str:
     files = [*PROJECT_DIR.glob("*.cmake"), PROJECT_DIR / "CMakeLists.txt", *HARNESS_DIR.glob("*.[ch]"),
              Path(harness.__file__)]  # the harness's flag table: its generated header
     digest = hashlib.sha256()
-    for path in sorted(files):
-        # Named by folder and file only: a checkout and an installed wheel give the same digest.
-        digest.update(f"{path.parent.name}/{path.name}".encode() + b"\0" + path.read_bytes())
+    # Named and ordered by folder and file only: a checkout and an installed wheel, whose folders
+    # sit differently, give the same digest.
+    for label, path in sorted((f"{path.parent.name}/{path.name}", path) for path in files):
+        digest.update(label.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lwsbuild.build.variants import LineOptions, Sanitizer, TlsBackend
 from lwsbuild.common import prefix
+from lwsbuild.common.records import Record
 from lwsbuild.errors import ProvenanceError
 from lwsbuild.series.fixes import PatchRecord
 
@@ -98,15 +99,12 @@ class TlsRecord:
 
 
 @dataclass(frozen=True)
-class RepairPolicy:
+class RepairPolicy(Record):
     """Whether auditwheel repairs a variant's wheel to a manylinux tag, and why (or why not)."""
 
     repair: bool
     excluded: tuple[str, ...]  # sonames taken from the system instead of grafted into the wheel
     reason: str
-
-    def to_json(self) -> dict[str, Any]:
-        return _fields_json(self)
 
     def auditwheel_args(self, wheel: Path, out_dir: Path) -> list[str]:
         """The arguments after `auditwheel` that repair `wheel` into `out_dir` by this policy (the one
@@ -145,7 +143,7 @@ def repair_policy(sanitizer: Sanitizer | None) -> RepairPolicy:
 
 
 @dataclass(frozen=True)
-class Provenance:
+class Provenance(Record):
     """share/lwsbuild/provenance.json of a build."""
 
     schema: int
@@ -174,24 +172,6 @@ class Provenance:
     def fixes(self, status: str) -> list[str]:
         """The ids of the fixes with `status` (applied, upstream, ...), in series order."""
         return [p.id for p in self.patches if p.status == status]
-
-    def to_json(self) -> dict[str, Any]:
-        return _fields_json(self)
-
-
-def _fields_json(record: Any) -> dict[str, Any]:
-    return {f.name: to_json(getattr(record, f.name)) for f in dataclasses.fields(record)}
-
-
-def to_json(value: Any) -> Any:
-    """A record as JSON data (dataclasses to objects, tuples to arrays)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _fields_json(value)
-    if isinstance(value, tuple | list):
-        return [to_json(item) for item in value]
-    if isinstance(value, dict):
-        return {key: to_json(item) for key, item in value.items()}
-    return value
 
 
 # --- reading -----------------------------------------------------------------------------------

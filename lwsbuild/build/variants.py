@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lwsbuild.common import progress
+from lwsbuild.common.records import Record
 from lwsbuild.errors import BadDefineError, UnknownVariantError, UsageError, VariantsFileError
 from lwsbuild.resources import load
 from lwsbuild.resources.load import Each, Table
@@ -213,15 +214,12 @@ def get(name: str) -> Variant:
 
 
 @dataclass(frozen=True)
-class LineOptions:
+class LineOptions(Record):
     """CMake options one range of releases (or a tool version) needs, with the reason."""
 
     applies_to: str  # "4.3.0 - 5.0.0" or "cmake >= 4.0"
     cmake: dict[str, str]
     why: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"applies_to": self.applies_to, "cmake": self.cmake, "why": self.why}
 
 
 def _key(version: str) -> tuple[int, ...]:

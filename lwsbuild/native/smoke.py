@@ -23,12 +23,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 from lwsbuild.build.provenance import Provenance
+from lwsbuild.common.records import Record
 from lwsbuild.errors import SmokeFailure, UsageError
 from lwsbuild.native.smoke_options import DEFAULT_SUBPROTOCOL, add_arguments
 
@@ -61,7 +62,7 @@ class MessageResult:
 
 
 @dataclass(frozen=True)
-class SmokeReport:
+class SmokeReport(Record):
     ok: bool
     url: str
     lws_version: str | None
@@ -75,10 +76,6 @@ class SmokeReport:
     prefix: str | None = None
     lws_log: tuple[str, ...] = ()  # lws's own error/warning lines during the run
 
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["messages"] = [asdict(m) for m in self.messages]
-        return d
 
     def render(self) -> str:
         head = "OK" if self.ok else "FAILED"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import NotRequired, TypedDict
 
 from lwsbuild.common import cache, tools
+from lwsbuild.common.records import Record
 from lwsbuild.errors import PATCH, MirrorFailed
 from lwsbuild.series import cves
 from lwsbuild.series.fixes import PreparedTree
@@ -78,17 +79,13 @@ class OurFix(TypedDict):
 
 
 @dataclass(frozen=True)
-class DistroPatch:
+class DistroPatch(Record):
     name: str
     cves: tuple[str, ...]
     subject: str
     files: tuple[str, ...]
     on_release: str  # applies | present | conflict: against the pinned tree as released
     ours: tuple[OurFix, ...]  # per CVE the patch names
-
-    def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "cves": list(self.cves), "subject": self.subject, "files": list(self.files),
-                "on_release": self.on_release, "ours": list(self.ours)}
 
 
 @dataclass(frozen=True)

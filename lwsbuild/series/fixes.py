@@ -11,7 +11,6 @@ covering it. `--unfixed` undoes, newest first, every fix the release carries.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import itertools
 import re
@@ -25,6 +24,7 @@ from typing import Any
 
 from lwsbuild.common import cache, progress, tools
 from lwsbuild.common.paths import own_dir
+from lwsbuild.common.records import Record
 from lwsbuild.errors import PATCH, PatchConflict, SeriesError, UnknownSeriesError, UnsupportedVersionError
 from lwsbuild.resources import load
 from lwsbuild.resources.load import Each, Table
@@ -323,7 +323,7 @@ def _conflict(fix: Fix, line: Line, tree_label: str, stderr: str, reverse: bool)
 
 
 @dataclass(frozen=True)
-class PatchRecord:
+class PatchRecord(Record):
     """One fix of the series on one tree, as provenance.json records it (PatchResult.record())."""
 
     id: str
@@ -336,9 +336,6 @@ class PatchRecord:
     sha256: str | None
     not_needed: str | None
     unexpected: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

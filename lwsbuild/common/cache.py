@@ -28,6 +28,7 @@ from lwsbuild.common import manifest
 from lwsbuild.errors import CacheError
 
 _TMP_MARK = ".tmp-"
+TREES = "trees"  # the pristine trees' area: fetch publishes there, a rebuild's fresh cache is seeded there
 # errnos that mean "this directory cannot be written to" (read-only, immutable, no permission, full)
 _UNWRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
 
@@ -194,6 +195,12 @@ def load_manifest(entry: Path) -> manifest.Manifest | None:
     data = read_json(manifest_path(entry))
     entries = data.get("entries") if data and data.get("format") == _MANIFEST_FORMAT else None
     return entries if isinstance(entries, dict) else None
+
+
+def recorded_contents(entry: Path) -> manifest.Manifest:
+    """What `entry` holds, file by file: its manifest as recorded at publication, or taken now when it
+    has none. Only for an entry this run has just made (a rebuild's): others are hashed again."""
+    return load_manifest(entry) or manifest.take(entry)
 
 
 def check(entry: Path, full: bool) -> list[str] | None:

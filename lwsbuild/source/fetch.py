@@ -85,12 +85,12 @@ def parse_spec(spec: str) -> Mirror:
 
 
 def _tree_entry(tree: str) -> Path:
-    return cache.area("trees") / tree
+    return cache.area(cache.TREES) / tree
 
 
 def _staging_dir() -> Path:
     """A scratch directory for one extraction, named by pid so stale ones can be swept."""
-    trees = cache.area("trees")
+    trees = cache.area(cache.TREES)
     for stale in trees.glob(".staging-*"):
         pid = stale.name.split("-")[1]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():

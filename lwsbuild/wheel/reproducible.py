@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lwsbuild.common import progress, settings
+from lwsbuild.common import cache, progress, settings
 from lwsbuild.common.paths import sha256_file, with_checkout_on_path
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def find_paths(wheel: Path, paths: Iterable[Path | str]) -> list[tuple[str, str]
 def _seed(cache_dir: Path, tree_id: str, pristine: Path) -> None:
     """Give a fresh cache a pristine tree (cache.py's layout: trees/<tree-id>/ + .json). Its manifest
     stays behind: the rebuild finds none and computes the tree id again before using it."""
-    trees = cache_dir / "trees"
+    trees = cache_dir / cache.TREES
     trees.mkdir(parents=True)
     shutil.copytree(pristine, trees / tree_id, symlinks=True)
     meta = pristine.with_suffix(".json")

@@ -14,21 +14,19 @@ path: GCC 12 writes the absolute source paths into ASan's and UBSan's metadata (
 
 from __future__ import annotations
 
-import json
 import shutil
-import zipfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lwsbuild.build import provenance
 from lwsbuild.build.provenance import Provenance
 from lwsbuild.common import cache, manifest, prefix
 from lwsbuild.common.paths import sha256_file
 from lwsbuild.request import BuildRequest
 from lwsbuild.source import releases
 from lwsbuild.wheel import audit, reproducible
-from lwsbuild.wheel.meta import WHEEL_PROVENANCE
 
 
 @dataclass(frozen=True)
@@ -70,29 +68,23 @@ class _Target:
     path: Path
     kind: str
     provenance: Provenance
-    raw_provenance: dict[str, Any] = field(compare=False)
 
 
 def _load(path: Path) -> _Target:
-    files = audit.load_build(path)
-    kind = "wheel" if path.is_file() else "prefix"
-    if kind == "wheel":
-        with zipfile.ZipFile(path) as archive:
-            raw = json.loads(archive.read(WHEEL_PROVENANCE))
-    else:
-        raw = json.loads((path / prefix.PROVENANCE).read_text())
-    return _Target(path, kind, files.provenance, raw)
+    return _Target(path, "wheel" if path.is_file() else "prefix", audit.load_build(path).provenance)
 
 
 def _seed(described: Provenance) -> tuple[str, Path] | None:
     """The pristine tree from the caller's cache, if it holds the artifact's (only a seed: the rebuild
     computes its tree id again before using it)."""
-    entry = cache.location() / "trees" / described.lws.tree_id
+    entry = cache.location() / cache.TREES / described.lws.tree_id
     return (described.lws.tree_id, entry) if entry.is_dir() else None
 
 
-def _provenance_differences(first: dict[str, Any], second: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(sorted(key for key in first.keys() | second.keys() if first.get(key) != second.get(key)))
+def _provenance_differences(first: Provenance, second: Provenance) -> tuple[str, ...]:
+    """The provenance.json fields two builds disagree on (parsing refuses unknown or missing ones)."""
+    a, b = first.to_json(), second.to_json()
+    return tuple(sorted(key for key in a if a[key] != b[key]))
 
 
 def _compare_wheel(target: Path, rebuilt: Path) -> tuple[str, ...]:
@@ -102,7 +94,9 @@ def _compare_wheel(target: Path, rebuilt: Path) -> tuple[str, ...]:
 
 
 def _compare_prefix(target: Path, rebuilt: Path) -> tuple[str, ...]:
-    return tuple(manifest.compare(manifest.take(target), manifest.take(rebuilt)))
+    """The target is hashed here (nothing of it is trusted); the rebuild's hashes were recorded when
+    its fresh cache published it."""
+    return tuple(manifest.compare(manifest.take(target), cache.recorded_contents(rebuilt)))
 
 
 def verify(targets: Iterable[Path], sources: tuple[str, ...] = (), keep: Path | None = None) -> list[Verdict]:
@@ -116,7 +110,7 @@ def verify(targets: Iterable[Path], sources: tuple[str, ...] = (), keep: Path | 
         releases.get(request.release_version, request.allow_unpinned)  # an unknown release: one line, no rebuild
         wants_wheel = any(t.kind == "wheel" for t in members)
         with reproducible.rebuilt(request, wheel=wants_wheel, seed=_seed(members[0].provenance)) as made:
-            rebuilt_provenance = json.loads((made.prefix / prefix.PROVENANCE).read_text())
+            rebuilt_provenance = provenance.read(made.prefix / prefix.PROVENANCE)
             for target in members:
                 if target.kind == "wheel":
                     assert made.wheel is not None
@@ -124,12 +118,12 @@ def verify(targets: Iterable[Path], sources: tuple[str, ...] = (), keep: Path | 
                     digest = sha256_file(target.path)
                 else:
                     differences, digest = _compare_prefix(target.path, made.prefix), ""
-                disagree = _provenance_differences(target.raw_provenance, rebuilt_provenance) if differences else ()
+                disagree = _provenance_differences(target.provenance, rebuilt_provenance) if differences else ()
                 verdicts[target.path] = Verdict(target.path, target.kind, differences, disagree, digest, made.seconds)
             if keep is not None:
                 keep.mkdir(parents=True, exist_ok=True)
                 if made.wheel is not None:
                     shutil.copyfile(made.wheel, keep / made.wheel.name)
-                shutil.copytree(made.prefix, keep / f"prefix-{rebuilt_provenance['build_key']}", symlinks=True,
+                shutil.copytree(made.prefix, keep / f"prefix-{rebuilt_provenance.build_key}", symlinks=True,
                                 dirs_exist_ok=True)
     return [verdicts[target.path] for target in loaded]

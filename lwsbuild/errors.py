@@ -111,6 +111,20 @@ class VariantsFileError(DataFileError):
     hint = "fix the table named (variants.toml's opening comments say what each key is), or unset LWSBUILD_VARIANTS_FILE"
 
 
+class UnreadableInput(UsageError):
+    """A file given to lwsbuild (a wheel for `audit` or `verify`, a prefix's JSON, a report directory)
+    that cannot be read or written as what it should be: the wrong kind of file, too large, nested too
+    deep, corrupt (lwsbuild/common/bounded.py)."""
+
+    hint = "pass a wheel made by `lwsbuild wheel`, or an install prefix made by `lwsbuild build`"
+
+
+class ReportDirError(UsageError):
+    """The directory named by --report cannot hold the report (lwsbuild/common/reportdir.py)."""
+
+    hint = "pass --report a directory you can write (it is created if missing), or a new name"
+
+
 class BadDefineError(UsageError):
     hint = "pass lws options as -D LWS_NAME=VALUE"
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lwsbuild.build.variants import LineOptions, Sanitizer, TlsBackend
-from lwsbuild.common import prefix
+from lwsbuild.common import bounded, prefix
 from lwsbuild.common.records import Record
 from lwsbuild.errors import ProvenanceError
 from lwsbuild.series.fixes import PatchRecord
@@ -196,22 +196,15 @@ def parse(data: object, where: str) -> Provenance:
     return _record(Provenance, data, where, "")
 
 
-def loads(text: str, where: str) -> Provenance:
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ProvenanceError(f"{where} is not valid JSON: {exc}", hint=_HINT) from None
-    return parse(data, where)
+def loads(text: str | bytes, where: str) -> Provenance:
+    """Provenance from a document that came from elsewhere (a wheel's member): bounded in size and depth."""
+    return parse(bounded.json_object(text, where, ProvenanceError), where)
 
 
 def read(path: Path) -> Provenance:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProvenanceError(f"{path} is missing: not a build made by lwsbuild", hint=_HINT) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProvenanceError(f"{path} is unreadable: {exc}", hint=_HINT) from None
-    return loads(text, str(path))
+    if not path.exists() and not path.is_symlink():
+        raise ProvenanceError(f"{path} is missing: not a build made by lwsbuild", hint=_HINT)
+    return loads(bounded.read_bytes(path, str(path), ProvenanceError), str(path))
 
 
 def write(path: Path, provenance: Provenance) -> None:

@@ -378,18 +378,20 @@ def report_argument(parser: argparse.ArgumentParser) -> None:
 
 def cmd_stress(args: argparse.Namespace) -> int:
     import shutil
-    import tempfile
     from pathlib import Path
 
+    from lwsbuild.common import cache, reportdir
     from lwsbuild.errors import DefectFound, UsageError
     from lwsbuild.stress import profiles, report
     from lwsbuild.stress import run as stress
 
     named = profiles.with_overrides(args.profile, vars(args))
+    # --report DIR is checked before anything is built. Without it the logs go to a scratch directory
+    # in the cache, removed once the run has been judged; a run that could not be judged (an error
+    # naming a log in it) leaves it for the user to read until the next run sweeps it.
+    directory = reportdir.ready(Path(args.report)) if args.report else None
     install = _request(args).build()
-    # Without --report the logs go to a scratch directory, removed once the run has been judged; a
-    # run that could not be judged (an error naming a log in it) leaves it for the user to read.
-    directory = Path(args.report) if args.report else Path(tempfile.mkdtemp(prefix="lwsbuild-stress-"))
+    directory = directory or cache.scratch_dir("stress")
     try:
         with progress.group(f"stress: profile {named.name}"):
             run = stress.run(install, named.profile, directory)
@@ -424,9 +426,14 @@ def cmd_prove(args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
 
+    from lwsbuild.common import reportdir
     from lwsbuild.errors import DefectFound, ProofFailed
     from lwsbuild.stress import profiles, prove
 
+    # Always a kept directory (default ./prove-report), checked before anything is fetched: prove.json
+    # points at the runs' logs and plots, so they live next to it; absolute, so those paths hold
+    # wherever prove.json is read from.
+    directory = reportdir.ready(Path(args.report or "prove-report").resolve())
     builds = {"unfixed": ("all", True), "seed": ("seed", False), "all": ("all", False)}
     request = _request(args)
     specs = {label: dataclasses.replace(request, series=series, unfixed=unfixed).plan()
@@ -434,9 +441,6 @@ def cmd_prove(args: argparse.Namespace) -> int:
     # Frequent samples: an unfixed build often dies within a second, before a 1 s sample.
     overrides = {"sample_ms": 200, **{k: v for k, v in vars(args).items() if v is not None}}
     chosen = [profiles.with_overrides(name, overrides) for name in (args.profile or profiles.names())]
-    # Always a kept directory (default ./prove-report): prove.json points at the runs' logs and plots,
-    # so they live next to it; absolute, so those paths hold wherever prove.json is read from.
-    directory = Path(args.report or "prove-report").resolve()
     proofs = prove.run_all(specs, chosen, directory)
     written = prove.write_all(directory, proofs)
     emit(args, {**proofs.to_json(), "report": written},

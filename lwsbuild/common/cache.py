@@ -6,6 +6,9 @@ Layout under the cache root (platformdirs user cache, or $LWSBUILD_CACHE):
   prepared/<key>/                 patched trees, by (tree id, series hash, mode)
   builds/<key>/{build,prefix}     one build dir and install prefix per build key
   apt/<suites>/                   the private apt state of the debian mirror
+  scratch/.<label>-<pid>-<random>/  one run's scratch (git apply's empty repository, a wheel's staging,
+                                  a stress run's logs without --report), removed when it ends and swept
+                                  by the next run if its process died: nothing goes to the system's /tmp
 An entry exists under its final name only once complete: it is made under a dot-prefixed temporary
 name beside it and renamed into place while holding the entry's lock, so a killed run leaves
 nothing a later run could mistake for complete. Its manifest (`<entry>.manifest.json`, manifest.py)
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from lwsbuild.common import manifest
+from lwsbuild.common.paths import expand_user
 from lwsbuild.errors import CacheError
 
 _TMP_MARK = ".tmp-"
@@ -37,7 +41,7 @@ def location() -> Path:
     """Where the cache is (nothing is created)."""
     override = os.environ.get("LWSBUILD_CACHE")
     if override:
-        return Path(override).expanduser().resolve()
+        return expand_user(override, "LWSBUILD_CACHE").resolve()
     import platformdirs
 
     return platformdirs.user_cache_path("lwsbuild")
@@ -120,6 +124,43 @@ def area(name: str) -> Path:
     except OSError as exc:
         raise CacheError(f"cannot create {path}: {exc.strerror}") from None
     return path
+
+
+SCRATCH = "scratch"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def scratch_dir(label: str, area_name: str = SCRATCH) -> Path:
+    """A new directory `.<label>-<pid>-<random>` in the cache area `area_name`. Such directories of
+    processes that are gone (killed before they could remove theirs) are swept first."""
+    parent = area(area_name)
+    for stale in parent.glob(f".{label}-*-*"):
+        pid = stale.name[len(label) + 2:].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            _remove(stale)
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{label}-{os.getpid()}-", dir=parent))
+    except OSError as exc:
+        raise unwritable(exc) or CacheError(f"cannot create a scratch directory in {parent}: {exc.strerror or exc}") from None
+
+
+@contextmanager
+def scratch(label: str) -> Iterator[Path]:
+    """A scratch directory under the cache (scratch_dir) for the `with` block, removed after it."""
+    path = scratch_dir(label)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @contextmanager

@@ -60,3 +60,17 @@ def sha256_file(path: Path) -> str:
         while block := handle.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
+
+
+def expand_user(text: str | Path, what: str) -> Path:
+    """`text` with a leading ~ or ~user expanded; a user that does not exist (pathlib raises
+    RuntimeError) or a NUL byte (ValueError) is one UsageError line naming `what`."""
+    from lwsbuild.errors import UsageError
+
+    if "\0" in str(text):
+        raise UsageError(f"{what} {str(text)[:120]!r} holds a NUL byte", hint="pass the path as it is spelled")
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        raise UsageError(f"{what} {str(text)[:120]!r}: no such user's home directory",
+                         hint="spell the path out, or use ~/ for your own home") from None

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import ctypes
 import itertools
-import json
 import os
+import re
 import shlex
 import shutil
+import stat
 import struct
 import subprocess
 import sys
@@ -34,7 +35,9 @@ from typing import Any
 
 from lwsbuild.build import provenance as provenance_mod
 from lwsbuild.build.provenance import Provenance, SanitizerRecord
+from lwsbuild.common import bounded
 from lwsbuild.common import prefix as prefix_layout
+from lwsbuild.common.paths import expand_user
 from lwsbuild.errors import LayoutMismatchError, NativeLibraryError, SanitizerRuntimeError
 
 LAYOUT_SCHEMA_VERSION = 1
@@ -129,11 +132,13 @@ def soname(prefix: Path) -> str:
 
     A prefix from before that field: the one versioned ELF file in lib/ (the linker script
     libwebsockets.so is not one)."""
-    try:
-        recorded = json.loads((Path(prefix) / prefix_layout.LAYOUT).read_text(encoding="utf-8")).get("soname")
-    except (OSError, ValueError, AttributeError):
-        recorded = None
-    if isinstance(recorded, str) and recorded.startswith("libwebsockets.so."):
+    layout_file = Path(prefix) / prefix_layout.LAYOUT
+    recorded = (bounded.read_json(layout_file, str(layout_file), LayoutMismatchError).get("soname")
+                if layout_file.is_file() else None)
+    if recorded is not None and not (isinstance(recorded, str) and _SONAME.fullmatch(recorded)):
+        # A name with a '/' would load a library outside the prefix.
+        raise LayoutMismatchError(f"{layout_file}: soname {recorded!r} is not a file name libwebsockets.so.N")
+    if isinstance(recorded, str):
         return recorded
     found = sorted(p.name for p in (Path(prefix) / "lib").glob("libwebsockets.so.*")
                    if p.name.removeprefix("libwebsockets.so.").isdigit())
@@ -143,8 +148,23 @@ def soname(prefix: Path) -> str:
     return found[0]
 
 
+_SONAME = re.compile(r"libwebsockets\.so\.[0-9]{1,4}")
+
+
 def library_path(prefix: Path) -> Path:
     return Path(prefix) / "lib" / soname(prefix)
+
+
+def _inside(root: Path, path: Path) -> Path:
+    """`path` with its links resolved, refused unless it stays inside `root`: a prefix the user names
+    is trusted to be loaded, but nothing of it may lead elsewhere."""
+    real, top = path.resolve(), root.resolve()
+    if not real.is_relative_to(top):
+        raise NativeLibraryError(f"{path} leads outside the prefix {root} (to {real}): refusing to load it",
+                                 hint="pass --prefix to a prefix made by `lwsbuild build` (its library is its own file)")
+    if not real.is_file():
+        raise NativeLibraryError(f"{path} is not a regular file")
+    return real
 
 
 def find_prefix(prefix: Path | str | None = None) -> Path:
@@ -171,7 +191,7 @@ def find_prefix(prefix: Path | str | None = None) -> Path:
                 hint="install a wheel built with `lwsbuild wheel`, or pass --variant release (builds one) or --prefix DIR",
             )
         return candidate
-    candidate = Path(prefix).expanduser()
+    candidate = expand_user(prefix, "--prefix")
     if not candidate.is_dir():
         raise NativeLibraryError(f"install prefix {candidate} does not exist")
     library = library_path(candidate)
@@ -295,19 +315,10 @@ def parse_layout(data: Any, path: Path) -> Layout:
 
 def read_layout(prefix: Path) -> Layout:
     path = Path(prefix) / prefix_layout.LAYOUT
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         raise LayoutMismatchError(
-            f"{path} is missing: the struct layout of this build is unknown, refusing to call into it"
-        ) from None
-    except OSError as exc:
-        raise LayoutMismatchError(f"{path} is unreadable: {exc}") from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise LayoutMismatchError(f"{path} is not valid JSON: {exc}") from None
-    return parse_layout(data, path)
+            f"{path} is missing: the struct layout of this build is unknown, refusing to call into it")
+    return parse_layout(bounded.read_json(path, str(path), LayoutMismatchError), path)
 
 
 class StructBuffer:
@@ -367,6 +378,23 @@ def runtime_loaded(runtime: str) -> bool:
     return f"/{runtime.split('.so', 1)[0]}.so" in _loaded_objects()
 
 
+_RUNTIME_NAME = re.compile(r"lib(asan|tsan|ubsan|lsan|hwasan)\.so(\.[0-9]{1,4}){0,3}")
+
+
+def _system_file(path: Path) -> bool:
+    """Whether `path` (links followed) is a regular file that only root or this user can change, in
+    a directory the same holds for: a file a provenance.json names is preloaded or run only then."""
+    if not path.is_absolute():
+        return False
+    try:
+        real = path.resolve(strict=True)
+        checked = [real.stat(), real.parent.stat()]
+    except (OSError, RuntimeError):
+        return False
+    return stat.S_ISREG(checked[0].st_mode) and all(
+        st.st_uid in (0, os.getuid()) and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) for st in checked)
+
+
 def runtime_path(provenance: Provenance) -> Path:
     """The sanitizer runtime the build linked: the file its compiler resolved when the build was
     planned (provenance `sanitizer.runtime_path`), else what the recorded compiler, $CC, cc or gcc
@@ -375,9 +403,17 @@ def runtime_path(provenance: Provenance) -> Path:
     if sanitizer is None:
         raise SanitizerRuntimeError(f"lws {provenance.lws.version} {provenance.variant} is not a sanitizer build",
                                     hint="nothing to preload: load it as it is")
-    if sanitizer.runtime_path and Path(sanitizer.runtime_path).is_file():
-        return Path(sanitizer.runtime_path).resolve()
-    compilers = [provenance.compiler.path] + [c for c in (os.environ.get("CC"), "cc", "gcc") if c]
+    if not _RUNTIME_NAME.fullmatch(sanitizer.runtime):
+        raise SanitizerRuntimeError(f"the build names {sanitizer.runtime!r} as its sanitizer runtime, which is "
+                                    "not a sanitizer runtime's name: refusing to preload it",
+                                    hint="load only prefixes and wheels made by lwsbuild")
+    recorded = Path(sanitizer.runtime_path) if sanitizer.runtime_path else None
+    named = recorded is not None and (recorded.name == sanitizer.runtime or recorded.name.startswith(f"{sanitizer.runtime}."))
+    if recorded is not None and named and _system_file(recorded):
+        return recorded.resolve()
+    # The recorded compiler is run only where it is a system file: provenance came with the build.
+    recorded_cc = [provenance.compiler.path] if _system_file(Path(provenance.compiler.path)) else []
+    compilers = recorded_cc + [c for c in (os.environ.get("CC"), "cc", "gcc") if c]
     for cc in compilers:
         exe = cc if os.path.isabs(cc) else shutil.which(cc)
         if not exe or not os.path.exists(exe):
@@ -675,9 +711,9 @@ def load(
     root = find_prefix(prefix)
     provenance = read_provenance(root)
     layout = read_layout(root)
-    prepare_process(root, provenance, reexec_module=reexec_module, argv=argv)
-
     lib_path = root / "lib" / soname(root)
+    _inside(root, lib_path)
+    prepare_process(root, provenance, reexec_module=reexec_module, argv=argv)
     try:
         cdll = ctypes.CDLL(str(lib_path), mode=getattr(os, "RTLD_LOCAL", 0) | getattr(os, "RTLD_NOW", 2))
     except OSError as exc:

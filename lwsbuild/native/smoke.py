@@ -19,6 +19,7 @@ import contextlib
 import json
 import math
 import random
+import re
 import sys
 import threading
 import time
@@ -32,6 +33,7 @@ from lwsbuild.build.provenance import Provenance
 from lwsbuild.common.records import Record
 from lwsbuild.errors import SmokeFailure, UsageError
 from lwsbuild.native.smoke_options import DEFAULT_SUBPROTOCOL, add_arguments
+from lwsbuild.source import admission
 
 __all__ = ["main", "run_smoke"]  # the public surface (lwsbuild/__init__.py)
 
@@ -376,27 +378,57 @@ class _Session:
 _URL_HINT = "pass --url ws://HOST[:PORT]/PATH (or wss://), e.g. ws://127.0.0.1:8080/echo"
 
 
+MAX_URL_CHARS = 2048
+# RFC 6455 4.1: a subprotocol is an RFC 7230 token; lws takes a comma-separated list of them.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_SUBPROTOCOL_HINT = "pass --subprotocol NAME: letters, digits and !#$%&'*+-.^_`|~ (names comma-separated), or '' for none"
+
+
 def parse_url(url: str) -> tuple[bool, str, int, str]:
+    """(secure, host, port, path) of a ws:// or wss:// URL; anything else is one UsageError line.
+    No whitespace or control character passes: lws writes host and path into the request as given."""
     try:
         url.encode("utf-8")  # non-UTF-8 argv bytes arrive as surrogate escapes; lws takes C strings
     except UnicodeEncodeError:
         shown = url.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
         raise UsageError(f"URL {shown} is not valid UTF-8", hint=_URL_HINT) from None
-    if "\0" in url:
-        raise UsageError(f"URL {url!r} holds a NUL byte", hint=_URL_HINT)
-    parts = urlsplit(url)
-    if parts.scheme not in ("ws", "wss"):
-        raise UsageError(f"unsupported URL {url!r}: expected ws://HOST[:PORT]/PATH or wss://...", hint=_URL_HINT)
-    if not parts.hostname:
-        raise UsageError(f"URL {url!r} has no host", hint=_URL_HINT)
+    if len(url) > MAX_URL_CHARS:
+        raise UsageError(f"URL {admission.shown(url)} is longer than {MAX_URL_CHARS} characters", hint=_URL_HINT)
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        raise UsageError(f"URL {admission.shown(url)} holds whitespace or a control character "
+                         "(percent-encode it in the path)", hint=_URL_HINT)
     try:
-        port = parts.port or (443 if parts.scheme == "wss" else 80)
-    except ValueError:
-        raise UsageError(f"URL {url!r} has an invalid port", hint=_URL_HINT) from None
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:  # an unclosed or invalid [IPv6] host, a port out of range
+        raise UsageError(f"URL {admission.shown(url)} is malformed ({exc})", hint=_URL_HINT) from None
+    if parts.scheme not in ("ws", "wss"):
+        raise UsageError(f"unsupported URL {admission.shown(url)}: expected ws://HOST[:PORT]/PATH or wss://...",
+                         hint=_URL_HINT)
+    if not host:
+        raise UsageError(f"URL {admission.shown(url)} has no host", hint=_URL_HINT)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return parts.scheme == "wss", parts.hostname, port, path
+    return parts.scheme == "wss", host, port or (443 if parts.scheme == "wss" else 80), path
+
+
+def check_subprotocol(subprotocol: str | None) -> None:
+    """A subprotocol list lws may send as given in the Sec-WebSocket-Protocol header: tokens only
+    (a CR or LF would inject a header)."""
+    if not subprotocol:
+        return
+    if len(subprotocol) > 255 or not all(_TOKEN.fullmatch(name.strip(" ")) for name in subprotocol.split(",")):
+        raise UsageError(f"--subprotocol {admission.shown(subprotocol)} is not a list of WebSocket subprotocol "
+                         "names", hint=_SUBPROTOCOL_HINT)
+
+
+def check_request(url: str | None, subprotocol: str | None, timeout: float) -> None:
+    """Everything a smoke run is given, checked before any library is located or loaded."""
+    check_timeout(timeout)
+    if url is not None:
+        parse_url(url)
+    check_subprotocol(subprotocol)
 
 
 def _provenance_summary(prov: Provenance) -> dict[str, Any]:
@@ -489,9 +521,7 @@ def run_smoke(
     """
     from lwsbuild.native import library as native_mod
 
-    check_timeout(timeout)
-    if url is not None:
-        parse_url(url)
+    check_request(url, subprotocol, timeout)
     start = time.monotonic()
     t0 = time.perf_counter()
     if argv is None and reexec_module is None:
@@ -539,9 +569,7 @@ def command(args: argparse.Namespace, *, locate: Callable[[], Path | None], reex
     SmokeFailure (exit 7) when the round trip failed. `locate` gives the prefix (None: the bundled
     library); it runs after the arguments are checked, since for `lwsbuild smoke` it may build. An
     ASan library re-executes `python -m <reexec_module> <argv>` with its runtime preloaded."""
-    check_timeout(args.timeout)
-    if args.url is not None:
-        parse_url(args.url)
+    check_request(args.url, args.subprotocol or None, args.timeout)
     rep = run_smoke(args.url, locate(), args.timeout, subprotocol=args.subprotocol or None,
                     reexec_module=reexec_module, argv=argv)
     if args.json:

@@ -16,14 +16,13 @@ version ranges) stays with its reader, in the same one-line form.
 
 from __future__ import annotations
 
-import os
-import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lwsbuild.common import bounded
 from lwsbuild.errors import DataFileError
 
 DIR = Path(__file__).resolve().parent
@@ -46,30 +45,13 @@ def resource(name: str) -> Path:
     return DIR / name
 
 
-def _text(path: Path, shown: str, error: type[DataFileError]) -> str:
-    try:
-        # Looked at before it is opened: opening a FIFO waits for a writer, /dev/zero never ends.
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise error(f"{shown} is not a regular file")
-        with path.open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise error(f"{shown}: cannot read it ({exc.strerror or exc})") from None
-    if len(data) > MAX_BYTES:
-        raise error(f"{shown} is larger than {MAX_BYTES >> 20} MiB, more than any lwsbuild data file")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise error(f"{shown} is not UTF-8 text") from None
-
-
 def read(path: Path, shape: Any, shown: str | None = None,
          error: type[DataFileError] = DataFileError) -> dict[str, Any]:
     """The TOML document at `path`, checked against `shape` (a Table or an Each); `shown` names it
     in errors (default: its file name)."""
     name = shown or path.name
     try:
-        data = tomllib.loads(_text(path, name, error))
+        data = tomllib.loads(bounded.read_text(path, name, error, MAX_BYTES))
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{name} is not valid TOML: {exc}") from None
     except RecursionError:

@@ -99,9 +99,18 @@ def default_build() -> DefaultBuild:
     return load_cves()[1]
 
 
+# [ \t], not \s: \s crosses lines, and a text of blank lines would then cost quadratic time.
+_DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)", re.MULTILINE)
+
+
+def macros_defined(lws_config_h: str) -> set[str]:
+    """The macros the text of a build's lws_config.h defines."""
+    return set(_DEFINE.findall(lws_config_h))
+
+
 def config_macros(lws_config_h: Path) -> set[str]:
     """The macros a build's lws_config.h defines."""
-    return set(re.findall(r"^\s*#\s*define\s+(\w+)", lws_config_h.read_text(errors="replace"), re.MULTILINE))
+    return macros_defined(lws_config_h.read_text(errors="replace"))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ import re
 import shlex
 import subprocess
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NotRequired, TypedDict
@@ -177,8 +176,8 @@ def classify(name: str, text: str, pristine: Path, prepared: PreparedTree, defin
     named = tuple(dict.fromkeys(_CVE.findall(name + "\n" + header)))
     files = tuple(dict.fromkeys(f.split("/", 1)[1] for f in re.findall(r"^\+\+\+ (\S+)", text, re.MULTILINE)
                                 if "/" in f))
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "p.patch"
+    with cache.scratch("distro-patch") as scratch:
+        path = scratch / "p.patch"
         path.write_text(text)
         on_release = ("applies" if _check(pristine, path) else "present" if _check(pristine, path, "-R")
                       else "conflict")
@@ -200,8 +199,8 @@ def classify(name: str, text: str, pristine: Path, prepared: PreparedTree, defin
 def debian_security_patches(prepared: PreparedTree, defined: set[str] | None = None) -> DistroPackage:
     release = prepared.source.release
     suite, version, uri, filename, sha256 = locate(release)
-    with tempfile.TemporaryDirectory(dir=cache.root(), prefix=".distro-") as scratch:
-        archive = download(uri, filename, sha256, Path(scratch))
+    with cache.scratch("distro") as scratch:
+        archive = download(uri, filename, sha256, scratch)
         patches = read_patches(archive)
     return DistroPackage(version, suite, filename, sha256,
                          tuple(classify(n, t, prepared.source.path, prepared, defined) for n, t in patches))

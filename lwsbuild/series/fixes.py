@@ -16,7 +16,6 @@ import itertools
 import re
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from functools import cache as memoize
 from pathlib import Path
@@ -28,6 +27,7 @@ from lwsbuild.common.records import Record
 from lwsbuild.errors import PATCH, PatchConflict, SeriesError, UnknownSeriesError, UnsupportedVersionError
 from lwsbuild.resources import load
 from lwsbuild.resources.load import Each, Table
+from lwsbuild.source.admission import shown
 from lwsbuild.source.fetch import Source
 from lwsbuild.source.releases import Release, all_releases, version_key
 from lwsbuild.source.treeid import isolated_git_env, tree_id
@@ -197,6 +197,10 @@ def set_names() -> list[str]:
     return list(_load()[0])
 
 
+MAX_SERIES_NAME = 64
+_SERIES_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def select(name: str = ALL) -> Series:
     """A named set, or a set minus sets or fix ids: `all-throughput`, `all-0021`, `seed-0004`.
 
@@ -204,6 +208,10 @@ def select(name: str = ALL) -> Series:
     with and without the throughput set side by side) without declaring a set for each question.
     """
     sets, fixes = _load()
+    if len(name) > MAX_SERIES_NAME or not _SERIES_NAME.fullmatch(name):
+        # The name goes into file and directory names (the wheel's local version): bounded before any work.
+        raise UnknownSeriesError(f"series name {shown(name)} is not a set name, optionally minus sets or fix ids "
+                                 f"({MAX_SERIES_NAME} characters at most: letters, digits, '_' and '{SUBTRACT}')")
     first, *removed = name.split(SUBTRACT)
     fix_ids = {f.id for f in fixes}
     for position, term in enumerate((first, *removed)):
@@ -280,8 +288,8 @@ def _git_apply(tree: Path, patch: Path, *flags: str) -> subprocess.CompletedProc
     tree, system/global config and attributes are off, and no hook or fsmonitor can run. A `.git`
     inside a tree could otherwise name a clean/smudge filter that git runs on each file it reads."""
     git = tools.require("git", "applying the fix series", PATCH)
-    with tempfile.TemporaryDirectory(prefix="lwsbuild-apply-") as private:
-        git_dir = Path(private) / "empty.git"
+    with cache.scratch("apply") as private:
+        git_dir = private / "empty.git"
         env = isolated_git_env({"GIT_DIR": str(git_dir), "GIT_WORK_TREE": str(tree),
                                 "GIT_CEILING_DIRECTORIES": f"{tree}:{tree.parent}", "GIT_ATTR_NOSYSTEM": "1",
                                 "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"})

@@ -8,10 +8,12 @@ written, so the writing itself must be safe. Every mirror builds its tree throug
     whose config and attributes git obeys (filters, hooks) when anything runs git there;
   - anything but directories, regular files and symbolic links (devices, fifos, sockets);
   - a member under a file or a link, two members of one name, links whose target leaves the tree;
-  - more than MAX_TREE_MEMBERS members or MAX_TREE_BYTES bytes (an archive bomb stops early).
+  - more than MAX_TREE_MEMBERS members or MAX_TREE_BYTES bytes (an archive bomb stops early), or
+    more than MAX_LINK_TARGET_BYTES of link targets (what resolving the links costs is bounded).
 Links are made last and resolved from the writer's own record of what it made: no member is ever
 written through a link and no check depends on os.path.realpath (which stops resolving at
-PATH_MAX, the hole in some CPython releases' tarfile 'data' filter).
+PATH_MAX, the hole in some CPython releases' tarfile 'data' filter). Each link is resolved once and
+reused by the links through it, so admission is linear in the archive; and it has a deadline.
 `audit()` runs the same checks over a finished tree, so a mirror kind that forgot them still fails.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -28,6 +31,7 @@ from lwsbuild.errors import SourceError, UnsafeSource
 MAX_TREE_BYTES = 1 << 30  # 1 GiB; a libwebsockets release tree is ~40 MB
 MAX_TREE_MEMBERS = 100_000  # a libwebsockets release tree has ~4,000
 MAX_LINK_HOPS = 40  # what Linux follows before ELOOP
+MAX_LINK_TARGET_BYTES = 1 << 20  # all link targets together; a libwebsockets release tree has a few dozen bytes
 MAX_SHOWN = 120  # characters of a name or spec an error line quotes
 
 # Code points HFS+ ignores in names, so `.g\u200cit` is `.git` there (git refuses them for this).
@@ -51,10 +55,15 @@ def is_git_name(name: str) -> bool:
 class TreeWriter:
     """Builds one source tree under `root` (created here), or only checks one when `dry`."""
 
-    def __init__(self, root: Path, origin: str, error: type[SourceError] = UnsafeSource, *, dry: bool = False) -> None:
+    def __init__(self, root: Path, origin: str, error: type[SourceError] = UnsafeSource, *, dry: bool = False,
+                 seconds: float | None = None) -> None:
         self.root, self.origin, self.error, self.dry = root, origin, error, dry
+        # Extraction has a deadline, as a download has: no member list may cost more than it.
+        self.seconds = seconds
+        self.deadline = None if seconds is None else time.monotonic() + seconds
         self.members = 0
         self.bytes = 0
+        self.link_bytes = 0
         self._kinds: dict[tuple[str, ...], str] = {(): "dir"}  # what was made: "dir" | "file" | "link"
         self._links: dict[tuple[str, ...], str] = {}
         if not dry:
@@ -74,13 +83,20 @@ class TreeWriter:
         parts = tuple(p for p in name.split("/") if p not in ("", "."))
         if ".." in parts:
             raise self.refuse(f"has a member that escapes the tree: {shown(name)}")
-        if any(is_git_name(p) for p in parts):
+        if any(is_git_name(p) for p in set(parts)):
             raise self.refuse(f"has a .git path (a repository whose config git would obey): {shown(name)}")
         if len(os.fsencode(name)) > 4096 or any(len(os.fsencode(p)) > 255 for p in parts):
             raise self.refuse(f"has a member name longer than a filesystem allows: {shown(name)}")
         return parts
 
+    def check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise self.refuse(f"took longer than {self.seconds:g} s to admit ({self.members} members so far; "
+                              "the limit is LWSBUILD_DOWNLOAD_TIMEOUT's)")
+
     def _count(self, size: int) -> None:
+        if self.members % 256 == 0:
+            self.check_deadline()
         self.members += 1
         if self.members > MAX_TREE_MEMBERS:
             raise self.refuse(f"has more than {MAX_TREE_MEMBERS} members, the limit for a source tree")
@@ -151,8 +167,12 @@ class TreeWriter:
             raise self.refuse(f"has a link with an unusable target: {shown(name)}")
         if target.startswith("/"):
             raise self.refuse(f"has a link leaving the tree: {shown(name)} -> {shown(target)}")
-        if any(is_git_name(p) for p in target.split("/")):
+        if any(is_git_name(p) for p in set(target.split("/"))):
             raise self.refuse(f"has a link into a .git path: {shown(name)} -> {shown(target)}")
+        self.link_bytes += len(target)
+        if self.link_bytes > MAX_LINK_TARGET_BYTES:
+            raise self.refuse(f"has more than {MAX_LINK_TARGET_BYTES >> 10} KiB of link targets, the limit for a "
+                              "source tree (resolving them is what it costs)")
         self._count(0)
         self._claim(parts, "link")
         self._links[parts] = target
@@ -168,33 +188,91 @@ class TreeWriter:
 
     def finish(self) -> None:
         """Check every link's target resolves inside the tree, then make the links."""
-        for parts, target in self._links.items():
-            self._resolve(parts, target)
+        _LinkResolver(self).check_all()
         if not self.dry:
             for parts, target in self._links.items():
                 os.symlink(target, self.root.joinpath(*parts))
 
-    def _resolve(self, link: tuple[str, ...], target: str) -> None:
-        """Follow `link` through this tree's own links as the kernel would; refuse if it leaves."""
-        here = list(link[:-1])
-        pending = [p for p in target.split("/") if p not in ("", ".")]
-        hops = 0
-        while pending:
-            part = pending.pop(0)
+
+class _Node:
+    """One name of the tree while its links are resolved: a member, or a name a link's target walks
+    through that no member has (followed by name, as the kernel would once something made it)."""
+
+    __slots__ = ("children", "hops", "name", "parent", "resolved", "target")
+
+    def __init__(self, name: str, parent: _Node | None, target: str | None = None) -> None:
+        self.name, self.parent, self.target = name, parent, target
+        self.children: dict[str, _Node] = {}
+        self.resolved: _Node | None = None  # where a link ends up, once known
+        self.hops = 0  # links followed to get there (Linux stops at MAX_LINK_HOPS)
+
+    def child(self, name: str) -> _Node:
+        node = self.children.get(name)
+        if node is None:
+            node = self.children[name] = _Node(name, self)
+        return node
+
+
+class _LinkResolver:
+    """Resolves every link of a TreeWriter once, reusing what earlier links resolved to: the cost is
+    linear in the total length of the targets, however links chain through each other (a chain of
+    40 links, each target 4 KB of `s/..`, no longer costs 40 walks of every earlier target)."""
+
+    def __init__(self, writer: TreeWriter) -> None:
+        self.writer = writer
+        self.top = _Node("", None)
+        self.links: list[tuple[tuple[str, ...], _Node]] = []
+        for parts, target in writer._links.items():
+            node = self.top
+            for part in parts[:-1]:
+                node = node.child(part)
+            leaf = node.children[parts[-1]] = _Node(parts[-1], node, target)
+            self.links.append((parts, leaf))
+
+    def check_all(self) -> None:
+        for _parts, link in self.links:
+            self._resolve(link, set())
+
+    def _refuse(self, link: _Node, why: str) -> SourceError:
+        parts: list[str] = []
+        node: _Node | None = link
+        while node is not None and node.parent is not None:
+            parts.append(node.name)
+            node = node.parent
+        return self.writer.refuse(f"has a link {why}: {shown('/'.join(reversed(parts)))} -> {shown(link.target or '')}")
+
+    def _resolve(self, link: _Node, active: set[int]) -> _Node:
+        """Where `link` leads (a node that is no link), following links inside its target."""
+        if link.resolved is not None:
+            return link.resolved
+        if id(link) in active:
+            raise self._refuse(link, "that loops or leaves the tree (it loops)")
+        if len(active) >= MAX_LINK_HOPS:  # nested this deep, it follows more links than the kernel would
+            raise self._refuse(link, f"that loops or leaves the tree (it follows more than {MAX_LINK_HOPS} links)")
+        assert link.target is not None and link.parent is not None
+        self.writer.check_deadline()
+        active.add(id(link))
+        here, hops = link.parent, 1
+        for part in link.target.split("/"):
+            if part in ("", "."):
+                continue
             if part == "..":
-                if not here:
-                    raise self.refuse(f"has a link leaving the tree: {shown('/'.join(link))} -> {shown(target)}")
-                here.pop()
+                if here.parent is None:
+                    raise self._refuse(link, "leaving the tree")
+                here = here.parent
                 continue
-            candidate = (*here, part)
-            next_target = self._links.get(candidate)
-            if next_target is None:  # a directory, a file, or nothing: go on by name
-                here.append(part)
-                continue
-            hops += 1
-            if hops > MAX_LINK_HOPS or next_target.startswith("/"):
-                raise self.refuse(f"has a link that loops or leaves the tree: {shown('/'.join(link))} -> {shown(target)}")
-            pending = [p for p in next_target.split("/") if p not in ("", ".")] + pending
+            node = here.child(part)
+            if node.target is not None:
+                node_end = self._resolve(node, active)
+                hops += node.hops
+                if hops > MAX_LINK_HOPS:
+                    raise self._refuse(link, f"that loops or leaves the tree (it follows more than {MAX_LINK_HOPS} links)")
+                here = node_end
+            else:
+                here = node
+        active.discard(id(link))
+        link.resolved, link.hops = here, hops
+        return here
 
 
 def _entries(top: Path, skip_top_git: bool) -> Iterator[tuple[str, os.DirEntry[str]]]:

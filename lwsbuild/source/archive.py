@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from lwsbuild.common import cache, progress
-from lwsbuild.common.paths import sha256_file
+from lwsbuild.common.paths import expand_user, sha256_file
 from lwsbuild.errors import (
     DownloadDeadline,
     DownloadFailed,
@@ -199,7 +199,7 @@ def feed_tar(tar: tarfile.TarFile, writer: TreeWriter) -> None:
 
 
 def _extract_tar(archive: Path, dest: Path) -> None:
-    writer = TreeWriter(dest, archive.name, UnsafeArchive)
+    writer = TreeWriter(dest, archive.name, UnsafeArchive, seconds=download_deadline_s())
     try:
         # Random access (not a stream): gzip's and xz's own readers check the stream's checksums.
         with tarfile.open(archive) as tar:
@@ -217,7 +217,7 @@ def _extract_tar(archive: Path, dest: Path) -> None:
 
 
 def _extract_zip(archive: Path, dest: Path) -> None:
-    writer = TreeWriter(dest, archive.name, UnsafeArchive)
+    writer = TreeWriter(dest, archive.name, UnsafeArchive, seconds=download_deadline_s())
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
@@ -227,6 +227,8 @@ def _extract_zip(archive: Path, dest: Path) -> None:
                                     f"{admission.MAX_TREE_BYTES >> 20} MiB, "
                                     "the limits for a source tree")
             for info in infos:
+                if not info.filename:  # zipfile's own is_dir() indexes the name
+                    raise writer.refuse("has a member with an empty name")
                 mode = info.external_attr >> 16 if info.create_system == 3 else 0
                 kind = stat.S_IFMT(mode)
                 if stat.S_ISLNK(mode):
@@ -299,7 +301,7 @@ class ArchiveMirror:
                 filename = "source.tar.gz"  # a name only for the scratch file: the content decides the format
             archive = download(self.location, filename, self.sha256, dest.parent)
         else:
-            archive = Path(self.location.removeprefix("file://")).expanduser()
+            archive = expand_user(self.location.removeprefix("file://"), "the source archive")
             if not archive.is_file():
                 raise SourceNotFound(f"no archive at {shown(str(archive))}")
             if self.sha256 and sha256_file(archive) != self.sha256:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,13 +88,8 @@ def _tree_entry(tree: str) -> Path:
 
 
 def _staging_dir() -> Path:
-    """A scratch directory for one extraction, named by pid so stale ones can be swept."""
-    trees = cache.area(cache.TREES)
-    for stale in trees.glob(".staging-*"):
-        pid = stale.name.split("-")[1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(stale, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f".staging-{os.getpid()}-", dir=trees))
+    """A scratch directory for one extraction, beside the trees it is renamed into (one file system)."""
+    return cache.scratch_dir("staging", cache.TREES)
 
 
 # trees/<tree id>.json records, per tree, which mirror first delivered it as the pinned release

@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from lwsbuild.common import tools
+from lwsbuild.common import cache, tools
 from lwsbuild.errors import FETCH, GitFetchFailed, ToolMissing, UsageError
 from lwsbuild.source.admission import TreeWriter, shown
 from lwsbuild.source.archive import download_deadline_s, feed_tar
@@ -67,10 +67,10 @@ class GitMirror:
                              hint=_SPEC_HINT)
         return cls(spec, url, ref or None)
 
-    def _git(self, scratch: str, *args: str, timeout: float) -> subprocess.CompletedProcess[bytes]:
+    def _git(self, scratch: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[bytes]:
         """git in its own process group: at the deadline the group is killed, so a transport helper
         (git-remote-https) cannot hold the pipes open past it."""
-        command = [_git_program(), *_SAFE_CONFIG, "--git-dir", scratch, *args]
+        command = [_git_program(), *_SAFE_CONFIG, "--git-dir", str(scratch), *args]
         with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                               env=_git_env(), start_new_session=True) as proc:
             try:
@@ -86,7 +86,7 @@ class GitMirror:
         ref = self.ref or release.tag
         local = "://" not in self.url or self.url.startswith("file://")
         deadline = download_deadline_s()
-        with tempfile.TemporaryDirectory(prefix="lwsbuild-git-") as scratch:
+        with cache.scratch("git") as scratch:
             try:
                 self._git(scratch, "init", "-q", "--bare", "--template=", timeout=60).check_returncode()
                 # A shallow fetch of just the ref keeps an upstream fetch small; `--` ends the options.
@@ -111,17 +111,18 @@ class GitMirror:
             return f"{self.url} {ref} is commit {commit}, but libwebsockets {release.version} is pinned to commit {release.commit}"
         return None
 
-    def _unpack(self, scratch: str, commit: str, dest: Path, ref: str) -> None:
+    def _unpack(self, scratch: Path, commit: str, dest: Path, ref: str) -> None:
         """`git archive` of the commit, streamed through the tree checks: exactly the committed
         tree, and nothing a hostile repository could add (a `.git` entry, a link out, a bomb)."""
         git = _git_program()
         with tempfile.TemporaryFile() as errors:
-            proc = subprocess.Popen([git, *_SAFE_CONFIG, "--git-dir", scratch, "archive", "--format=tar", commit],
+            proc = subprocess.Popen([git, *_SAFE_CONFIG, "--git-dir", str(scratch), "archive", "--format=tar", commit],
                                     stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL, env=_git_env())
             assert proc.stdout is not None  # stdout=PIPE
             try:
                 with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-                    feed_tar(tar, TreeWriter(dest, f"{shown(self.url, quote=False)} {shown(ref, quote=False)}"))
+                    feed_tar(tar, TreeWriter(dest, f"{shown(self.url, quote=False)} {shown(ref, quote=False)}",
+                                             seconds=download_deadline_s()))
                 returncode = proc.wait(timeout=60)
             except (tarfile.TarError, OSError) as exc:
                 raise GitFetchFailed(f"unpacking {shown(ref, quote=False)} from {shown(self.url, quote=False)} failed: {exc}") from None

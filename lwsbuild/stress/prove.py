@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lwsbuild.build import cmake as build
+from lwsbuild.common import reportdir
 from lwsbuild.stress import report
 from lwsbuild.stress import run as stress
 
@@ -106,8 +107,9 @@ def run(specs: dict[str, BuildSpec], named: NamedProfile, directory: Path) -> Pr
     runs: dict[str, stress.StressRun] = {}
     for label in BUILDS:
         install = build.build(specs[label])
-        result = stress.run(install, named.profile, directory / label)
-        report.write(directory / label, result)
+        where = reportdir.subdirectory(directory, label)
+        result = stress.run(install, named.profile, where)
+        report.write(where, result)
         runs[label] = result
     spec = specs["all"]
     return Proof(spec.prepared.source.release.version, spec.variant.name, named, runs, spec.extra_options)
@@ -167,30 +169,31 @@ class ProofSet:
 
 
 def run_all(specs: dict[str, BuildSpec], chosen: list[NamedProfile], directory: Path) -> ProofSet:
-    proofs = tuple(run(specs, named, directory / named.name) for named in chosen)
+    proofs = tuple(run(specs, named, reportdir.subdirectory(reportdir.ready(directory), named.name))
+                   for named in chosen)
     spec = specs["all"]
     return ProofSet(spec.prepared.source.release.version, spec.variant.name, proofs)
 
 
 def write_all(directory: Path, proofs: ProofSet) -> dict[str, Any]:
     """prove.md and prove.json for the whole set, and each profile's own report in its directory."""
-    directory.mkdir(parents=True, exist_ok=True)
-    per_profile = {p.named.name: write(directory / p.named.name, p) for p in proofs.proofs}
+    reportdir.ready(directory)
+    per_profile = {p.named.name: write(reportdir.subdirectory(directory, p.named.name), p) for p in proofs.proofs}
     written = {"markdown": str(directory / "prove.md"), "json": str(directory / "prove.json"),
                "profiles": per_profile}
-    (directory / "prove.md").write_text(proofs.table() + "\n")
-    (directory / "prove.json").write_text(json.dumps({**proofs.to_json(), "report": written}, indent=2,
-                                                     sort_keys=True) + "\n")
+    reportdir.write_text(directory / "prove.md", proofs.table() + "\n")
+    reportdir.write_text(directory / "prove.json", json.dumps({**proofs.to_json(), "report": written}, indent=2,
+                                                              sort_keys=True) + "\n")
     return written
 
 
 def write(directory: Path, proof: Proof) -> dict[str, str | None]:
     """prove.md (the table), prove.json and prove.png (the three runs) into `directory`."""
-    directory.mkdir(parents=True, exist_ok=True)
+    reportdir.ready(directory)
     written: dict[str, str | None] = {"markdown": str(directory / "prove.md"), "json": str(directory / "prove.json")}
     written.update(report.plot(directory / "prove.png", list(proof.runs.values()),
                                title=f"lws {proof.version} {proof.variant}: unfixed / seed / all"))
-    (directory / "prove.md").write_text(proof.table() + "\n")
-    (directory / "prove.json").write_text(json.dumps({**proof.to_json(), "report": written}, indent=2,
-                                                     sort_keys=True) + "\n")
+    reportdir.write_text(directory / "prove.md", proof.table() + "\n")
+    reportdir.write_text(directory / "prove.json", json.dumps({**proof.to_json(), "report": written}, indent=2,
+                                                              sort_keys=True) + "\n")
     return written

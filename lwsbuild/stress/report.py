@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lwsbuild.common import reportdir
 from lwsbuild.stress.run import StressRun
 
 if TYPE_CHECKING:  # matplotlib is the optional `plot` extra, imported only to draw
@@ -22,12 +23,12 @@ PLOT_EXTRA = "pip install 'lwsbuild[plot]'"
 
 def write(directory: Path, run: StressRun, name: str = "stress") -> dict[str, str | None]:
     """Write `name`.json and `name`.png into `directory`; return what was written (for the JSON)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    reportdir.ready(directory)
     written: dict[str, str | None] = {"dir": str(directory), "json": str(directory / f"{name}.json"),
                "stdout": str(run.log_dir / "stdout.log"), "stderr": str(run.log_dir / "stderr.log")}
     written.update(plot(directory / f"{name}.png", [run]))
     data = {**run.to_json(), "report": written}
-    (directory / f"{name}.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    reportdir.write_text(directory / f"{name}.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
     return written
 
 
@@ -49,7 +50,8 @@ def plot(path: Path, runs: Sequence[StressRun], title: str | None = None) -> dic
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with reportdir.create(path) as out:  # matplotlib would follow a link planted under the name
+        fig.savefig(out, format="png", dpi=110)
     plt.close(fig)
     return {"plot": str(path)}
 

@@ -20,11 +20,12 @@ from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from lwsbuild.build import harness
 from lwsbuild.build.harness import Value
 from lwsbuild.common import prefix as prefix_layout
+from lwsbuild.common import reportdir
 from lwsbuild.errors import HarnessError, UsageError
 from lwsbuild.stress import findings as findings_mod
 from lwsbuild.stress import known_races, stacks
@@ -251,7 +252,7 @@ class _Reader(threading.Thread):
     """Copies one pipe to a log file line by line, noting when each line arrived; with `events`,
     also decodes the harness's JSON lines as they come."""
 
-    def __init__(self, pipe: IO[bytes], log: Path, events: bool = False) -> None:
+    def __init__(self, pipe: IO[bytes], log: BinaryIO, events: bool = False) -> None:
         super().__init__(daemon=True)
         self.pipe, self.log, self.parse_events = pipe, log, events
         self.lines: list[str] = []
@@ -260,7 +261,7 @@ class _Reader(threading.Thread):
         self.count = 0
 
     def run(self) -> None:
-        with self.log.open("wb") as out:
+        with self.log as out:
             for raw in iter(self.pipe.readline, b""):
                 now = time.monotonic()
                 out.write(raw)
@@ -283,7 +284,9 @@ def run(install: Install, profile: Profile, log_dir: Path) -> StressRun:
     profile = profile.with_caps()
     argv = command(install.prefix, sanitizer, profile)
     san_env = sanitizer_env(sanitizer)
-    log_dir.mkdir(parents=True, exist_ok=True)
+    reportdir.ready(log_dir)
+    # Made before the harness starts: a report directory that cannot take them stops nothing midway.
+    logs = reportdir.create(log_dir / "stdout.log"), reportdir.create(log_dir / "stderr.log")
     began = time.monotonic()
     try:
         # The caller's environment, on purpose: this runs a finished build (nothing is compiled), and a
@@ -291,10 +294,12 @@ def run(install: Install, profile: Profile, log_dir: Path) -> StressRun:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env={**os.environ, **san_env})
     except OSError as exc:
+        for log in logs:
+            log.close()
         raise HarnessError(f"cannot start {argv[0]}: {exc.strerror}") from None
     assert proc.stdout is not None and proc.stderr is not None
-    out = _Reader(proc.stdout, log_dir / "stdout.log", events=True)
-    err = _Reader(proc.stderr, log_dir / "stderr.log")
+    out = _Reader(proc.stdout, logs[0], events=True)
+    err = _Reader(proc.stderr, logs[1])
     out.start()
     err.start()
     killed = False
@@ -324,7 +329,7 @@ def run(install: Install, profile: Profile, log_dir: Path) -> StressRun:
 
 def _dump_stacks(pid: int, log_dir: Path) -> str:
     tool, text = stacks.dump(pid)
-    (log_dir / "stacks.txt").write_text(text)
+    reportdir.write_text(log_dir / "stacks.txt", text)
     return tool
 
 

@@ -9,16 +9,14 @@ alongside; where its recorded state differs from today's, the row says so.
 from __future__ import annotations
 
 import json
-import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
 from lwsbuild.build import provenance
 from lwsbuild.build.provenance import Provenance
-from lwsbuild.common import prefix
-from lwsbuild.errors import UsageError
+from lwsbuild.common import bounded, prefix
+from lwsbuild.errors import UnreadableInput, UsageError
 from lwsbuild.series import cves
 
 
@@ -30,33 +28,24 @@ class BuildFiles:
     sbom: dict[str, Any] | None
 
 
-def _json(text: str, what: str) -> dict[str, Any]:
-    try:
-        data: object = json.loads(text)
-    except ValueError as exc:
-        raise UsageError(f"{what} is not valid JSON: {exc}", hint="rebuild it with lwsbuild") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{what} is not a JSON object", hint="rebuild it with lwsbuild")
-    return data
+_WHEEL_HINT = "pass a wheel made by `lwsbuild wheel`"
 
 
 def _from_wheel(path: Path) -> BuildFiles:
-    try:
-        with zipfile.ZipFile(path) as wheel:
-            names = set(wheel.namelist())
+    with bounded.open_zip(path, f"the wheel {path}", UnreadableInput) as wheel:
+        names = set(wheel.names())
 
-            def read(rel: str) -> str | None:
-                name = prefix.in_wheel(rel)
-                return wheel.read(name).decode("utf-8", errors="replace") if name in names else None
+        def read(rel: str) -> bytes | None:
+            name = prefix.in_wheel(rel)
+            return wheel.read(name) if name in names else None
 
-            described, config_h, sbom = (read(prefix.PROVENANCE), read(prefix.CONFIG_H), read(prefix.SBOM))
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise UsageError(f"cannot read the wheel {path}: {exc}", hint="pass a wheel made by `lwsbuild wheel`") from None
+        described, config_h, sbom = (read(prefix.PROVENANCE), read(prefix.CONFIG_H), read(prefix.SBOM))
     if described is None or config_h is None:
         raise UsageError(f"{path} holds no lwsbuild build ({prefix.in_wheel(prefix.PROVENANCE)} or "
-                         f"{prefix.in_wheel(prefix.CONFIG_H)} is missing)", hint="pass a wheel made by `lwsbuild wheel`")
+                         f"{prefix.in_wheel(prefix.CONFIG_H)} is missing)", hint=_WHEEL_HINT)
     return BuildFiles(str(path), provenance.loads(described, f"{path}: {prefix.in_wheel(prefix.PROVENANCE)}"),
-                      config_h, _json(sbom, f"{path}: {prefix.SBOM_NAME}") if sbom is not None else None)
+                      config_h.decode("utf-8", errors="replace"),
+                      bounded.json_object(sbom, f"{path}: {prefix.SBOM_NAME}", UnreadableInput) if sbom is not None else None)
 
 
 def _from_prefix(root: Path) -> BuildFiles:
@@ -65,8 +54,9 @@ def _from_prefix(root: Path) -> BuildFiles:
     if not described.is_file() or not config_h.is_file():
         raise UsageError(f"{root} is not an lwsbuild install prefix ({prefix.PROVENANCE} or {prefix.CONFIG_H} "
                          "is missing)", hint="pass a prefix printed by `lwsbuild build --json`, or a wheel")
-    return BuildFiles(str(root), provenance.read(described), config_h.read_text(errors="replace"),
-                      _json(sbom.read_text(), str(sbom)) if sbom.is_file() else None)
+    return BuildFiles(str(root), provenance.read(described),
+                      bounded.read_bytes(config_h, str(config_h), UnreadableInput).decode("utf-8", errors="replace"),
+                      bounded.read_json(sbom, str(sbom), UnreadableInput) if sbom.is_file() else None)
 
 
 def load_build(target: Path) -> BuildFiles:
@@ -78,12 +68,28 @@ def load_build(target: Path) -> BuildFiles:
     raise UsageError(f"{target} does not exist", hint="pass a wheel (.whl) or an install prefix")
 
 
-def _sbom_states(sbom: dict[str, Any] | None) -> dict[str, object]:
-    """CVE id -> the analysis state the SBOM recorded (None where it recorded none)."""
-    states: dict[str, object] = {}
-    for v in (sbom or {}).get("vulnerabilities", []):
-        if isinstance(v, dict) and isinstance(v.get("id"), str):
-            states[v["id"]] = (v.get("analysis") or {}).get("state")
+def _sbom_states(sbom: dict[str, Any] | None, where: str) -> dict[str, str | None]:
+    """CVE id -> the analysis state the SBOM recorded (None where it recorded none). An SBOM of
+    another shape than lwsbuild writes (CycloneDX's vulnerabilities[].analysis.state) is refused."""
+    def shape(what: str, value: object, expected: str) -> UnreadableInput:
+        shown = json.dumps(value)
+        return UnreadableInput(f"{where}: {what} is {shown if len(shown) <= 40 else shown[:37] + '...'}, "
+                               f"expected {expected} (not an SBOM lwsbuild wrote)")
+
+    states: dict[str, str | None] = {}
+    vulnerabilities = (sbom or {}).get("vulnerabilities", [])
+    if not isinstance(vulnerabilities, list):
+        raise shape("vulnerabilities", vulnerabilities, "an array")
+    for v in vulnerabilities:
+        if not isinstance(v, dict) or not isinstance(v.get("id"), str):
+            raise shape("a vulnerability", v, 'an object with an "id" string')
+        analysis = v.get("analysis", {})
+        if not isinstance(analysis, dict):
+            raise shape(f"{v['id']}'s analysis", analysis, "an object")
+        state = analysis.get("state")
+        if state is not None and not isinstance(state, str):
+            raise shape(f"{v['id']}'s analysis state", state, "a string")
+        states[v["id"]] = state
     return states
 
 
@@ -103,9 +109,8 @@ class Report(TypedDict):
 
 def audit(target: Path) -> Report:
     files = load_build(target)
-    defined = set(re.findall(r"^\s*#\s*define\s+(\w+)", files.config_h, re.MULTILINE))
-    statuses = cves.build_status(files.provenance, defined)
-    recorded = _sbom_states(files.sbom)
+    statuses = cves.build_status(files.provenance, cves.macros_defined(files.config_h))
+    recorded = _sbom_states(files.sbom, f"{files.where}: {prefix.SBOM_NAME}")
     rows: list[dict[str, object]] = []
     for status in statuses:
         row = status.to_json()

@@ -23,10 +23,8 @@ environment.backend_refused). scikit-build-core then runs in the environment a b
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from scikit_build_core import build as _skbuild
 
@@ -81,10 +79,11 @@ def _planned(config_settings: ConfigSettings) -> Iterator[dict[str, str | list[s
             yield parts.skbuild
         return
     from lwsbuild import request
+    from lwsbuild.common import cache
     from lwsbuild.wheel.meta import spec_provenance
 
-    with tempfile.TemporaryDirectory(prefix="lwsbuild-backend-") as scratch:
-        spec = Path(scratch) / "lwsbuild-spec.cmake"
+    with cache.scratch("backend") as scratch:
+        spec = scratch / "lwsbuild-spec.cmake"
         code = request.main(["--write-spec", str(spec), *parts.build.argv])
         if code != 0:  # request.main printed the one-line error
             raise SystemExit(code)

@@ -27,7 +27,6 @@ import re
 import shutil
 import subprocess
 import sys
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Any
 from lwsbuild import __version__
 from lwsbuild.build import environment, provenance
 from lwsbuild.build.provenance import Provenance
-from lwsbuild.common import prefix
+from lwsbuild.common import bounded, prefix
 
 __all__ = ["dynamic_metadata", "main"]  # the public surface (lwsbuild/__init__.py)
 
@@ -162,13 +161,12 @@ def repair(wheel: Path, out_dir: Path) -> int:
     else, so a repaired wheel has the same bytes as `lwsbuild wheel`'s."""
     from lwsbuild.errors import ProvenanceError
 
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            text = archive.read(WHEEL_PROVENANCE).decode("utf-8")
-    except (OSError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
-        raise ProvenanceError(f"{wheel}: cannot read {WHEEL_PROVENANCE} ({exc})",
-                              hint="repair only wheels built by lwsbuild (its backend or `lwsbuild wheel`)") from None
-    described = provenance.loads(text, f"{wheel}: {WHEEL_PROVENANCE}")
+    with bounded.open_zip(wheel, str(wheel), ProvenanceError) as archive:
+        if WHEEL_PROVENANCE not in archive.names():
+            raise ProvenanceError(f"{wheel} has no {WHEEL_PROVENANCE}",
+                                  hint="repair only wheels built by lwsbuild (its backend or `lwsbuild wheel`)")
+        data = archive.read(WHEEL_PROVENANCE)
+    described = provenance.loads(data, f"{wheel}: {WHEEL_PROVENANCE}")
     policy = described.wheel
     out_dir.mkdir(parents=True, exist_ok=True)
     if not policy.repair:

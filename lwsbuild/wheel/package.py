@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,8 +191,7 @@ def build_wheel(install: Install, out_dir: Path) -> Wheel:
     policy = repair_policy(spec.variant.sanitizer)
     require_tools(spec.variant.sanitizer)
     identity = Identity.of_provenance(spec.provenance())
-    with tempfile.TemporaryDirectory(prefix="lwsbuild-wheel-") as scratch:
-        tmp = Path(scratch)
+    with cache.scratch("wheel") as tmp:
         log = install.build_dir.parent / "wheel.log"
         log.write_text("")
         wheel = _made(install, tmp / "first", log, policy)

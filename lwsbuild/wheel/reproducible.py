@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -25,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lwsbuild.common import cache, progress, settings
+from lwsbuild.common import bounded, cache, progress, settings
 from lwsbuild.common.paths import sha256_file, with_checkout_on_path
+from lwsbuild.errors import UnreadableInput
 
 if TYPE_CHECKING:
     from lwsbuild.request import BuildRequest
@@ -79,11 +79,15 @@ class Comparison:
         return "\n".join(lines)
 
 
-def _members(archive: zipfile.ZipFile) -> dict[str, tuple[str, tuple[object, ...]]]:
-    """name → (sha256 of the bytes, the zip entry's own metadata)."""
-    return {info.filename: (hashlib.sha256(archive.read(info)).hexdigest(),
-                            (info.date_time, info.external_attr, info.compress_type, info.extra))
-            for info in archive.infolist()}
+def _members(archive: bounded.Zip) -> dict[str, tuple[str, tuple[object, ...]]]:
+    """name → (sha256 of the bytes, the zip entry's own metadata); members streamed, each bounded."""
+    members: dict[str, tuple[str, tuple[object, ...]]] = {}
+    for info in archive.infos():
+        digest = hashlib.sha256()
+        for chunk in archive.chunks(info):
+            digest.update(chunk)
+        members[info.filename] = (digest.hexdigest(), (info.date_time, info.external_attr, info.compress_type, info.extra))
+    return members
 
 
 def _diffoscope(first: Path, second: Path) -> str | None:
@@ -103,9 +107,9 @@ def compare(first: Path, second: Path) -> Comparison:
     hashes = sha256_file(first), sha256_file(second)
     if hashes[0] == hashes[1]:
         return Comparison(first, second, *hashes, (), None)
-    with zipfile.ZipFile(first) as a, zipfile.ZipFile(second) as b:
+    with bounded.open_zip(first, str(first), UnreadableInput) as a, bounded.open_zip(second, str(second), UnreadableInput) as b:
         ma, mb = _members(a), _members(b)
-        order_a, order_b = a.namelist(), b.namelist()
+        order_a, order_b = a.names(), b.names()
     diffs: list[MemberDiff] = []
     for name in sorted(ma.keys() | mb.keys()):
         (ha, za), (hb, zb) = ma.get(name, ("", None)), mb.get(name, ("", None))
@@ -165,8 +169,7 @@ def rebuilt(request: BuildRequest, *, wheel: bool, seed: tuple[str, Path] | None
     again before the tree is used. --refresh is dropped: the fresh cache has nothing to refresh."""
     from lwsbuild.errors import RebuildFailed
 
-    with tempfile.TemporaryDirectory(prefix="lwsbuild-rebuild-") as scratch:
-        root = Path(scratch)
+    with cache.scratch("rebuild") as root:
         cache_dir, cwd, out = root / "cache", root / "elsewhere", root / "out"
         cwd.mkdir()
         if seed is not None:

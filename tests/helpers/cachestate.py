@@ -4,7 +4,8 @@ A *complete entry* is any name without a leading dot directly in downloads/, tre
 builds/ (lwsbuild makes everything under a dot-prefixed temporary name and renames it into place),
 but an entry's manifest (`<entry>.manifest.json`, written with it: `manifests`).
 *Leftovers* are dot-prefixed names other than lock files: temporaries and staging directories of
-an unfinished run, which a later run must sweep. The apt/ area is apt's own state, not entries.
+an unfinished run, which a later run must sweep (scratch/ holds only such names, while a run lives).
+The apt/ area is apt's own state, not entries.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from .archives import copy_tree
 
-AREAS = ("downloads", "trees", "prepared", "builds")
+AREAS = ("downloads", "trees", "prepared", "builds", "scratch")
 
 
 def _names(cache: Path) -> list[str]:

@@ -121,3 +121,19 @@ def test_every_reader_refuses_a_newer_schema_in_one_line(tmp_path: Path) -> None
     tls = subprocess.run([sys.executable, "-m", "lwsbuild.build.tls", str(prefix)], capture_output=True, text=True,
                          cwd=REPO, check=False)
     assert tls.returncode == 2 and f"schema {provenance.SCHEMA + 1}" in error_line(tls)
+
+
+@pytest.mark.parametrize("series_name", ["none", "seed-seed"])
+def test_a_series_without_any_fix_is_marked_like_an_unfixed_build(series_name: str) -> None:
+    """Issue 21: `--series none` carried no mark; a build with no fix at all is as visible as UNFIXED."""
+    from lwsbuild.wheel.meta import Identity
+
+    spec = planned.spec(series_name=series_name)
+    described = spec.provenance()
+    assert described.marks == ("NO-FIX",)
+    assert spec.build_hash.endswith("-NO-FIX")  # lws_get_library_version() shows it
+    assert Identity.of_provenance(described).summary.startswith("NO FIX, DO NOT SHIP")
+    fixed = planned.spec(series_name="all")
+    assert fixed.provenance().marks == () and not fixed.build_hash.endswith("NO-FIX")
+    unfixed = planned.spec(series_name="none", unfixed=True)
+    assert unfixed.provenance().marks == ("UNFIXED",)  # --unfixed reverts every fix: its own mark

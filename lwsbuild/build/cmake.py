@@ -139,9 +139,11 @@ class BuildSpec:
 
     @property
     def build_hash(self) -> str:
-        """e.g. lwsbuild-asan-all, lwsbuild-asan-UNFIXED: lws_get_library_version() shows it."""
+        """e.g. lwsbuild-asan-all, lwsbuild-asan-UNFIXED, lwsbuild-release-none-NO-FIX: what
+        lws_get_library_version() shows."""
         what = "UNFIXED" if self.prepared.unfixed else self.prepared.series.name
-        return "-".join(["lwsbuild", self.variant.name, what] + (["UNPINNED"] if self.prepared.source.unpinned else []))
+        marks = [m for m in self.prepared.marks if m != "UNFIXED"]  # UNFIXED stands for the series name
+        return "-".join(["lwsbuild", self.variant.name, what, *marks])
 
     @property
     def source_date_epoch(self) -> int:

@@ -151,7 +151,7 @@ class Provenance(Record):
     lws: LwsSource
     series: str
     unfixed: bool
-    marks: tuple[str, ...]  # UNPINNED, UNFIXED
+    marks: tuple[str, ...]  # UNPINNED, UNFIXED, NO-FIX
     patches: tuple[PatchRecord, ...]
     prepared_tree_id: str
     variant: str

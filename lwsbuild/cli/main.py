@@ -216,6 +216,8 @@ def cmd_patch(args: argparse.Namespace) -> int:
               for r in prepared.results]
     if prepared.unfixed:
         lines.append("  UNFIXED: this tree carries the multi-threaded client heap-use-after-free on purpose")
+    elif not prepared.series.fixes:
+        lines.append(f"  NO-FIX: series '{prepared.series.name}' selects no fix: this is the tree as its source gave it")
     emit(args, prepared.to_json(), "\n".join(lines))
     return 0
 

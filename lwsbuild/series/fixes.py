@@ -34,6 +34,7 @@ from lwsbuild.source.treeid import isolated_git_env, tree_id
 
 ALL = "all"
 NONE = "none"
+NO_FIX = "NO-FIX"  # the mark of a build whose series selects no fix
 SUBTRACT = "-"  # `all-throughput`: a set minus sets or fix ids, so set names never contain it
 
 LINE = Table({"versions": str}, {"patch": str, "upstream": str, "not_needed": str, "evidence": str})
@@ -422,8 +423,10 @@ class PreparedTree:
 
     @property
     def marks(self) -> list[str]:
-        """Loud labels every output carries when the tree is not a pinned, fixed one."""
-        return [m for m, on in (("UNPINNED", self.source.unpinned), ("UNFIXED", self.unfixed)) if on]
+        """Loud labels every output carries when the tree is not a pinned, fixed one: NO-FIX is a
+        series that selects no fix at all (`none`, `seed-seed`), as visible as UNFIXED."""
+        return [m for m, on in (("UNPINNED", self.source.unpinned), ("UNFIXED", self.unfixed),
+                                (NO_FIX, not self.unfixed and not self.series.fixes)) if on]
 
     def to_json(self) -> dict[str, object]:
         # `path` is the patched tree (what a user asking `patch` wants); the pristine one it was made

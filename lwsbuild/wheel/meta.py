@@ -61,13 +61,14 @@ class Identity:
     unfixed: bool
     unpinned: bool
     options_digest: str  # of the -D options beyond the variant's own; "" if none
+    no_fix: bool = False  # the series selects no fix (provenance mark NO-FIX)
 
     @classmethod
     def of_provenance(cls, described: Provenance) -> Identity:
         extra = described.extra_options
         digest = hashlib.sha256(json.dumps(extra, sort_keys=True).encode()).hexdigest()[:8] if extra else ""
         return cls(described.lws.version, described.variant, described.series, described.unfixed,
-                   described.lws.unpinned, digest)
+                   described.lws.unpinned, digest, "NO-FIX" in described.marks)
 
     @classmethod
     def default(cls, variant: str) -> Identity:
@@ -105,6 +106,9 @@ class Identity:
         if self.unfixed:
             return (f"UNFIXED, DO NOT SHIP: {build} with the multi-threaded client heap-use-after-free "
                     "left in on purpose, to reproduce the bug.")
+        if self.no_fix:
+            return (f"NO FIX, DO NOT SHIP: {build} built with fix series '{self.series}', which selects no "
+                    "fix: the tree as its source gave it, with whatever defects the release has.")
         series = "all fixes" if self.series == "all" else f"fix series '{self.series}'"
         return f"{build}, {series}. {SUMMARY}"
 

@@ -12,10 +12,9 @@ from conftest import DEFAULT_LWS, REPO, CliResult, Json, run_cli
 from helpers import cachestate
 from helpers.checks import error_line
 
-PINS = ["4.1.6", "4.2.0", "4.2.1", "4.2.2", "4.3.0", "4.3.1", "4.3.2", "4.3.3", "4.3.4", "4.3.5", "4.3.6", "4.3.7",
+PINS = ["4.1.0", "4.1.1", "4.1.2", "4.1.3", "4.1.4", "4.1.5", "4.1.6", "4.2.0", "4.2.1", "4.2.2", "4.3.0", "4.3.1", "4.3.2", "4.3.3", "4.3.4", "4.3.5", "4.3.6", "4.3.7",
         "4.3.8", "4.3.9", "4.3.10", "4.4.0", "4.4.1", "4.4.2", "4.4.3", "4.4.4", "4.4.5",
         "4.5.0", "4.5.1", "4.5.2", "4.5.3", "4.5.4", "4.5.5", "4.5.6", "4.5.7", "4.5.8", "5.0.0"]
-OUTSIDE = ["4.1.6", "4.2.0", "4.2.1", "4.2.2"]  # older client code: no fix has a line for them
 SEED = ["0001", "0002", "0003", "0004"]
 
 
@@ -58,7 +57,6 @@ def test_versions_lists_the_pins_in_order(versions: dict[str, Json]) -> None:
         # Supported exactly when every fix has a line for the release.
         assert row["series_supported"] is all(line_for(f, version) for f in series_data()["fix"]), version
     assert versions["4.3.5"]["series_supported"] and versions["4.3.10"]["series_supported"]
-    assert not any(versions[v]["series_supported"] for v in OUTSIDE)
     assert (versions["4.3.5"]["commit"], versions["4.3.5"]["tree_id"]) == (
         "ab9df9cfc39de7a49967f18387b6b76310947442", "572da87937f5e9d6aac00631d7588025117bfb9e")
     assert (versions["4.1.6"]["commit"], versions["4.1.6"]["tree_id"]) == (
@@ -98,7 +96,9 @@ def test_versions_human_output_marks_the_range_and_default(versions: dict[str, J
     assert list(lines) == PINS
     for version, line in lines.items():
         assert line.split()[3] == ("supported" if versions[version]["series_supported"] else "outside")
-    assert all("uncovered 0001" in lines[v] for v in OUTSIDE)
+    # Every pin is inside the series since the 4.1 and 4.2 lines (issue 21); 4.1.6 is proven in CI.
+    assert all(versions[v]["series_supported"] for v in PINS)
+    assert "proven in CI" in lines["4.1.6"] and "ours 0001" in lines["4.1.6"]
     assert "(default)" in lines["4.3.5"] and "ours 0004" in lines["4.3.5"]
     assert "upstream bd8f69e43 0001 0002 0003" in lines["4.3.5"]
     assert "572da87937f5" in lines["4.3.5"]
@@ -139,9 +139,9 @@ def test_bad_source_spec_is_one_line_exit_2(command: str, spec: str, tmp_path: P
     (["fetch", "--lws-version", "v9.9.9"], "libwebsockets 9.9.9 is not a pinned release"),
     (["fetch", "--lws-version", "latest"], "'latest' is not a version number"),
     (["patch", "--series", "nope"], "unknown series 'nope'"),
-    (["patch", "--lws-version", "4.2.2"], "4.2.2 is outside the fix series 'all': fixes 0001, 0002"),
-    (["patch", "--lws-version", "4.2.2", "--unfixed"], "4.2.2 is outside the fix series 'all'"),
-    (["patch", "--lws-version", "4.2.2", "--series", "seed"], "4.2.2 is outside the fix series 'seed'"),
+    (["patch", "--lws-version", "4.0.0", "--allow-unpinned"], "4.0.0 is outside the fix series 'all': fixes 0001, 0002"),
+    (["patch", "--lws-version", "4.0.0", "--allow-unpinned", "--unfixed"], "4.0.0 is outside the fix series 'all'"),
+    (["patch", "--lws-version", "4.0.0", "--allow-unpinned", "--series", "seed"], "4.0.0 is outside the fix series 'seed'"),
 ])
 def test_usage_errors_are_one_line_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
     result = run_cli(*args, "--json", cache=tmp_path)

@@ -13,6 +13,7 @@ from conftest import DEFAULT_LWS, Json, run_cli
 from lwsbuild.build import variants
 from lwsbuild.cli import matrix
 from lwsbuild.cli.main import main
+from lwsbuild.errors import UnsupportedVersionError
 from lwsbuild.series import fixes as series
 from lwsbuild.source import releases
 
@@ -57,14 +58,15 @@ def test_expected_statuses_4_3_5(capsys: pytest.CaptureFixture[str]) -> None:
     assert "0004" in cell["needs"] and "0001" not in cell["needs"]
 
 
-def test_an_uncovered_pin_is_refused_naming_the_fix_and_the_covered_range() -> None:
-    uncovered = [r.version for r in releases.all_releases() if not series.supported(r)]
-    assert "4.2.0" in uncovered
-    result = run_cli("matrix", "--json", "--versions", "4.2.0")
-    assert result.returncode == 2
-    line = result.stderr.strip()
-    assert "4.2.0 is outside the fix series 'all': fixes 0001" in line
+def test_every_pin_is_covered_and_an_uncovered_release_is_refused_naming_the_fix_and_the_range() -> None:
+    # Since the 4.1 and 4.2 lines (issue 21) no pin is outside the series: an unpinned 4.0.0 is.
+    assert [r.version for r in releases.all_releases() if not series.supported(r)] == []
+    with pytest.raises(UnsupportedVersionError) as refused:
+        series.check_supported(releases.get("4.0.0", allow_unpinned=True), series.select(series.ALL))
+    line = refused.value.one_line()
+    assert "4.0.0 is outside the fix series 'all': fixes 0001" in line
     assert f"pinned releases it covers: {series.covered_ranges(series.select(series.ALL).fixes)}" in line
+    assert series.covered_ranges(series.select(series.ALL).fixes) == "4.1.0 - 5.0.0"
 
 
 def test_versions_all_is_every_supported_pin(capsys: pytest.CaptureFixture[str]) -> None:
@@ -72,8 +74,8 @@ def test_versions_all_is_every_supported_pin(capsys: pytest.CaptureFixture[str])
     pins = _supported_pins()
     assert [c["lws-version"] for c in cells[:: len(variants.names())]] == pins
     assert len(cells) == len(pins) * len(variants.names())
-    # Below the series' range: left out of `all`.
-    assert not {"4.1.6", "4.2.0", "4.2.1", "4.2.2"} & {c["lws-version"] for c in cells}
+    # The distro lines are in `all` since the series covers them (issue 21).
+    assert {"4.1.6", "4.2.0", "4.2.1", "4.2.2"} <= {c["lws-version"] for c in cells}
     # Every cell has the same keys: GitHub's matrix expansion and `matrix.<key>` rely on it.
     assert len({tuple(sorted(c)) for c in cells}) == 1
 
@@ -97,7 +99,6 @@ def test_stress_and_smoke_follow_the_variant(capsys: pytest.CaptureFixture[str])
 @pytest.mark.parametrize("args, needle", [
     (["--versions", "9.9.9"], "9.9.9 is not a pinned release"),
     (["--versions", "bogus"], "'bogus' is not a version number"),
-    (["--versions", "4.3.5,4.2.0"], "4.2.0 is outside the fix series"),
     (["--variants", "msan"], "unknown variant 'msan'"),
 ])
 def test_bad_names_are_one_line_usage_errors(args: list[str], needle: str) -> None:

@@ -211,9 +211,10 @@ def test_the_version_number_chooses_the_lines(lws_tree: Path, tmp_path: Path) ->
     assert len(errors) == 1 and "fix 0001 " in errors[0]  # the other line is the fetch's UNPINNED notice
     assert "line 4.3.4 - 4.3.10: upstream bd8f69e43's change" in errors[0]
     # A release no line covers: refused before anything is fetched, whatever the tree.
-    outside = run_cli("patch", "--lws-version", "4.2.2", "--allow-unpinned", "--source", f"dir:{old_client}",
+    # (every pinned release is inside since the 4.1 and 4.2 lines: an unpinned 4.0.0 is not)
+    outside = run_cli("patch", "--lws-version", "4.0.0", "--allow-unpinned", "--source", f"dir:{old_client}",
                       "--json", cache=tmp_path / "cache-2")
     assert outside.returncode == 2
-    assert "4.2.2 is outside the fix series 'all': fixes 0001, 0002" in error_line(outside)
+    assert "4.0.0 is outside the fix series 'all': fixes 0001, 0002" in error_line(outside)
     assert not (tmp_path / "cache-2" / "trees").exists() or not list((tmp_path / "cache-2" / "trees").iterdir())
     shutil.rmtree(old_client)

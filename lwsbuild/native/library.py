@@ -693,6 +693,17 @@ def _bind(cdll: ctypes.CDLL, path: Path) -> None:
         fn.argtypes = argtypes
 
 
+def _reported_version(version: str) -> str | None:
+    """What a pinned release's library says it is where upstream did not bump it (releases.toml)."""
+    from lwsbuild.errors import LwsbuildError
+    from lwsbuild.source import releases
+
+    try:
+        return releases.get(version).reports_version
+    except LwsbuildError:  # unpinned, or not a version: the library must say what provenance says
+        return None
+
+
 def _version_core(v: str) -> str:
     return v.split("-", 1)[0].split(" ", 1)[0].lstrip("v")
 
@@ -727,7 +738,7 @@ def load(
             f"{layout.path} describes lws {layout.version_string!r} but {lib_path} is {version!r}"
         )
     wanted = provenance.lws.version
-    if _version_core(version) != _version_core(wanted):
+    if _version_core(version) not in (_version_core(wanted), _reported_version(wanted)):
         raise NativeLibraryError(
             f"{lib_path} reports lws {version!r} but provenance.json says {wanted!r}",
             hint="the prefix is mixed up: rebuild it with `lwsbuild build`",

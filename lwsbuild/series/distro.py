@@ -110,25 +110,39 @@ def _newest(versions: list[str]) -> str:
     return best
 
 
+def _debian_tar(apt: debian._PrivateApt, lock: Path, version: str) -> tuple[str, str, str, str] | None:
+    """(package version, uri, filename, sha256) of the newest .debian.tar.* of `version` `apt` lists."""
+    with cache.lock(lock):
+        apt.run("apt-get", "update", "-q")
+        listed = re.findall(r"^Version: (\S+)$", apt.run("apt-cache", "showsrc", _PACKAGE), re.MULTILINE)
+        matching = [v for v in listed if re.sub(r"^\d+:", "", v).split("-")[0] == version]
+        if not matching:
+            return None
+        newest = _newest(matching)
+        listing = apt.run("apt-get", "source", "--print-uris", "-q", f"{_PACKAGE}={newest}")
+    for uri, filename, _size, checksum in re.findall(r"^'(\S+)' (\S+) (\d+) (\S+)$", listing, re.MULTILINE):
+        if ".debian.tar." in filename and checksum.startswith("SHA256:"):
+            return newest, uri, filename, checksum.removeprefix("SHA256:")
+    return None
+
+
 def locate(release: Release) -> tuple[str, str, str, str, str]:
-    """(suite, package version, uri, filename, sha256) of the release's .debian.tar.* in a security suite."""
+    """(suite, package version, uri, filename, sha256) of the release's .debian.tar.*: the newest a
+    security suite carries, else the one its own suites ship (Debian 12's 4.1.6-3 has no security
+    upload: its patches are the package's own)."""
     suites = [f"{s}-security" for s in release.debian_suites if s not in ("sid", "unstable", "experimental")]
-    if not suites:
-        raise MirrorFailed(f"Debian has no security suite carrying libwebsockets {release.version}")
+    if not release.debian_suites:
+        raise MirrorFailed(f"Debian has no suite carrying libwebsockets {release.version}")
     for suite in suites:
-        with cache.lock(cache.area("apt") / f"security-{suite}"):
-            apt = _SecurityApt(suite)
-            apt.run("apt-get", "update", "-q")
-            listed = re.findall(r"^Version: (\S+)$", apt.run("apt-cache", "showsrc", _PACKAGE), re.MULTILINE)
-            matching = [v for v in listed if re.sub(r"^\d+:", "", v).split("-")[0] == release.version]
-            if not matching:
-                continue
-            version = _newest(matching)
-            listing = apt.run("apt-get", "source", "--print-uris", "-q", f"{_PACKAGE}={version}")
-        for uri, filename, _size, checksum in re.findall(r"^'(\S+)' (\S+) (\d+) (\S+)$", listing, re.MULTILINE):
-            if ".debian.tar." in filename and checksum.startswith("SHA256:"):
-                return suite, version, uri, filename, checksum.removeprefix("SHA256:")
-    raise MirrorFailed(f"no Debian security suite ({', '.join(suites)}) carries libwebsockets {release.version}")
+        found = _debian_tar(_SecurityApt(suite), cache.area("apt") / f"security-{suite}", release.version)
+        if found:
+            return (suite, *found)
+    own = "-".join(release.debian_suites)
+    found = _debian_tar(debian._PrivateApt(release.debian_suites), cache.area("apt") / own, release.version)
+    if found:
+        return ("/".join(release.debian_suites), *found)
+    raise MirrorFailed(f"no Debian suite ({', '.join([*suites, *release.debian_suites])}) carries "
+                       f"libwebsockets {release.version}")
 
 
 def read_patches(archive: Path) -> list[tuple[str, str]]:

@@ -63,6 +63,22 @@ class Summary(TypedDict):
     proven: bool
 
 
+def _default() -> str:
+    from lwsbuild.source.releases import default_version
+
+    return default_version()
+
+
+def ci_proven_lines() -> list[str]:
+    """The releases besides the default that the test suite proves on every CI run: those a Debian
+    suite serves (the only source a test can fetch), each built, smoke-tested, its unfixed build's
+    defect reproduced and its fixed build stressed clean (tests/test_distro_lines.py). The default
+    release is proven by tests/test_smoke.py and test_stress.py."""
+    from lwsbuild.source.releases import all_releases
+
+    return [r.version for r in all_releases() if r.debian_suites and r.version != _default()]
+
+
 def summary(version: str) -> Summary:
     """Per proven step, the newest good check through the series (else by hand), for `versions`."""
     found: dict[str, dict[str, str]] = {}
@@ -72,8 +88,5 @@ def summary(version: str) -> Summary:
         if candidates:
             best = candidates[-1]
             found[step] = {"date": best.date, "series": best.series, "result": best.result, "command": best.command}
-    # The release CI fetches (the default pin) is built, smoke-tested, stressed clean and its unfixed
-    # build's defect reproduced by the test suite on every CI run (tests/test_smoke.py, test_stress.py).
-    from lwsbuild.source.releases import default_version
-    return {"steps": found, "ci": version == default_version(),
+    return {"steps": found, "ci": version in (_default(), *ci_proven_lines()),
             "proven": all(s in found and found[s]["series"] in ("all", "unfixed") for s in PROVEN_STEPS)}

@@ -24,6 +24,8 @@ class Release:
     # Submodule links (path, commit) of the pinned tree: no archive or directory can carry one, so
     # tree-id verification adds them before comparing (sources/treeid.py).
     gitlinks: tuple[tuple[str, str], ...] = ()
+    # What lws_get_library_version() says, where upstream did not bump CMakeLists.txt for the tag.
+    reports_version: str | None = None
 
     @property
     def pinned(self) -> bool:
@@ -49,7 +51,7 @@ def normalize(version: str) -> str:
 
 SHAPE = Table({"default": str, "mirrors": [str],
                "release": Each(Table({"tag": str, "date": str, "commit": str, "tree_id": str},
-                                     {"debian_suites": [str], "gitlinks": Each(str)}))})
+                                     {"debian_suites": [str], "gitlinks": Each(str), "reports_version": str}))})
 
 
 @cache
@@ -88,4 +90,5 @@ def get(version: str, allow_unpinned: bool = False) -> Release:
         mirrors=_mirrors(entry["tag"]),
         debian_suites=tuple(entry.get("debian_suites", ())),
         gitlinks=tuple(sorted(entry.get("gitlinks", {}).items())),
+        reports_version=entry.get("reports_version"),
     )

@@ -12,6 +12,7 @@
  */
 
 #include <libwebsockets.h>
+#include "lws_compat.h"
 
 #include <signal.h>
 #include <stdio.h>

@@ -31,6 +31,11 @@
 #define _GNU_SOURCE /* pthread_setname_np: a stack dump names each service thread */
 #endif
 #include <libwebsockets.h>
+#include "lws_compat.h"
+/* lws 4.1 binds a client wsi to the service thread whose id protocols[0] of its vhost answers (4.2
+ * and later ask pthread_self() themselves): the client vhost answers as lws's dummy callback does. */
+#define LWS_BINDS_BY_THREAD_ID_CALLBACK \
+	(LWS_LIBRARY_VERSION_MAJOR == 4 && LWS_LIBRARY_VERSION_MINOR < 2)
 
 /* Every flag's default, bounds and the usage text: generated from lwsbuild/resources/harness.toml. */
 #include "lws_stress_flags.h"
@@ -267,6 +272,10 @@ callback_client(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	unsigned char buf[LWS_PRE + MSG_MAX];
 
 	switch (reason) {
+#if LWS_BINDS_BY_THREAD_ID_CALLBACK
+	case LWS_CALLBACK_GET_THREAD_ID:
+		return (int)(intptr_t)pthread_self();
+#endif
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		if (!c)
 			break;

@@ -18,6 +18,7 @@ import shutil
 import string
 import tarfile
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -346,7 +347,8 @@ def _tar_bytes(members: list[tuple[str, str, str]]) -> bytes:
 
 def _zip_bytes(members: list[tuple[str, str, str]]) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
+    with warnings.catch_warnings(), zipfile.ZipFile(buffer, "w") as zf:
+        warnings.simplefilter("ignore")  # a duplicate name is an input here, not a mistake
         for kind, name, target in members:
             info = zipfile.ZipInfo(name + ("/" if kind == "dir" else ""))
             info.create_system = 3

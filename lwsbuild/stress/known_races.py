@@ -39,6 +39,14 @@ class KnownRace:
     reason: str
     upstream: str
     rare: bool = False  # seen in CI, but not in the stored sample run (tests/data)
+    versions: str = ""  # the release line whose code it is ("4.1.0 - 4.1.6"); "" = the 4.3+ sample's
+
+    def covers(self, version: str) -> bool:
+        """Whether the entry describes code of `version` (entries without `versions`: 4.3 and later)."""
+        from lwsbuild.source.releases import version_key
+
+        low, _, high = (self.versions or "4.3.0 - 99").partition(" - ")
+        return version_key(low) <= version_key(version) <= version_key(high or low)
 
     def matches(self, finding: Finding) -> bool:
         if finding.tool != self.tool or finding.kind != self.kind:
@@ -48,7 +56,8 @@ class KnownRace:
 
 
 SHAPE = Table({}, {"race": [Table({"id": str, "kind": str, "reason": str},
-                                  {"tool": str, "at": [str], "via": [str], "upstream": str, "rare": bool})]})
+                                  {"tool": str, "at": [str], "via": [str], "upstream": str, "rare": bool,
+                                   "versions": str})]})
 
 
 @cache
@@ -60,7 +69,7 @@ def load() -> tuple[KnownRace, ...]:
 def _entry(entry: dict[str, Any]) -> KnownRace:  # one [[race]] table of known_races.toml
     race = KnownRace(entry["id"], entry.get("tool", "ThreadSanitizer"), entry["kind"], tuple(entry.get("at", ())),
                      tuple(entry.get("via", ())), " ".join(entry["reason"].split()), entry.get("upstream", ""),
-                     bool(entry.get("rare", False)))
+                     bool(entry.get("rare", False)), entry.get("versions", ""))
     forbidden = [fn for fn in race.at + race.via if fn in NEVER_KNOWN]
     if forbidden:
         raise KnownRacesError(f"known_races.toml entry {race.id!r} names {forbidden[0]}: {NEVER_KNOWN[forbidden[0]]}")

@@ -226,14 +226,6 @@ def _key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", version))
 
 
-def _covers(versions: str, version: str) -> bool:
-    low, _, high = versions.partition(" - ")
-    try:
-        return _key(low) <= _key(version) <= _key(high or low)
-    except ValueError:
-        return False
-
-
 @cache
 def tool_version(tool: str) -> str:
     """`cmake --version`'s number, "" when the tool is missing (the build step says so itself)."""
@@ -247,8 +239,10 @@ def tool_version(tool: str) -> str:
 
 def line_options(version: str) -> tuple[LineOptions, ...]:
     """The release line's own options (variants.toml [[line]]) and the tools' ([[tool]])."""
+    from lwsbuild.source import releases
+
     chosen = [LineOptions(entry["versions"], dict(entry["cmake"]), entry["why"])
-              for entry in _data().get("line", []) if _covers(entry["versions"], version)]
+              for entry in _data().get("line", []) if releases.in_range(entry["versions"], version)]
     for entry in _data().get("tool", []):
         found = tool_version(entry["tool"])
         if found and _key(found) >= _key(entry["at_least"]):

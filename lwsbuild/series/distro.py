@@ -100,30 +100,14 @@ class DistroPackage:
                 "sha256": self.sha256, "patches": [p.to_json() for p in self.patches]}
 
 
-def _newest(versions: list[str]) -> str:
-    def newer(a: str, b: str) -> bool:
-        return subprocess.run(["dpkg", "--compare-versions", a, "gt", b], check=False).returncode == 0
-    best = versions[0]
-    for v in versions[1:]:
-        if newer(v, best):
-            best = v
-    return best
-
-
 def _debian_tar(apt: debian._PrivateApt, lock: Path, version: str) -> tuple[str, str, str, str] | None:
-    """(package version, uri, filename, sha256) of the newest .debian.tar.* of `version` `apt` lists."""
-    with cache.lock(lock):
-        apt.run("apt-get", "update", "-q")
-        listed = re.findall(r"^Version: (\S+)$", apt.run("apt-cache", "showsrc", _PACKAGE), re.MULTILINE)
-        matching = [v for v in listed if re.sub(r"^\d+:", "", v).split("-")[0] == version]
-        if not matching:
-            return None
-        newest = _newest(matching)
-        listing = apt.run("apt-get", "source", "--print-uris", "-q", f"{_PACKAGE}={newest}")
-    for uri, filename, _size, checksum in re.findall(r"^'(\S+)' (\S+) (\d+) (\S+)$", listing, re.MULTILINE):
-        if ".debian.tar." in filename and checksum.startswith("SHA256:"):
-            return newest, uri, filename, checksum.removeprefix("SHA256:")
-    return None
+    """(package version, uri, filename, sha256) of the .debian.tar.* of the newest package `apt` lists."""
+    found = debian.source_files(apt, lock, version)
+    if found is None:
+        return None
+    package_version, files = found
+    return next(((package_version, uri, filename, sha256) for uri, filename, sha256 in files
+                 if ".debian.tar." in filename), None)
 
 
 def locate(release: Release) -> tuple[str, str, str, str, str]:

@@ -118,6 +118,36 @@ class _PrivateApt:
         return result.stdout
 
 
+def newest(versions: list[str]) -> str:
+    """The newest of Debian package versions, as dpkg orders them."""
+    def newer(a: str, b: str) -> bool:
+        return subprocess.run(["dpkg", "--compare-versions", a, "gt", b], check=False).returncode == 0
+    best = versions[0]
+    for v in versions[1:]:
+        if newer(v, best):
+            best = v
+    return best
+
+
+def source_files(apt: _PrivateApt, lock: Path, version: str) -> tuple[str, list[tuple[str, str, str]]] | None:
+    """(package version, [(uri, filename, sha256)]) of the newest source package of upstream `version`
+    that `apt`'s suites list (the files its signed index gives a SHA256 for); None if they list none.
+    The one reading of apt's source listings: the mirror takes the .orig tarball, debian-patches the
+    .debian.tar.* of a suite's package."""
+    with cache.lock(lock):
+        apt.run("apt-get", "update", "-q")
+        listed = re.findall(r"^Version: (\S+)$", apt.run("apt-cache", "showsrc", _PACKAGE), re.MULTILINE)
+        matching = [v for v in listed if re.sub(r"^\d+:", "", v).split("-")[0] == version]
+        if not matching:
+            return None
+        package_version = newest(matching)
+        listing = apt.run("apt-get", "source", "--print-uris", "-q", f"{_PACKAGE}={package_version}")
+    files = [(uri, filename, checksum.removeprefix("SHA256:"))
+             for uri, filename, _size, checksum in re.findall(r"^'(\S+)' (\S+) (\d+) (\S+)$", listing, re.MULTILINE)
+             if checksum.startswith("SHA256:")]
+    return package_version, files
+
+
 @dataclass(frozen=True)
 class DebianMirror:
     spec: str = "debian"
@@ -131,18 +161,14 @@ class DebianMirror:
         if not release.debian_suites:
             raise DebianMirrorFailed(f"Debian carries no libwebsockets {release.version}",
                                      hint="use another mirror: --source git+URL@TAG, archive:URL|PATH or dir:PATH")
-        with cache.lock(cache.area("apt") / "-".join(release.debian_suites)):
-            apt = _PrivateApt(release.debian_suites)
-            apt.run("apt-get", "update", "-q")
-            versions = re.findall(r"^Version: (\S+)$", apt.run("apt-cache", "showsrc", _PACKAGE), re.MULTILINE)
-            matching = [v for v in versions if re.sub(r"^\d+:", "", v).split("-")[0] == release.version]
-            if not matching:
-                raise DebianMirrorFailed(f"Debian's {'/'.join(release.debian_suites)} has no libwebsockets {release.version}",
+        found = source_files(_PrivateApt(release.debian_suites), cache.area("apt") / "-".join(release.debian_suites),
+                             release.version)
+        if found is None:
+            raise DebianMirrorFailed(f"Debian's {'/'.join(release.debian_suites)} has no libwebsockets {release.version}",
                                      hint="use another mirror: --source git+URL@TAG, archive:URL|PATH or dir:PATH")
-            listing = apt.run("apt-get", "source", "--print-uris", "-q", f"{_PACKAGE}={matching[0]}")
-        for uri, filename, _size, checksum in re.findall(r"^'(\S+)' (\S+) (\d+) (\S+)$", listing, re.MULTILINE):
-            if filename.endswith((".orig.tar.gz", ".orig.tar.xz")) and checksum.startswith("SHA256:"):
-                return uri, filename, checksum.removeprefix("SHA256:")
+        for uri, filename, sha256 in found[1]:
+            if filename.endswith((".orig.tar.gz", ".orig.tar.xz")):
+                return uri, filename, sha256
         raise DebianMirrorFailed(f"Debian lists no upstream tarball with a SHA256 for libwebsockets {release.version}")
 
     def materialize(self, release: Release, dest: Path) -> None:

@@ -45,6 +45,16 @@ def version_key(version: str) -> tuple[int, ...]:
         raise UnknownVersionError(f"'{version}' is not a version number like 4.3.5") from None
 
 
+def in_range(versions: str, version: str) -> bool:
+    """Whether `version` lies in `versions`, a data file's "A.B.C" or "A.B.C - X.Y.Z" (inclusive);
+    False when either is not a version number."""
+    low, _, high = versions.partition(" - ")
+    try:
+        return version_key(low) <= version_key(version) <= version_key(high or low)
+    except UnknownVersionError:
+        return False
+
+
 def normalize(version: str) -> str:
     return version.removeprefix("v")
 

@@ -43,10 +43,9 @@ class KnownRace:
 
     def covers(self, version: str) -> bool:
         """Whether the entry describes code of `version` (entries without `versions`: 4.3 and later)."""
-        from lwsbuild.source.releases import version_key
+        from lwsbuild.source.releases import in_range
 
-        low, _, high = (self.versions or "4.3.0 - 99").partition(" - ")
-        return version_key(low) <= version_key(version) <= version_key(high or low)
+        return in_range(self.versions or "4.3.0 - 99", version)
 
     def matches(self, finding: Finding) -> bool:
         if finding.tool != self.tool or finding.kind != self.kind:

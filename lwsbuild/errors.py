@@ -40,7 +40,8 @@ BUILD = ExitCode(5, "build", "configure, build or install of the CMake project (
                              "on stderr), or no cmake")
 WHEEL = ExitCode(6, "wheel", "packaging, repair or a path check of the wheel, or a packaging tool missing")
 SMOKE = ExitCode(7, "smoke", "the library cannot be loaded, or the WebSocket round trip failed")
-DEFECT = ExitCode(8, "defect", "stress or prove found a defect: a sanitizer report, a crash, an assert, a stall")
+DEFECT = ExitCode(8, "defect", "stress or prove found a defect: a sanitizer report, a crash, an assert, a stall; "
+                               "or upstream's own tests pass on the pristine tree and fail on the prepared one")
 CACHE = ExitCode(9, "cache", "the cache is not writable, is full, or a lock cannot be taken")
 STRESS = ExitCode(10, "stress", "the stress harness could not run, or failed before it could be judged")
 
@@ -328,6 +329,14 @@ class DefectFound(LwsbuildError):
 
     exit_code = DEFECT.code
     hint = "read the findings above and the report's stderr.log (--report DIR keeps the logs)"
+
+
+class UpstreamRegression(LwsbuildError):
+    """`lwsbuild upstream-tests`: a test of upstream's suite passes on the pristine tree and fails on
+    the prepared one (or the prepared tree ran none)."""
+
+    exit_code = DEFECT.code
+    hint = "read the failing tests' output in the report (--json), and the build's patches that touch that code"
 
 
 class ProofFailed(LwsbuildError):

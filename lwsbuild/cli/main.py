@@ -458,6 +458,32 @@ def cmd_prove(args: argparse.Namespace) -> int:
     return 0
 
 
+def upstream_tests_arguments(parser: argparse.ArgumentParser) -> None:
+    # The prepared tree's series is --series; the pristine tree's is always `none` (upstream's bytes).
+    from lwsbuild.common.settings import SETTINGS
+
+    add_arguments(parser, only=[s.name for s in SETTINGS if s.name != "unfixed"])
+    parser.add_argument("--tests", metavar="REGEX", default="",
+                        help="only the tests whose names match (ctest -R); default: every registered test")
+
+
+def cmd_upstream_tests(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from lwsbuild.errors import UpstreamRegression
+    from lwsbuild.upstream import compare
+
+    request = _request(args)
+    prepared = request.plan()
+    pristine = dataclasses.replace(request, series="none").plan()
+    result = compare.compare(pristine, prepared, args.tests)
+    emit(args, result.to_json(), result.table())
+    progress.step_summary(result.table())
+    if not result.ok:
+        raise UpstreamRegression(f"upstream's tests on lws {result.version} {result.variant}: {result.verdict()}")
+    return 0
+
+
 # --- parser -------------------------------------------------------------------------------------
 
 def _parser() -> argparse.ArgumentParser:
@@ -505,6 +531,9 @@ def _parser() -> argparse.ArgumentParser:
     command("prove", cmd_prove, "stress the unfixed, seed and all builds under every stress profile and compare",
             prove_arguments, harness_arguments, lambda p: profile_argument(p, repeatable=True), report_argument,
             json_argument)
+    command("upstream-tests", cmd_upstream_tests, "upstream's own CTest suite on the pristine and the prepared "
+            "tree, side by side: fails when the series breaks a test that passes upstream",
+            upstream_tests_arguments, json_argument)
     return parser
 
 

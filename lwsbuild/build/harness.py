@@ -90,6 +90,12 @@ FLAGS: tuple[Flag, ...] = (
          "who closes an echoed connection"),
     Flag("cancel_ms", "int", 0, 0, 60_000, (), "MS", "another thread calls lws_cancel_service() every MS ms (0: never)"),
     Flag("destroy_open", "int", 0, 0, 1, (), "0|1", "1: destroy the context with connections still open"),
+    Flag("server_threads", "int", 0, 0, 8, (), "N",
+         "0: the echo server is a vhost of the harness's own context; N: a server context of its own with N "
+         "service threads (WebSocket echo, HTTP/1.1 and h2 GETs)"),
+    Flag("rogue_cps", "int", 0, 0, 100_000, (), "N",
+         "raw-socket clients per second against the server, outside lws: HTTP/1.1 keep-alive and h2 GETs, "
+         "slow readers, closes mid-handshake, abortive (RST) closes (0: none)"),
     Flag("tick_ms", "int", 10, 1, 1000, (), "MS", "the initiating threads' pacing tick", option=False),
     Flag("stall_wait", "float", 0.0, 0.0, 600.0, (), "S",
          "after the watchdog fires, stay stopped this long (lwsbuild dumps every thread's stack meanwhile)",

@@ -228,12 +228,21 @@ class StressRun:
         what = "UNFIXED" if b.get("unfixed") else f"series {b.get('series')}"
         return f"libwebsockets {b.get('version')} {b.get('variant')} ({what})"
 
+    @property
+    def server(self) -> dict[str, Any] | None:
+        """--server-threads: what the server context served (HTTP answers, raw clients per kind)."""
+        summary = self.summary or {}
+        if not summary.get("server_threads"):
+            return None
+        return {key: summary.get(key) for key in ("server_threads", "http_served", "rogue", "server_service_calls")}
+
     def to_json(self) -> dict[str, Any]:
         first = self.first_finding
         return {
             "verdict": self.verdict,
             "connections": self.connections, "cps": round(self.cps, 1), "max_concurrent": self.max_concurrent,
             "duration_s": round(self.duration_s, 3), "outcomes": (self.summary or {}).get("outcomes", {}),
+            "server": self.server,
             "capped": self.capped,
             "sanitizer_reports": [f.to_json() for f in self.findings],
             "defects": len(self.failing), "known_reports": len(self.findings) - len(self.failing),
@@ -427,4 +436,9 @@ def render(run: StressRun) -> str:
     if outcomes:
         lines.append("  outcomes: " + "; ".join(f"{target} " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
                                                 for target, counts in outcomes.items()))
+    server = run.server
+    if server:
+        lines.append(f"  server context ({server['server_threads']} threads): {server['http_served'] or 0:,} HTTP answers; "
+                     "raw clients " + "; ".join(f"{kind} {c['started']:,} started, {c['answered']:,} answered"
+                                                for kind, c in (server["rogue"] or {}).items()))
     return "\n".join(lines)

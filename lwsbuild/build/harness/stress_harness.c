@@ -13,6 +13,12 @@
  *    --close-by server (the echo server closes after echoing), --cancel-ms
  *    (a thread calling lws_cancel_service() every N ms), --destroy-open (the
  *    context is destroyed with connections still open, no drain)
+ *  - --server-threads N: the echo server is a context of its own with N
+ *    service threads (server-side SMP), answering WebSocket echo, HTTP/1.1
+ *    and h2 (prior knowledge) GETs; --rogue-cps adds raw-socket clients
+ *    outside lws (HTTP/1.1 keep-alive, h2, slow readers, closes mid-handshake,
+ *    abortive closes); with --destroy-open the server context is destroyed
+ *    first, with every kind of connection still open on its pts
  *  - loopback targets, mixed by weight:
  *      refused   : a bound but not listening port (ECONNREFUSED -> failed1)
  *      blackhole : a listen(fd, 0) socket whose accept queue is pre-filled and
@@ -44,6 +50,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -115,6 +122,8 @@ static struct opts {
 	int		close_by_server;
 	int		cancel_ms;
 	int		destroy_open;
+	int		server_threads;
+	int		rogue_cps;
 	double		stall_wait;
 } o = {
 	.threads	= LWSS_THREADS_DEFAULT,
@@ -133,6 +142,8 @@ static struct opts {
 	.tsi0_initiates	= LWSS_TSI0_INITIATES_DEFAULT,
 	.cancel_ms	= LWSS_CANCEL_MS_DEFAULT,
 	.destroy_open	= LWSS_DESTROY_OPEN_DEFAULT,
+	.server_threads	= LWSS_SERVER_THREADS_DEFAULT,
+	.rogue_cps	= LWSS_ROGUE_CPS_DEFAULT,
 	.stall_wait	= LWSS_STALL_WAIT_DEFAULT,
 	/* mix, echo, initiate-in, close-by, echo-protocol: their defaults are parsed in parse_args() */
 };
@@ -164,8 +175,13 @@ struct thr {
 };
 
 static struct lws_context	*cx;
+static struct lws_context	*sx;		/* --server-threads: the server's own */
 static struct lws_vhost		*vh_client;
 static struct thr		thr[MAX_THREADS];
+static struct thr		sthr[MAX_THREADS];	/* the server context's service threads */
+static int			stop_server;		/* atomic */
+static int			stop_rogue;		/* atomic */
+static long			g_http_served;		/* atomic */
 static int64_t			t0_us;
 static int			stop_initiating;	/* atomic */
 static int			stop_service;		/* atomic */
@@ -177,10 +193,11 @@ static long			g_server_echoes;	/* atomic */
 static int			main_state;		/* atomic, see main_state_name */
 static const char * const main_state_name[] = {
 	"setup", "running", "draining", "joining threads",
-	"in lws_context_destroy", "done"
+	"in lws_context_destroy", "done", "in lws_context_destroy of the server"
 };
 static pthread_mutex_t		out_lock = PTHREAD_MUTEX_INITIALIZER;
 static int			port_refused, port_blackhole, port_echo;
+static int			port_h2;	/* the server context's h2 vhost, 0: none */
 static int			fd_refused = -1, fd_blackhole = -1;
 static int			fd_prefill[PREFILL_SOCKETS];
 static lws_sorted_usec_list_t	sul_tsi0;
@@ -424,6 +441,74 @@ static const struct lws_protocols server_protocols[] = {
 };
 
 /* ------------------------------------------------------------------------ */
+/* --server-threads: HTTP answers of the server context (h1 and h2 alike)   */
+
+#define BIG_PATH		"/big"
+#define BIG_BODY		(256 * 1024)	/* a slow reader leaves most of it unsent */
+#define SMALL_BODY		64
+#define HTTP_CHUNK		4096
+#define BODY_BYTE		'~'	/* in no header: a raw client counts body bytes by it */
+
+struct pss_http {
+	size_t		left;
+};
+
+static int
+callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+	      void *in, size_t len)
+{
+	struct pss_http *ph = (struct pss_http *)user;
+	uint8_t buf[LWS_PRE + HTTP_CHUNK], *start = &buf[LWS_PRE], *p = start,
+		*end = &buf[sizeof(buf) - 1];
+	size_t n;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		if (!ph)
+			return -1;
+		ph->left = in && !strcmp((const char *)in, BIG_PATH) ?
+				BIG_BODY : SMALL_BODY;
+		if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "text/plain",
+						(lws_filepos_t)ph->left, &p, end) ||
+		    lws_finalize_write_http_header(wsi, start, &p, end))
+			return 1;
+		lws_callback_on_writable(wsi);
+		return 0;
+
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (!ph || !ph->left)
+			break;
+		n = ph->left < HTTP_CHUNK - 16 ? ph->left : HTTP_CHUNK - 16;
+		memset(start, BODY_BYTE, n);
+		ph->left -= n;
+		if (lws_write(wsi, start, n, ph->left ? LWS_WRITE_HTTP :
+						LWS_WRITE_HTTP_FINAL) != (int)n)
+			return 1;
+		if (ph->left) {
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+		A_COUNT(&g_http_served, 1);
+		if (lws_http_transaction_completed(wsi))
+			return -1;
+		return 0;
+
+	default:
+		break;
+	}
+
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols server_context_protocols[] = {
+	{ "lws-stress-http", callback_http, sizeof(struct pss_http), 0, 0,
+	  NULL, 0 },
+	{ ECHO_PROTOCOL, callback_echo, sizeof(struct pss_echo), MSG_MAX, 0,
+	  NULL, 0 },
+	LWS_PROTOCOL_LIST_TERM
+};
+
+/* ------------------------------------------------------------------------ */
 /* raw loopback targets                                                     */
 
 static int
@@ -480,6 +565,291 @@ setup_raw_targets(void)
 	usleep(100000); /* let the queue fill; later SYNs are dropped */
 
 	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* --rogue-cps: raw-socket clients of the server, outside lws               */
+
+#define ROGUE_MAX		256	/* open at once */
+#define ROGUE_LIFETIME_US	3000000	/* any rogue is closed after this */
+#define SLOW_READ_US		1000000	/* a slow reader reads this long, then leaves */
+#define SLOW_READ_BYTES		512	/* per 10 ms */
+
+static unsigned int rng_next(unsigned int *s);
+
+enum { R_HALF, R_RST, R_H1, R_SLOW, R_H2, R_H2_RST, R_COUNT };
+static const char * const rogue_name[R_COUNT] = {
+	"mid_handshake_close", "abortive_close", "h1_keepalive", "slow_reader",
+	"h2", "h2_abortive"
+};
+static long g_rogue[R_COUNT][3]; /* started, answered, failed (atomic) */
+
+enum { RS_FREE, RS_CONNECTING, RS_READING, RS_SLOW, RS_LINGER };
+
+struct rogue {
+	int		fd;
+	int		kind;
+	int		state;
+	int64_t		t_start_us;
+	int64_t		t_close_us;	/* RS_LINGER / RS_SLOW: close then */
+	int		answered;
+	long		body_bytes;	/* h1: body bytes received on this connection */
+	uint8_t		hdr[9];		/* h2: the frame header being read */
+	int		hdr_have;
+	size_t		skip;		/* h2: payload bytes still to skip */
+};
+
+static const char ws_upgrade[] =
+	"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+	"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	"Sec-WebSocket-Protocol: " ECHO_PROTOCOL "\r\n"
+	"Sec-WebSocket-Version: 13\r\n\r\n";
+/* sent twice on one connection, the second after the first response: lws's
+ * h1 server does not take a request while it still writes the last one's body
+ * ("lws_read_h1: Unhandled state"), so no pipelining */
+static const char h1_get[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+static const char h1_big[] = "GET " BIG_PATH " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+/* h2 with prior knowledge: preface, empty SETTINGS, HEADERS on stream 1
+ * (END_STREAM | END_HEADERS): :method GET, :scheme http, :path / (static
+ * table 2, 6, 4) and :authority 127.0.0.1 (literal, name index 1) */
+static const uint8_t h2_get[] = {
+	'P','R','I',' ','*',' ','H','T','T','P','/','2','.','0','\r','\n',
+	'\r','\n','S','M','\r','\n','\r','\n',
+	0, 0, 0, 4, 0, 0, 0, 0, 0,
+	0, 0, 14, 1, 5, 0, 0, 0, 1,
+	0x82, 0x86, 0x84, 0x41, 9, '1','2','7','.','0','.','0','.','1'
+};
+
+static void
+rogue_close(struct rogue *r, int abortive)
+{
+	if (abortive) {
+		struct linger l = { 1, 0 }; /* RST instead of FIN */
+
+		setsockopt(r->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	}
+	if (!r->answered && (r->kind == R_H1 || r->kind == R_SLOW || r->kind == R_H2))
+		A_COUNT(&g_rogue[r->kind][2], 1);
+	close(r->fd);
+	r->fd = -1;
+	r->state = RS_FREE;
+}
+
+static void
+rogue_answered(struct rogue *r)
+{
+	if (!r->answered)
+		A_COUNT(&g_rogue[r->kind][1], 1);
+	r->answered = 1;
+}
+
+static void
+rogue_start(struct rogue *r, unsigned int *rng)
+{
+	struct sockaddr_in sa;
+	int rcvbuf = 4096;
+
+	memset(r, 0, sizeof(*r));
+	r->kind = (int)(rng_next(rng) % R_COUNT);
+	if (!port_h2 && r->kind == R_H2) /* a library without h2 */
+		r->kind = R_H1;
+	if (!port_h2 && r->kind == R_H2_RST)
+		r->kind = R_RST;
+	r->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (r->fd < 0) {
+		r->state = RS_FREE;
+		return;
+	}
+	if (r->kind == R_SLOW) /* a small window: the server's writes back up */
+		setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)(r->kind == R_H2 || r->kind == R_H2_RST ?
+				       port_h2 : port_echo));
+	A_COUNT(&g_rogue[r->kind][0], 1);
+	r->t_start_us = now_us();
+	r->state = RS_CONNECTING;
+	if (connect(r->fd, (struct sockaddr *)&sa, sizeof(sa)) && errno != EINPROGRESS)
+		rogue_close(r, 0);
+}
+
+static void
+rogue_send_all(struct rogue *r, const void *p, size_t len)
+{
+	/* a fresh loopback socket's send buffer takes any of these at once */
+	if (send(r->fd, p, len, MSG_NOSIGNAL) != (ssize_t)len)
+		rogue_close(r, 0);
+}
+
+static void
+rogue_connected(struct rogue *r, unsigned int *rng)
+{
+	int err = 0;
+	socklen_t el = sizeof(err);
+
+	if (getsockopt(r->fd, SOL_SOCKET, SO_ERROR, &err, &el) || err) {
+		rogue_close(r, 0);
+		return;
+	}
+	switch (r->kind) {
+	case R_HALF: /* half an upgrade request, then gone within 50 ms */
+		rogue_send_all(r, ws_upgrade, sizeof(ws_upgrade) / 2);
+		r->state = RS_LINGER;
+		r->t_close_us = now_us() + (int64_t)(rng_next(rng) % 50000);
+		break;
+	case R_RST: /* a whole upgrade request, then RST at once */
+		rogue_send_all(r, ws_upgrade, sizeof(ws_upgrade) - 1);
+		if (r->fd >= 0)
+			rogue_close(r, 1);
+		break;
+	case R_H1:
+		rogue_send_all(r, h1_get, sizeof(h1_get) - 1);
+		r->state = RS_READING;
+		break;
+	case R_SLOW:
+		rogue_send_all(r, h1_big, sizeof(h1_big) - 1);
+		r->state = RS_SLOW;
+		r->t_close_us = now_us() + SLOW_READ_US;
+		break;
+	case R_H2:
+		rogue_send_all(r, h2_get, sizeof(h2_get));
+		r->state = RS_READING;
+		break;
+	default: /* R_H2_RST: a stream opened, then RST */
+		rogue_send_all(r, h2_get, sizeof(h2_get));
+		if (r->fd >= 0)
+			rogue_close(r, 1);
+		break;
+	}
+}
+
+/* h2: walk frame headers; the response ends with END_STREAM on stream 1 */
+static void
+rogue_h2_input(struct rogue *r, const uint8_t *p, size_t len)
+{
+	while (len) {
+		if (r->skip) {
+			size_t n = r->skip < len ? r->skip : len;
+
+			r->skip -= n;
+			p += n;
+			len -= n;
+			continue;
+		}
+		r->hdr[r->hdr_have++] = *p++;
+		len--;
+		if (r->hdr_have < 9)
+			continue;
+		r->hdr_have = 0;
+		r->skip = ((size_t)r->hdr[0] << 16) | ((size_t)r->hdr[1] << 8) | r->hdr[2];
+		if ((r->hdr[3] == 0 || r->hdr[3] == 1) && (r->hdr[4] & 1) &&
+		    r->hdr[8] == 1 && !r->hdr[5] && !r->hdr[6] && !r->hdr[7])
+			rogue_answered(r);
+	}
+}
+
+static void
+rogue_input(struct rogue *r)
+{
+	uint8_t buf[4096];
+	ssize_t n;
+	size_t want = r->state == RS_SLOW ? SLOW_READ_BYTES : sizeof(buf);
+
+	n = recv(r->fd, buf, want, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) { /* the server closed (or reset) */
+		rogue_close(r, 0);
+		return;
+	}
+	if (r->kind == R_H2) {
+		rogue_h2_input(r, buf, (size_t)n);
+		if (r->answered)
+			rogue_close(r, 0);
+		return;
+	}
+	if (r->kind == R_SLOW) {
+		rogue_answered(r); /* the body is flowing, slowly */
+		return;
+	}
+	/* h1 keep-alive: a response is complete when its body has arrived */
+	{
+		long before = r->body_bytes / SMALL_BODY;
+		ssize_t i;
+
+		for (i = 0; i < n; i++)
+			r->body_bytes += buf[i] == BODY_BYTE;
+		if (r->body_bytes / SMALL_BODY == 1 && before == 0)
+			rogue_send_all(r, h1_get, sizeof(h1_get) - 1);
+		else if (r->body_bytes / SMALL_BODY >= 2) {
+			rogue_answered(r);
+			rogue_close(r, 0);
+		}
+	}
+}
+
+static void *
+rogue_thread(void *arg)
+{
+	static struct rogue rg[ROGUE_MAX];
+	struct pollfd pfd[ROGUE_MAX];
+	unsigned int rng = (o.seed * 2246822519u) ^ 0x5bd1e995u;
+	int64_t t_first = now_us(), now, next_slow = 0;
+	long started = 0;
+	int i, n;
+
+	(void)arg;
+	for (i = 0; i < ROGUE_MAX; i++)
+		rg[i].fd = -1;
+	while (!A_LOAD(&stop_rogue)) {
+		now = now_us();
+		/* start what is due, into free slots (a full table skips) */
+		for (i = 0; i < ROGUE_MAX && !A_LOAD(&stop_initiating) &&
+			    started < (long)((double)(now - t_first) * o.rogue_cps / 1e6); i++)
+			if (rg[i].state == RS_FREE) {
+				rogue_start(&rg[i], &rng);
+				started++;
+			}
+		if (i == ROGUE_MAX) /* no room: let the schedule slip, not pile up */
+			started = (long)((double)(now - t_first) * o.rogue_cps / 1e6);
+
+		for (i = n = 0; i < ROGUE_MAX; i++) {
+			pfd[i].fd = rg[i].state == RS_FREE ? -1 : rg[i].fd;
+			pfd[i].events = rg[i].state == RS_CONNECTING ? POLLOUT :
+					rg[i].state == RS_READING ? POLLIN : 0;
+			pfd[i].revents = 0;
+		}
+		poll(pfd, ROGUE_MAX, 10);
+		now = now_us();
+		for (i = 0; i < ROGUE_MAX; i++) {
+			struct rogue *r = &rg[i];
+
+			if (r->state == RS_FREE)
+				continue;
+			if (r->state == RS_CONNECTING && pfd[i].revents)
+				rogue_connected(r, &rng);
+			else if (r->state == RS_READING && pfd[i].revents)
+				rogue_input(r);
+			else if (r->state == RS_SLOW && now >= next_slow)
+				rogue_input(r);
+			if (r->state == RS_FREE)
+				continue;
+			if ((r->state == RS_LINGER || r->state == RS_SLOW) &&
+			    now >= r->t_close_us)
+				rogue_close(r, 0);
+			else if (now - r->t_start_us > ROGUE_LIFETIME_US)
+				rogue_close(r, 1);
+		}
+		if (now >= next_slow)
+			next_slow = now + 10000;
+	}
+	/* --destroy-open: the rogues stay open through the server's destroy */
+	for (i = 0; i < ROGUE_MAX; i++)
+		if (rg[i].state != RS_FREE)
+			rogue_close(&rg[i], 0);
+
+	return NULL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -685,6 +1055,35 @@ service_thread(void *arg)
 	return NULL;
 }
 
+/* --server-threads: the server context's service threads only service */
+static void
+server_tick(lws_sorted_usec_list_t *sul)
+{
+	struct thr *t = lws_container_of(sul, struct thr, sul_tick);
+
+	/* keeps each thread's lws_service_tsi() returning, as tsi0_periodic */
+	if (!A_LOAD(&stop_server))
+		lws_sul_schedule(sx, t->tsi, sul, server_tick, 100 * LWS_US_PER_MS);
+}
+
+static void *
+server_thread(void *arg)
+{
+	struct thr *t = (struct thr *)arg;
+
+	lws_sul_schedule(sx, t->tsi, &t->sul_tick, server_tick, 100 * LWS_US_PER_MS);
+	while (!A_LOAD(&stop_server)) {
+		A_SET(&t->state, TS_SERVICE);
+		if (lws_service_tsi(sx, 0, t->tsi) < 0)
+			break;
+		A_COUNT(&t->services, 1);
+		A_SET(&t->last_progress_us, now_us());
+	}
+	A_STORE(&t->state, TS_EXITED);
+
+	return NULL;
+}
+
 /* a thread outside lws waking every service thread: lws_cancel_service() */
 static void *
 cancel_thread(void *arg)
@@ -694,6 +1093,8 @@ cancel_thread(void *arg)
 		usleep((useconds_t)o.cancel_ms * 1000u);
 		if (!A_LOAD(&stop_service))
 			lws_cancel_service(cx);
+		if (sx && !A_LOAD(&stop_server))
+			lws_cancel_service(sx);
 	}
 
 	return NULL;
@@ -701,6 +1102,25 @@ cancel_thread(void *arg)
 
 /* ------------------------------------------------------------------------ */
 /* watchdog                                                                 */
+
+/* how long the longest-waiting running thread of `t` has made no progress */
+static int64_t
+stalled_us(struct thr *t, int count, int64_t n)
+{
+	int64_t oldest = 0, a;
+	int i, st;
+
+	for (i = 0; i < count; i++) {
+		st = A_LOAD(&t[i].state);
+		if (st == TS_EXITED || st == TS_STARTING)
+			continue;
+		a = n - A_LOAD(&t[i].last_progress_us);
+		if (a > oldest)
+			oldest = a;
+	}
+
+	return oldest;
+}
 
 static void *
 watchdog_thread(void *arg)
@@ -718,23 +1138,18 @@ watchdog_thread(void *arg)
 		fire = 0;
 		if (n - t0_us > overrun_us)
 			fire = 2;
-		for (i = 0; !fire && i < o.threads; i++) {
-			int st = A_LOAD(&thr[i].state);
-			if (st == TS_EXITED || st == TS_STARTING)
-				continue;
-			if (n - A_LOAD(&thr[i].last_progress_us) > limit_us)
-				fire = 1;
-		}
+		if (stalled_us(thr, o.threads, n) > limit_us ||
+		    stalled_us(sthr, o.server_threads, n) > limit_us)
+			fire = 1;
 		if (!fire)
 			continue;
 
 		{
-			int64_t oldest = 0;
-			for (i = 0; i < o.threads; i++) {
-				int64_t a = n - A_LOAD(&thr[i].last_progress_us);
-				if (a > oldest && A_LOAD(&thr[i].state) != TS_EXITED)
-					oldest = a;
-			}
+			int64_t oldest = stalled_us(thr, o.threads, n), so;
+
+			so = stalled_us(sthr, o.server_threads, n);
+			if (so > oldest)
+				oldest = so;
 			p = (size_t)snprintf(line, sizeof(line),
 				"{\"type\":\"watchdog\",\"reason\":\"%s\","
 				"\"stalled_s\":%.3f,\"t\":%.3f,\"main\":\"%s\","
@@ -1004,6 +1419,11 @@ parse_args(int argc, char **argv)
 		else if (!strcmp(a, "--destroy-open"))
 			o.destroy_open = (int)parse_long(a, v, LWSS_DESTROY_OPEN_MIN,
 						    LWSS_DESTROY_OPEN_MAX);
+		else if (!strcmp(a, "--server-threads"))
+			o.server_threads = (int)parse_long(a, v, LWSS_SERVER_THREADS_MIN,
+							   LWSS_SERVER_THREADS_MAX);
+		else if (!strcmp(a, "--rogue-cps"))
+			o.rogue_cps = (int)parse_long(a, v, LWSS_ROGUE_CPS_MIN, LWSS_ROGUE_CPS_MAX);
 		else if (!strcmp(a, "--stall-wait"))
 			o.stall_wait = parse_double(a, v, LWSS_STALL_WAIT_MIN, LWSS_STALL_WAIT_MAX);
 		else if (!strcmp(a, "--quiet"))
@@ -1022,6 +1442,10 @@ parse_args(int argc, char **argv)
 		bad_arg("--threads", "need at least 2");
 	if (!o.watchdog_set)
 		o.watchdog = o.duration + 30;
+	if (o.server_threads && !o.echo_internal)
+		bad_arg("--server-threads", "the server context is the echo peer: use --echo internal");
+	if (o.rogue_cps && !o.server_threads)
+		bad_arg("--rogue-cps", "rogue clients need the server context: set --server-threads");
 	if (o.echo_internal) {
 		strcpy(o.echo_host, "127.0.0.1");
 		strcpy(o.echo_path, "/");
@@ -1031,6 +1455,126 @@ parse_args(int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------ */
+
+static struct lws_vhost *
+create_server_vhost(struct lws_context_creation_info *info, const char *name,
+		    uint64_t options)
+{
+	struct lws_vhost *vh;
+
+	memset(info, 0, sizeof(*info));
+	info->options = LWS_SERVER_OPTION_DISABLE_IPV6 | options;
+	info->vhost_name = name;
+	info->iface = "127.0.0.1";
+	info->port = 0;
+	info->protocols = server_context_protocols;
+	info->timeout_secs = (unsigned int)o.timeout_secs;
+	info->timeout_secs_ah_idle = (unsigned int)o.timeout_secs;
+	vh = lws_create_vhost(sx, info);
+	if (!vh || lws_get_vhost_listen_port(vh) <= 0) {
+		fprintf(stderr, "lws-stress: server vhost %s creation failed\n", name);
+		return NULL;
+	}
+
+	return vh;
+}
+
+/* --server-threads: the server context, its vhosts (ws echo + HTTP/1.1; h2) and ports */
+static int
+create_server_context(struct lws_context_creation_info *info)
+{
+	struct lws_vhost *vh;
+
+	memset(info, 0, sizeof(*info));
+	info->options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+			LWS_SERVER_OPTION_DISABLE_IPV6;
+	info->count_threads = (unsigned int)o.server_threads;
+	info->timeout_secs = (unsigned int)o.timeout_secs;
+	info->port = CONTEXT_PORT_NO_LISTEN;
+	sx = lws_create_context(info);
+	if (!sx) {
+		fprintf(stderr, "lws-stress: server lws_create_context failed\n");
+		return 1;
+	}
+	if (lws_get_count_threads(sx) != o.server_threads) {
+		fprintf(stderr, "lws-stress: the library gives the server %d service "
+			"threads, not %d (LWS_MAX_SMP)\n", lws_get_count_threads(sx),
+			o.server_threads);
+		return 1;
+	}
+
+	vh = create_server_vhost(info, "stress-server", 0);
+	if (!vh)
+		return 1;
+	port_echo = lws_get_vhost_listen_port(vh);
+#if defined(LWS_ROLE_H2)
+	/* h2 without TLS: prior knowledge makes every connection of a vhost h2,
+	 * so h2 has a vhost (and a port) of its own */
+	vh = create_server_vhost(info, "stress-server-h2",
+				 LWS_SERVER_OPTION_H2_PRIOR_KNOWLEDGE);
+	if (!vh)
+		return 1;
+	port_h2 = lws_get_vhost_listen_port(vh);
+#endif
+
+	return 0;
+}
+
+static int
+start_threads(struct thr *t, int count, void *(*fn)(void *), const char *label)
+{
+	char name[32]; /* the kernel keeps 15 characters */
+	int i;
+
+	for (i = 0; i < count; i++) {
+		if (pthread_create(&t[i].tid, NULL, fn, &t[i])) {
+			fprintf(stderr, "lws-stress: pthread_create failed\n");
+			return 1;
+		}
+		snprintf(name, sizeof(name), "%s-%d", label, i);
+		name[15] = '\0';
+		pthread_setname_np(t[i].tid, name);
+	}
+
+	return 0;
+}
+
+/* stop the server context's threads and destroy it (open connections or not) */
+static void
+destroy_server_context(void)
+{
+	int i;
+
+	A_STORE(&stop_server, 1);
+	lws_cancel_service(sx);
+	for (i = 0; i < o.server_threads; i++) {
+		pthread_join(sthr[i].tid, NULL);
+		lws_cancel_service(sx);
+	}
+	A_STORE(&main_state, 6);
+	lws_context_destroy(sx);
+	sx = NULL;
+}
+
+static void
+print_server_summary(char *line, size_t size, size_t *p)
+{
+	int k, i;
+
+	*p += (size_t)snprintf(line + *p, size - *p, ",\"server_threads\":%d,"
+			       "\"http_served\":%ld,\"rogue\":{", o.server_threads,
+			       A_LOAD(&g_http_served));
+	for (k = 0; k < R_COUNT; k++)
+		*p += (size_t)snprintf(line + *p, size - *p,
+			"%s\"%s\":{\"started\":%ld,\"answered\":%ld,\"failed\":%ld}",
+			k ? "," : "", rogue_name[k], A_LOAD(&g_rogue[k][0]),
+			A_LOAD(&g_rogue[k][1]), A_LOAD(&g_rogue[k][2]));
+	*p += (size_t)snprintf(line + *p, size - *p, "},\"server_service_calls\":[");
+	for (i = 0; i < o.server_threads; i++)
+		*p += (size_t)snprintf(line + *p, size - *p, "%s%ld", i ? "," : "",
+				       A_LOAD(&sthr[i].services));
+	*p += (size_t)snprintf(line + *p, size - *p, "]");
+}
 
 static void
 print_summary(double dur)
@@ -1073,9 +1617,11 @@ print_summary(double dur)
 			i > first ? "," : "", i, A_LOAD(&thr[i].initiated),
 			A_LOAD(&thr[i].connect_null), A_LOAD(&thr[i].skipped_cap),
 			A_LOAD(&thr[i].services));
-	snprintf(line + p, sizeof(line) - p,
-		 "],\"tsi0_service_calls\":%ld,\"watchdog\":false}",
-		 A_LOAD(&thr[0].services));
+	p += (size_t)snprintf(line + p, sizeof(line) - p, "],\"tsi0_service_calls\":%ld",
+			      A_LOAD(&thr[0].services));
+	if (o.server_threads)
+		print_server_summary(line, sizeof(line), &p);
+	snprintf(line + p, sizeof(line) - p, ",\"watchdog\":false}");
 	out_line("%s", line);
 }
 
@@ -1084,7 +1630,7 @@ main(int argc, char **argv)
 {
 	struct lws_context_creation_info info;
 	struct rlimit rl;
-	pthread_t wd;
+	pthread_t wd, rogue;
 	int64_t last_sample, end_us, drain_end_us, tn;
 	long last_count = 0, nofile_eff;
 	double dur;
@@ -1165,7 +1711,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 
-	if (o.echo_internal) {
+	if (o.server_threads) {
+		if (create_server_context(&info))
+			return 1;
+	} else if (o.echo_internal) {
 		struct lws_vhost *vh;
 
 		memset(&info, 0, sizeof(info));
@@ -1194,9 +1743,9 @@ main(int argc, char **argv)
 		 "\"watchdog\":%.3f,\"sample_ms\":%d,\"tick_ms\":%d,\"seed\":%u,"
 		 "\"tsi0_initiates\":%s,\"initiate_in\":\"%s\","
 		 "\"close_by\":\"%s\",\"cancel_ms\":%d,"
-		 "\"destroy_open\":%s,"
+		 "\"destroy_open\":%s,\"server_threads\":%d,\"rogue_cps\":%d,"
 		 "\"log_level\":%d,\"ports\":{\"refused\":%d,\"blackhole\":%d,"
-		 "\"echo\":%d},\"pid\":%d,\"lws_version\":\"%s\"}",
+		 "\"echo\":%d,\"h2\":%d},\"pid\":%d,\"lws_version\":\"%s\"}",
 		 o.threads, o.threads - (o.tsi0_initiates ? 0 : 1), o.cps, o.duration, o.total,
 		 o.w[0], o.w[1], o.w[2], o.hold_ms,
 		 o.echo_internal ? "internal" : "external",
@@ -1206,10 +1755,15 @@ main(int argc, char **argv)
 		 o.tsi0_initiates ? "true" : "false",
 		 o.initiate_in_timer ? "timer" : "loop",
 		 o.close_by_server ? "server" : "client", o.cancel_ms,
-		 o.destroy_open ? "true" : "false", o.log_level, port_refused, port_blackhole, port_echo,
+		 o.destroy_open ? "true" : "false", o.server_threads, o.rogue_cps,
+		 o.log_level, port_refused, port_blackhole, port_echo, port_h2,
 		 (int)getpid(), lws_get_library_version());
 
 	tn = now_us();
+	for (i = 0; i < o.server_threads; i++) {
+		sthr[i].tsi = i;
+		A_STORE(&sthr[i].last_progress_us, tn);
+	}
 	for (i = 0; i < o.threads; i++) {
 		thr[i].tsi = i;
 		thr[i].rng = (o.seed * 2654435761u) ^ (unsigned int)(i * 40503 + 1);
@@ -1232,16 +1786,13 @@ main(int argc, char **argv)
 		}
 		pthread_detach(ct);
 	}
-	for (i = 0; i < o.threads; i++) {
-		char name[32]; /* the kernel keeps 15 characters */
-
-		if (pthread_create(&thr[i].tid, NULL, service_thread, &thr[i])) {
-			fprintf(stderr, "lws-stress: pthread_create failed\n");
-			return 1;
-		}
-		snprintf(name, sizeof(name), "lws-svc-%d", i);
-		name[15] = '\0';
-		pthread_setname_np(thr[i].tid, name);
+	/* the server serves before the first client connects */
+	if (start_threads(sthr, o.server_threads, server_thread, "lws-srv") ||
+	    start_threads(thr, o.threads, service_thread, "lws-svc"))
+		return 1;
+	if (o.rogue_cps && pthread_create(&rogue, NULL, rogue_thread, NULL)) {
+		fprintf(stderr, "lws-stress: pthread_create failed\n");
+		return 1;
 	}
 	A_STORE(&main_state, 1);
 
@@ -1273,6 +1824,10 @@ main(int argc, char **argv)
 	 * the service threads keep running.
 	 */
 	A_STORE(&main_state, 2);
+	/* --destroy-open with a server context: it goes first, while the clients'
+	 * and the rogues' connections are open on every one of its pts */
+	if (sx && o.destroy_open)
+		destroy_server_context();
 	drain_end_us = now_us() + (int64_t)o.timeout_secs * 1000000 +
 		       (int64_t)o.hold_ms * 1000 + 3000000;
 	/* --destroy-open: no drain, lws_context_destroy() meets open connections */
@@ -1280,6 +1835,10 @@ main(int argc, char **argv)
 	       now_us() < drain_end_us)
 		usleep(10000);
 
+	if (o.rogue_cps) {
+		A_STORE(&stop_rogue, 1);
+		pthread_join(rogue, NULL);
+	}
 	A_STORE(&main_state, 3);
 	A_STORE(&stop_service, 1);
 	lws_cancel_service(cx);
@@ -1291,6 +1850,8 @@ main(int argc, char **argv)
 
 	A_STORE(&main_state, 4);
 	lws_context_destroy(cx);
+	if (sx)
+		destroy_server_context();
 	A_STORE(&main_state, 5);
 
 	close(fd_refused);

@@ -177,10 +177,12 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from lwsbuild.export import formats, output
+    from lwsbuild.export import formats, output, quilt
 
-    output.check(args.output)  # before anything is fetched
-    summary = formats.export(_request(args).prepare(), args.format, args.output)
+    request = _request(args)
+    quilt.refuse_unfixed(request.unfixed)  # both before anything is fetched
+    output.check(args.output)
+    summary = formats.export(request.prepare(), args.format, args.output)
     emit(args, summary, formats.render(summary))
     return 0
 

@@ -84,7 +84,7 @@ def _source(prepared: PreparedTree) -> tuple[tuple[str, ...], str, str]:
 
 
 def write(prepared: PreparedTree, out: Path) -> ConanExport:
-    quilt.refuse_unfixed(prepared)
+    quilt.refuse_unfixed(prepared.unfixed)
     version = prepared.source.release.version
     if prepared.source.unpinned:
         raise ExportError(f"libwebsockets {version} is UNPINNED: a recipe pins its source by sha256 of a verified tree")

@@ -102,7 +102,7 @@ def _dev_install(tree: Path) -> Path:
 
 def merge(prepared: PreparedTree, out: Path) -> DebianExport:
     """Debian's source package of the release, with the series merged, unpacked under `out`."""
-    quilt.refuse_unfixed(prepared)
+    quilt.refuse_unfixed(prepared.unfixed)
     suite, debian_version, files = distro.locate_package(prepared.source.release)
     tree = out / f"libwebsockets-{prepared.source.release.version}"
     _, archive = _unpack(files, tree)

@@ -16,7 +16,7 @@ FORMATS = ("quilt", "debian", "conan", "yocto")
 
 def export(prepared: PreparedTree, fmt: str, out: Path) -> dict[str, Any]:
     """Write the export; its summary as JSON data (paths relative to `out` where they are inside it)."""
-    quilt.refuse_unfixed(prepared)
+    quilt.refuse_unfixed(prepared.unfixed)
     with output.fresh(out) as tmp:
         if fmt == "quilt":
             chosen = quilt.write(prepared, tmp)

@@ -47,8 +47,8 @@ class QuiltPatch:
         return header(self) + "---\n" + self.diff
 
 
-def refuse_unfixed(prepared: PreparedTree) -> None:
-    if prepared.unfixed:
+def refuse_unfixed(unfixed: bool) -> None:
+    if unfixed:
         raise UsageError("an UNFIXED tree is not exported: packagers get the fixes, not the bug",
                          hint="drop --unfixed")
 
@@ -93,7 +93,7 @@ def exact_diffs(prepared: PreparedTree, results: list[PatchResult]) -> dict[str,
 
 def patches(prepared: PreparedTree) -> list[QuiltPatch]:
     """The applied fixes of a prepared (fixed) tree, in apply order."""
-    refuse_unfixed(prepared)
+    refuse_unfixed(prepared.unfixed)
     named: dict[str, list[str]] = {}
     for cve in cves.known():
         named.setdefault(cve.fix, []).append(cve.id)

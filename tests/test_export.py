@@ -18,7 +18,10 @@ import yaml
 
 from conftest import Cli, Json
 from helpers.packaged import prefix_for
+from lwsbuild.errors import ExportError
+from lwsbuild.export import quilt
 from lwsbuild.series import carried
+from lwsbuild.series.fixes import series_dir
 
 DEP3_REQUIRED = ("Description", "Author", "Origin", "Forwarded", "Last-Update")
 
@@ -70,6 +73,52 @@ def test_an_export_refuses_a_used_directory_and_the_unfixed_tree(cli: Cli, tmp_p
     result = cli("export", "--format", "quilt", "--unfixed", "-o", str(tmp_path / "new"))
     assert result.returncode == 2 and "UNFIXED" in result.stderr
     assert not (tmp_path / "new").exists() and not list(tmp_path.glob(".new*"))
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _same_export_twice(cli: Cli, tmp_path: Path, fmt: str, *more: str) -> None:
+    """Two exports into differently named directories, the patch files' modification times changed
+    in between (as a fresh checkout changes them): the same bytes, file for file."""
+    first, second = tmp_path / "a" / "out", tmp_path / "elsewhere" / "export"
+    _export(cli, fmt, first, *more)
+    patch_files = list(series_dir().rglob("*.patch"))
+    times = {p: (p.stat().st_atime_ns, p.stat().st_mtime_ns) for p in patch_files}
+    try:
+        for path in patch_files:
+            os.utime(path, ns=(times[path][0], times[path][1] + 86_400 * 10**9 * 400))
+        _export(cli, fmt, second, *more)
+    finally:
+        for path, (atime, mtime) in times.items():
+            os.utime(path, ns=(atime, mtime))
+    files = _files(first)
+    assert files and files == _files(second)
+    assert not any(str(tmp_path).encode() in data for data in files.values())  # no output path written in
+
+
+def test_a_quilt_export_is_the_same_bytes_wherever_and_whenever_it_is_made(cli: Cli, tmp_path: Path) -> None:
+    _same_export_twice(cli, tmp_path, "quilt")
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("fmt", ["debian", "conan", "yocto"])
+def test_every_export_is_the_same_bytes_wherever_it_is_made(cli: Cli, tmp_path: Path, fmt: str) -> None:
+    _same_export_twice(cli, tmp_path, fmt)
+
+
+def test_a_patch_is_dated_by_its_own_header_never_by_its_file(tmp_path: Path) -> None:
+    # every patch of the series carries its Date: (when it was added), so every export can date it
+    undated = [p for p in series_dir().rglob("*.patch") if not re.search(r"^Date: ", p.read_text(), re.MULTILINE)]
+    assert undated == []
+    patch = tmp_path / "0001-x.patch"
+    patch.write_text("Date: Tue, 1 Dec 2026 00:00:00 +0000\n\ndiff --git a/x b/x\n")
+    os.utime(patch, (0, 0))  # a checkout's time says nothing about the patch
+    assert quilt.patch_date(patch, patch.read_text()).isoformat() == "2026-12-01T00:00:00+00:00"
+    for text in ("diff --git a/x b/x\n+Date: Tue, 1 Dec 2026 00:00:00 +0000\n", "Date: yesterday\n\ndiff --git a/x b/x\n"):
+        with pytest.raises(ExportError, match=r"0001-x.patch has no Date: header"):
+            quilt.patch_date(patch, text)
 
 
 @pytest.mark.network

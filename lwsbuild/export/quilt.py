@@ -6,7 +6,9 @@ fixes the series *applies* to the release become patches (a fix upstream already
 the release does not need, is a comment in `series`); each was applied to the verified tree at zero
 fuzz before it is written (series.fixes.prepare). The header says why (title, reason), where from
 (Origin), the CVE (Bug, `CVE:` for Yocto's cve-check), whether upstream has it (Applied-Upstream,
-`Upstream-Status:`, Buildroot's `Upstream:`), and when (Last-Update: the patch's Date:, else its file's modification time).
+`Upstream-Status:`, Buildroot's `Upstream:`), and when (Last-Update: the Date: header of the patch
+file; a patch without one is refused, never dated by its file's modification time: an export is the
+same bytes whatever the checkout, and nothing in it depends on when it was made).
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ import shutil
 import subprocess
 import textwrap
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from lwsbuild.common import cache, tools
-from lwsbuild.errors import PATCH, UsageError
+from lwsbuild.errors import PATCH, ExportError, UsageError
 from lwsbuild.series import cves
 from lwsbuild.series.fixes import Fix, Line, PatchResult, PreparedTree
 from lwsbuild.source.releases import version_key
@@ -39,7 +41,7 @@ class QuiltPatch:
     name: str  # the file name: the series' own, "0005-connect-fail-vhost-list-under-locks.patch"
     cves: tuple[str, ...]
     upstream_later: tuple[str, str] | None  # (first release, commit) of a later line upstream carries it in
-    date: datetime  # the patch's own Date: header, else its file's modification time
+    date: datetime  # the patch file's own Date: header
     diff: str  # the unified diff against the tree with every earlier fix applied (exact_diffs)
 
     @property
@@ -58,10 +60,18 @@ def _upstream_later(fix: Fix, version: str) -> tuple[str, str] | None:
     return (later[0].versions.split(" - ")[0], later[0].upstream) if later else None
 
 
-def _date(path: Path, text: str) -> datetime:
-    """The patch's Date: header (git format-patch writes one), else when its file was last written."""
-    match = re.search(r"^Date: (.+)$", text, re.MULTILINE)
-    return parsedate_to_datetime(match.group(1)) if match else datetime.fromtimestamp(path.stat().st_mtime, UTC)
+def patch_date(path: Path, text: str) -> datetime:
+    """The Date: header of the patch file (git format-patch writes one), before its first diff."""
+    head = re.split(r"^(?:diff |--- )", text, maxsplit=1, flags=re.MULTILINE)[0]
+    match = re.search(r"^Date: (.+)$", head, re.MULTILINE)
+    try:
+        when = parsedate_to_datetime(match.group(1).strip()) if match else None
+    except (TypeError, ValueError):
+        when = None
+    if when is None or when.tzinfo is None:
+        raise ExportError(f"{path.name} has no Date: header with a time zone (RFC 2822, as git format-patch writes): "
+                          "an exported patch is dated by its own header, never by its file's time")
+    return when
 
 
 def exact_diffs(prepared: PreparedTree, results: list[PatchResult]) -> dict[str, str]:
@@ -104,7 +114,7 @@ def patches(prepared: PreparedTree) -> list[QuiltPatch]:
     for result in chosen:
         text = result.line.diff.read_text()
         out.append(QuiltPatch(result.fix, result.line, result.line.diff.name, tuple(named.get(result.fix.id, ())),
-                              _upstream_later(result.fix, version), _date(result.line.diff, text),
+                              _upstream_later(result.fix, version), patch_date(result.line.diff, text),
                               diffs[result.fix.id]))
     return out
 

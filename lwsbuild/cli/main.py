@@ -174,15 +174,22 @@ def export_arguments(parser: argparse.ArgumentParser) -> None:
                              "conan: a recipe folder; yocto: a .bbappend (and Buildroot's NNNN-*.patch)")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
                         help="a new (or empty) directory for the export; it appears whole or not at all")
+    parser.add_argument("--max-smp", type=int, metavar="N",
+                        help="debian only: configure lws with N service threads (-DLWS_MAX_SMP=N in debian/rules; "
+                             "default: Debian's configure as it is, one service thread)")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from lwsbuild.errors import UsageError
     from lwsbuild.export import formats, output, quilt
 
     request = _request(args)
-    quilt.refuse_unfixed(request.unfixed)  # both before anything is fetched
+    quilt.refuse_unfixed(request.unfixed)  # all three before anything is fetched
     output.check(args.output)
-    summary = formats.export(request.prepare(), args.format, args.output)
+    if args.max_smp is not None and (args.format != "debian" or args.max_smp < 1):
+        raise UsageError(f"--max-smp {args.max_smp}: a number of service threads (1 or more) for --format debian",
+                         hint="the Conan recipe configures LWS_MAX_SMP 8 itself; quilt and yocto carry no configure")
+    summary = formats.export(request.prepare(), args.format, args.output, args.max_smp)
     emit(args, summary, formats.render(summary))
     return 0
 

@@ -90,7 +90,7 @@ def write(prepared: PreparedTree, out: Path) -> ConanExport:
         raise ExportError(f"libwebsockets {version} is UNPINNED: a recipe pins its source by sha256 of a verified tree")
     urls, sha256, filename = _source(prepared)
     chosen = quilt.patches(prepared)
-    record = carried.of(prepared, f"conan libwebsockets/{version}")
+    record = carried.of(prepared, f"conan libwebsockets/{version}", configure={"LWS_MAX_SMP": str(CMAKE["LWS_MAX_SMP"])})
     templates = Path(__file__).parent / RECIPE
     cmake = ", ".join(f"{json.dumps(k)}: {v!r}" for k, v in CMAKE.items())
     for template in sorted(templates.rglob("*")):

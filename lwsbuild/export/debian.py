@@ -8,6 +8,10 @@ their order. A fix of ours whose CVE one of Debian's patches names (the classifi
 debian/patches/series as `lwsbuild-NNNN-*.patch` with DEP-3 headers. A changelog entry
 `<Debian's version>+lwsbuild1` sorts after Debian's, and the -dev package installs
 usr/share/lwsbuild/series.json (series/carried.py), which `lwsbuild audit /usr` reads.
+
+Debian's configure is left as it is (its debian/rules set no LWS_MAX_SMP: lws's default, one service
+thread), unless `max_smp` is given: then `-DLWS_MAX_SMP=N` is added to the options debian/rules passes
+`dh_auto_configure --` (its override_dh_auto_configure), and the changelog entry and series.json say so.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from lwsbuild.export import quilt
 from lwsbuild.series import carried, distro
 from lwsbuild.series.fixes import PreparedTree
 from lwsbuild.source.archive import download, extract
+from lwsbuild.source.releases import Release
 
 PATCH_PREFIX = "lwsbuild-"
 VERSION_SUFFIX = "+lwsbuild1"  # sorts after Debian's own version (dpkg --compare-versions)
@@ -41,6 +46,7 @@ class DebianExport(Record):
     debian_patches: tuple[str, ...]  # Debian's own, kept first
     carried: dict[str, str]  # our fix id -> the Debian patch that carries it
     appended: tuple[str, ...]  # our patch files appended to debian/patches/series
+    configure: dict[str, str]  # CMake options added to debian/rules ({} = Debian's configure as it is)
 
 
 def _unpack(files: list[tuple[str, str, str]], tree: Path) -> tuple[Path, Path]:
@@ -74,7 +80,7 @@ def _carried_fixes(archive: Path, prepared: PreparedTree) -> dict[str, str]:
 
 
 def _changelog_entry(source: str, version: str, prepared: PreparedTree, appended: list[quilt.QuiltPatch],
-                     carried_by: dict[str, str]) -> str:
+                     carried_by: dict[str, str], configure: dict[str, str]) -> str:
     def item(text: str) -> list[str]:
         return textwrap.wrap(text, width=76, initial_indent="  * ", subsequent_indent="    ")
 
@@ -84,6 +90,9 @@ def _changelog_entry(source: str, version: str, prepared: PreparedTree, appended
     if carried_by:
         lines += item("Already carried by Debian's own patches, not duplicated: "
                       + ", ".join(f"{fix} ({name})" for fix, name in sorted(carried_by.items())) + ".")
+    if "LWS_MAX_SMP" in configure:
+        lines += item(f"debian/rules: configure with -DLWS_MAX_SMP={configure['LWS_MAX_SMP']} (service threads; "
+                      "Debian's own rules leave lws's default, 1).")
     lines += item(f"Install usr/{prefix.SERIES} in the -dev package: what this package carries "
                   "(`lwsbuild audit /usr` reads it).")
     when = max((p.date for p in appended), default=None)
@@ -100,12 +109,46 @@ def _dev_install(tree: Path) -> Path:
     return found[0]
 
 
-def merge(prepared: PreparedTree, out: Path) -> DebianExport:
-    """Debian's source package of the release, with the series merged, unpacked under `out`."""
-    quilt.refuse_unfixed(prepared.unfixed)
-    suite, debian_version, files = distro.locate_package(prepared.source.release)
-    tree = out / f"libwebsockets-{prepared.source.release.version}"
+def configure_max_smp(tree: Path, threads: int) -> None:
+    """Make debian/rules configure lws with `threads` service threads: -DLWS_MAX_SMP=N among the
+    options its override_dh_auto_configure passes `dh_auto_configure --` (an override of that name
+    is added when the rules have none)."""
+    if threads < 1:
+        raise ExportError(f"LWS_MAX_SMP {threads}: lws needs one service thread at least")
+    rules = tree / "debian" / "rules"
+    text = rules.read_text()
+    option = f"-DLWS_MAX_SMP={threads}"
+    text, set_already = re.subn(r"-DLWS_MAX_SMP=\S*", option, text)
+    if not set_already:
+        text, added = re.subn(r"^(\t\s*dh_auto_configure\b[^\n]*?--)([ \t]|\\?$)", rf"\1 {option}\2", text,
+                              count=1, flags=re.MULTILINE)
+        if not added and re.search(r"^override_dh_auto_configure\s*:", text, re.MULTILINE):
+            raise ExportError(f"{rules}: override_dh_auto_configure passes no `dh_auto_configure --` options "
+                              f"to add {option} to")
+        if not added:
+            text = text.rstrip("\n") + f"\n\noverride_dh_auto_configure:\n\tdh_auto_configure -- {option}\n"
+    rules.write_text(text)
+
+
+def source_package(release: Release, out: Path) -> tuple[Path, str, str, Path]:
+    """Debian's source package of `release`, unpacked under `out` (patches not applied: dpkg-source
+    applies debian/patches before it builds): (tree, suite, Debian's version, the .debian.tar kept
+    beside the tree for reading its patches; the caller removes it)."""
+    suite, debian_version, files = distro.locate_package(release)
+    out.mkdir(parents=True, exist_ok=True)
+    tree = out / f"libwebsockets-{release.version}"
     _, archive = _unpack(files, tree)
+    return tree, suite, debian_version, archive
+
+
+def merge(prepared: PreparedTree, out: Path, max_smp: int | None = None) -> DebianExport:
+    """Debian's source package of the release, with the series merged, unpacked under `out`;
+    `max_smp`: configure that many service threads (None: Debian's configure as it is)."""
+    quilt.refuse_unfixed(prepared.unfixed)
+    tree, suite, debian_version, archive = source_package(prepared.source.release, out)
+    configure = {} if max_smp is None else {"LWS_MAX_SMP": str(max_smp)}
+    if max_smp is not None:
+        configure_max_smp(tree, max_smp)
 
     carried_by = _carried_fixes(archive, prepared)
     ours = [p for p in quilt.patches(prepared) if p.fix.id not in carried_by]
@@ -125,13 +168,13 @@ def merge(prepared: PreparedTree, out: Path) -> DebianExport:
     head = changelog.read_text()
     source = head.split(" ", 1)[0]
     version = debian_version + VERSION_SUFFIX
-    changelog.write_text(_changelog_entry(source, version, prepared, ours, carried_by) + head)
+    changelog.write_text(_changelog_entry(source, version, prepared, ours, carried_by, configure) + head)
 
     record = tree / RECORD
     record.parent.mkdir(parents=True)
-    cache.write_json_atomic(record, carried.of(prepared, f"debian {version}", carried_by).to_json())
+    cache.write_json_atomic(record, carried.of(prepared, f"debian {version}", carried_by, configure).to_json())
     install = _dev_install(tree)
     install.write_text(install.read_text().rstrip("\n") + f"\n{RECORD} usr/{prefix.SHARE_DIR}\n")
     archive.unlink()
     return DebianExport(str(tree), debian_version, version, suite, debian_patches, carried_by,
-                        tuple(PATCH_PREFIX + p.name for p in ours))
+                        tuple(PATCH_PREFIX + p.name for p in ours), configure)

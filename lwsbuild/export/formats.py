@@ -14,8 +14,9 @@ from lwsbuild.series.fixes import PreparedTree
 FORMATS = ("quilt", "debian", "conan", "yocto")
 
 
-def export(prepared: PreparedTree, fmt: str, out: Path) -> dict[str, Any]:
-    """Write the export; its summary as JSON data (paths relative to `out` where they are inside it)."""
+def export(prepared: PreparedTree, fmt: str, out: Path, max_smp: int | None = None) -> dict[str, Any]:
+    """Write the export; its summary as JSON data (paths relative to `out` where they are inside it).
+    `max_smp`: the Debian package's service threads (None: Debian's configure as it is)."""
     quilt.refuse_unfixed(prepared.unfixed)
     with output.fresh(out) as tmp:
         if fmt == "quilt":
@@ -24,7 +25,7 @@ def export(prepared: PreparedTree, fmt: str, out: Path) -> dict[str, Any]:
         elif fmt == "debian":
             from lwsbuild.export import debian
 
-            summary = debian.merge(prepared, tmp).to_json()
+            summary = debian.merge(prepared, tmp, max_smp).to_json()
             summary["source_dir"] = str(out / Path(summary["source_dir"]).relative_to(tmp))
         elif fmt == "conan":
             from lwsbuild.export import conan
@@ -49,6 +50,8 @@ def render(summary: dict[str, Any]) -> str:
                   "  carried by Debian already: " + (", ".join(f"{k} ({v})" for k, v in summary["carried"].items())
                                                     or "none"),
                   f"  appended: {len(summary['appended'])} patch(es)",
+                  "  configure: " + (" ".join(f"-D{k}={v}" for k, v in summary["configure"].items())
+                                     or "Debian's debian/rules as they are"),
                   f"  build: cd {summary['source_dir']} && dpkg-buildpackage -b -us -uc"]
     elif summary["format"] == "conan":
         lines += [f"  {len(summary['patches'])} patch(es); source sha256 {summary['sha256']}",

@@ -8,7 +8,7 @@ carries itself (its own patch names the fix's CVE) has status `distribution`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lwsbuild.common import bounded
@@ -28,6 +28,8 @@ class Carried(Record):
     series: str
     packager: str  # "debian 4.3.5-1+deb13u3+lwsbuild1", "conan libwebsockets/4.3.5"
     patches: tuple[PatchRecord, ...]
+    # CMake options the export gave the packager's build ({"LWS_MAX_SMP": "8"}); {}: theirs as they are
+    configure: dict[str, str] = field(default_factory=dict)
 
     @property
     def unfixed(self) -> bool:
@@ -38,9 +40,10 @@ class Carried(Record):
         return ()
 
 
-def of(prepared: PreparedTree, packager: str, theirs: dict[str, str] | None = None) -> Carried:
+def of(prepared: PreparedTree, packager: str, theirs: dict[str, str] | None = None,
+       configure: dict[str, str] | None = None) -> Carried:
     """The record of `prepared`'s results; `theirs` maps a fix id to the packager's own patch that
-    carries it instead of ours."""
+    carries it instead of ours; `configure`, the CMake options the export set in the packager's build."""
     theirs = theirs or {}
     records = []
     for result in prepared.results:
@@ -49,7 +52,7 @@ def of(prepared: PreparedTree, packager: str, theirs: dict[str, str] | None = No
             record = replace(record, status=DISTRIBUTION, patch=theirs[result.fix.id], sha256=None)
         records.append(record)
     return Carried(SCHEMA, prepared.source.release.version, prepared.source.tree_id, prepared.series.name,
-                   packager, tuple(records))
+                   packager, tuple(records), dict(configure or {}))
 
 
 def read(path: Path) -> Carried:
@@ -59,7 +62,10 @@ def read(path: Path) -> Carried:
         raise UnreadableInput(f"{path}: schema {data.get('schema')!r}, this lwsbuild reads {SCHEMA}", hint=hint)
     try:
         patches = tuple(PatchRecord(**entry) for entry in data["patches"])
+        configure = data.get("configure", {})
+        if not isinstance(configure, dict):
+            raise TypeError(f"configure is {type(configure).__name__}, not an object")
         return Carried(SCHEMA, str(data["lws_version"]), str(data["tree_id"]), str(data["series"]),
-                       str(data["packager"]), patches)
+                       str(data["packager"]), patches, {str(k): str(v) for k, v in configure.items()})
     except (KeyError, TypeError) as exc:
         raise UnreadableInput(f"{path}: not a series record ({exc})", hint=hint) from None

@@ -212,6 +212,12 @@ class SeriesError(PatchError):
     hint = "fix patches/series.toml"
 
 
+class ExportError(PatchError):
+    """`lwsbuild export`: the series cannot be written in a packager's format (lwsbuild/export/)."""
+
+    hint = "read the message: the packager's files named there are not of the shape lwsbuild expects"
+
+
 class BuildError(LwsbuildError):
     exit_code = BUILD.code
     hint = "read the build log; a -D option or compiler mismatch is the usual cause"

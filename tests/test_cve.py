@@ -7,6 +7,7 @@ without the security fixes and not the one with them.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -134,7 +135,8 @@ def test_sbom_validates_and_lists_component_patches_and_vex() -> None:
     patches = component["pedigree"]["patches"]
     resolved = {r["id"] for p in patches for r in p.get("resolves", [])}
     assert resolved == ISSUE_CVES
-    assert all(p["diff"]["text"]["content"].startswith("diff --git") for p in patches)
+    # the patch file as it is: its header (Date:, git format-patch's fields), then the diff
+    assert all(re.search(r"^diff --git", p["diff"]["text"]["content"], re.MULTILINE) for p in patches)
     states = {v["id"]: v["analysis"] for v in document["vulnerabilities"]}
     assert {states[c]["state"] for c in REACHABLE} == {"resolved"}
     assert {states[c]["justification"] for c in COMPILED_OUT} == {"code_not_present"}

@@ -168,6 +168,32 @@ def cmd_debian_patches(args: argparse.Namespace) -> int:
     return 0
 
 
+def export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", required=True, choices=("quilt", "debian", "conan", "yocto"),
+                        help="quilt: DEP-3 patches and a series file; debian: merged into Debian's source package; "
+                             "conan: a recipe folder; yocto: a .bbappend (and Buildroot's NNNN-*.patch)")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
+                        help="a new (or empty) directory for the export; it appears whole or not at all")
+    parser.add_argument("--max-smp", type=int, metavar="N",
+                        help="debian only: configure lws with N service threads (-DLWS_MAX_SMP=N in debian/rules; "
+                             "default: Debian's configure as it is, one service thread)")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from lwsbuild.errors import UsageError
+    from lwsbuild.export import formats, output, quilt
+
+    request = _request(args)
+    quilt.refuse_unfixed(request.unfixed)  # all three before anything is fetched
+    output.check(args.output)
+    if args.max_smp is not None and (args.format != "debian" or args.max_smp < 1):
+        raise UsageError(f"--max-smp {args.max_smp}: a number of service threads (1 or more) for --format debian",
+                         hint="the Conan recipe configures LWS_MAX_SMP 8 itself; quilt and yocto carry no configure")
+    summary = formats.export(request.prepare(), args.format, args.output, args.max_smp)
+    emit(args, summary, formats.render(summary))
+    return 0
+
+
 def _installed_prefix() -> Path:
     """The native part of this installed lwsbuild: what `audit` without a target audits."""
     from lwsbuild.errors import NativeLibraryError, UsageError
@@ -507,6 +533,8 @@ def _parser() -> argparse.ArgumentParser:
     command("variants", cmd_variants, "list the build variants", json_argument)
     command("debian-patches", cmd_debian_patches, "Debian's security patches for a release (read at run time) "
             "and what the series does about each CVE they name", patch_arguments, json_argument)
+    command("export", cmd_export, "the fix series of a release for packagers: quilt/DEP-3 patches, Debian's "
+            "source package, a Conan recipe, a Yocto .bbappend", patch_arguments, export_arguments, json_argument)
     audit_parser = command("audit", cmd_audit, "the CVE status of an existing build (a wheel or an install prefix; "
                            "default: this installed lwsbuild's library)", json_argument)
     audit_parser.add_argument("target", nargs="?", metavar="WHEEL|PREFIX",

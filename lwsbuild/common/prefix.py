@@ -9,9 +9,11 @@ SHARE_DIR = "share/lwsbuild"  # what lwsbuild adds to lws's own install
 PROVENANCE_NAME = "provenance.json"
 LAYOUT_NAME = "layout.json"  # the struct layout the probe measured, and the library's SONAME
 SBOM_NAME = "sbom.cdx.json"
+SERIES_NAME = "series.json"  # what a package built by another's tools carries (series/carried.py)
 PROVENANCE = f"{SHARE_DIR}/{PROVENANCE_NAME}"
 LAYOUT = f"{SHARE_DIR}/{LAYOUT_NAME}"
 SBOM = f"{SHARE_DIR}/{SBOM_NAME}"
+SERIES = f"{SHARE_DIR}/{SERIES_NAME}"
 CONFIG_H = "include/lws_config.h"  # lws's own: which code is compiled in
 STATIC_LIBRARY = "lib/libwebsockets.a"  # with -D LWS_WITH_STATIC=ON
 STRESS_HARNESS = "bin/lws-stress"

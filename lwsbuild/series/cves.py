@@ -131,6 +131,8 @@ def _fix_words(cve: Cve, patch: PatchRecord | None) -> str:
         return f"fixed by lwsbuild patch {cve.fix} ({patch.patch})"
     if patch is not None and patch.status == "upstream":
         return f"fixed upstream in this release (commit {patch.upstream or '?'})"
+    if patch is not None and patch.status == "distribution":  # series/carried.py: a packager's own patch
+        return f"fixed by the distribution's own patch {patch.patch}"
     return ""
 
 
@@ -155,7 +157,7 @@ def build_status(provenance: BuildFacts, defined: set[str]) -> list[CveStatus]:
     for cve in known():
         patch = patches.get(cve.fix)
         fix_status = patch.status if patch else "not in series"
-        fixed = fix_status in ("applied", "upstream")
+        fixed = fix_status in ("applied", "upstream", "distribution")
         words = _fix_words(cve, patch)
         if not cve.is_compiled_in(defined):
             detail = (f"not affected in this build: the code is compiled out ({cve.missing(defined)} not defined; "

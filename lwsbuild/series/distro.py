@@ -100,33 +100,39 @@ class DistroPackage:
                 "sha256": self.sha256, "patches": [p.to_json() for p in self.patches]}
 
 
-def _debian_tar(apt: debian._PrivateApt, lock: Path, version: str) -> tuple[str, str, str, str] | None:
-    """(package version, uri, filename, sha256) of the .debian.tar.* of the newest package `apt` lists."""
+def _package(apt: debian._PrivateApt, lock: Path, version: str) -> tuple[str, list[tuple[str, str, str]]] | None:
+    """(package version, [(uri, filename, sha256)]) of the newest source package `apt` lists, if it
+    has a .debian.tar.* (a native or 1.0 package has none: nothing to read)."""
     found = debian.source_files(apt, lock, version)
-    if found is None:
+    if found is None or not any(".debian.tar." in filename for _, filename, _ in found[1]):
         return None
-    package_version, files = found
-    return next(((package_version, uri, filename, sha256) for uri, filename, sha256 in files
-                 if ".debian.tar." in filename), None)
+    return found
 
 
-def locate(release: Release) -> tuple[str, str, str, str, str]:
-    """(suite, package version, uri, filename, sha256) of the release's .debian.tar.*: the newest a
-    security suite carries, else the one its own suites ship (Debian 12's 4.1.6-3 has no security
+def locate_package(release: Release) -> tuple[str, str, list[tuple[str, str, str]]]:
+    """(suite, package version, [(uri, filename, sha256)]) of the release's source package: the newest
+    a security suite carries, else the one its own suites ship (Debian 12's 4.1.6-3 has no security
     upload: its patches are the package's own)."""
     suites = [f"{s}-security" for s in release.debian_suites if s not in ("sid", "unstable", "experimental")]
     if not release.debian_suites:
         raise MirrorFailed(f"Debian has no suite carrying libwebsockets {release.version}")
     for suite in suites:
-        found = _debian_tar(_SecurityApt(suite), cache.area("apt") / f"security-{suite}", release.version)
+        found = _package(_SecurityApt(suite), cache.area("apt") / f"security-{suite}", release.version)
         if found:
             return (suite, *found)
     own = "-".join(release.debian_suites)
-    found = _debian_tar(debian._PrivateApt(release.debian_suites), cache.area("apt") / own, release.version)
+    found = _package(debian._PrivateApt(release.debian_suites), cache.area("apt") / own, release.version)
     if found:
         return ("/".join(release.debian_suites), *found)
     raise MirrorFailed(f"no Debian suite ({', '.join([*suites, *release.debian_suites])}) carries "
                        f"libwebsockets {release.version}")
+
+
+def locate(release: Release) -> tuple[str, str, str, str, str]:
+    """(suite, package version, uri, filename, sha256) of the release's .debian.tar.*."""
+    suite, version, files = locate_package(release)
+    uri, filename, sha256 = next(f for f in files if ".debian.tar." in f[1])
+    return suite, version, uri, filename, sha256
 
 
 def read_patches(archive: Path) -> list[tuple[str, str]]:

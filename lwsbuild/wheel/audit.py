@@ -17,15 +17,23 @@ from lwsbuild.build import provenance
 from lwsbuild.build.provenance import Provenance
 from lwsbuild.common import bounded, prefix
 from lwsbuild.errors import UnreadableInput, UsageError
-from lwsbuild.series import cves
+from lwsbuild.series import carried, cves
+from lwsbuild.series.carried import Carried
 
 
 @dataclass(frozen=True)
 class BuildFiles:
     where: str
-    provenance: Provenance
+    provenance: Provenance | Carried  # Carried: a package another's tools built (share/lwsbuild/series.json)
     config_h: str
     sbom: dict[str, Any] | None
+
+    @property
+    def described(self) -> tuple[str, str]:
+        """(lws version, variant) of the build: a packaged one names its packager as the variant."""
+        if isinstance(self.provenance, Carried):
+            return self.provenance.lws_version, self.provenance.packager
+        return self.provenance.lws.version, self.provenance.variant
 
 
 _WHEEL_HINT = "pass a wheel made by `lwsbuild wheel`"
@@ -51,6 +59,11 @@ def _from_wheel(path: Path) -> BuildFiles:
 def _from_prefix(root: Path) -> BuildFiles:
     described, config_h = root / prefix.PROVENANCE, root / prefix.CONFIG_H
     sbom = root / prefix.SBOM
+    packaged = root / prefix.SERIES
+    if not described.is_file() and packaged.is_file() and config_h.is_file():  # e.g. /usr of a Debian package
+        return BuildFiles(str(root), carried.read(packaged),
+                          bounded.read_bytes(config_h, str(config_h), UnreadableInput).decode("utf-8", errors="replace"),
+                          None)
     if not described.is_file() or not config_h.is_file():
         raise UsageError(f"{root} is not an lwsbuild install prefix ({prefix.PROVENANCE} or {prefix.CONFIG_H} "
                          "is missing)", hint="pass a prefix printed by `lwsbuild build --json`, or a wheel")
@@ -118,8 +131,9 @@ def audit(target: Path) -> Report:
         row["sbom_agrees"] = None if files.sbom is None else recorded.get(status.cve.id) == status.state
         rows.append(row)
     described = files.provenance
-    return {"build": files.where, "lws_version": described.lws.version, "series": described.series,
-            "variant": described.variant, "unfixed": described.unfixed,
+    version, variant = files.described
+    return {"build": files.where, "lws_version": version, "series": described.series,
+            "variant": variant, "unfixed": described.unfixed,
             "marks": list(described.marks), "sbom": files.sbom is not None, "cves": rows,
             "exploitable": [s.cve.id for s in statuses if s.state == "exploitable"]}
 

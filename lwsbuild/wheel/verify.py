@@ -24,6 +24,7 @@ from lwsbuild.build import provenance
 from lwsbuild.build.provenance import Provenance
 from lwsbuild.common import cache, manifest, prefix
 from lwsbuild.common.paths import sha256_file
+from lwsbuild.errors import UsageError
 from lwsbuild.request import BuildRequest
 from lwsbuild.source import releases
 from lwsbuild.wheel import audit, reproducible
@@ -71,7 +72,11 @@ class _Target:
 
 
 def _load(path: Path) -> _Target:
-    return _Target(path, "wheel" if path.is_file() else "prefix", audit.load_build(path).provenance)
+    described = audit.load_build(path).provenance
+    if not isinstance(described, Provenance):  # series.json only: built by a packager's tools, not by lwsbuild
+        raise UsageError(f"{path} was built by {described.packager}, not by lwsbuild: there is no build to repeat",
+                         hint="verify wheels and prefixes lwsbuild made; `lwsbuild audit` reads this one")
+    return _Target(path, "wheel" if path.is_file() else "prefix", described)
 
 
 def _seed(described: Provenance) -> tuple[str, Path] | None:

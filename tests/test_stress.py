@@ -190,17 +190,18 @@ def _paths_under(data: object, directory: Path) -> list[str]:
 @pytest.mark.build
 @pytest.mark.network
 def test_prove_shows_the_bug_and_the_fix_under_each_profile(cli: Cli, asan_prefix: Path, tmp_path: Path) -> None:
-    # No --report: the default ./prove-report holds everything prove.json points at. Two profiles
-    # keep CI short; a bare `lwsbuild prove` runs every profile of profiles.toml the same way.
-    result = cli("prove", "--profile", "default", "--profile", "tsi0-timeouts", "--duration", "10",
-                 "--watchdog", "15", "--json", cwd=tmp_path)
+    # No --report: the default ./prove-report holds everything prove.json points at. Three profiles
+    # (the original recipe, the thread-0 timeouts, the server side) keep CI short; a bare
+    # `lwsbuild prove` runs every profile of profiles.toml the same way.
+    result = cli("prove", "--profile", "default", "--profile", "tsi0-timeouts", "--profile", "server-smp",
+                 "--duration", "10", "--watchdog", "15", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     report = tmp_path / "prove-report"
     report_paths = _paths_under(json.loads((report / "prove.json").read_text()), report)
     assert report_paths and all(Path(p).exists() for p in report_paths), report_paths
     data = result.json
     assert data["proven"] and data["fixed"] and data["reproduced"]
-    assert [p["profile_name"] for p in data["profiles"]] == ["default", "tsi0-timeouts"]
+    assert [p["profile_name"] for p in data["profiles"]] == ["default", "tsi0-timeouts", "server-smp"]
     for proof in data["profiles"]:
         assert [row["build"] for row in proof["rows"]] == ["unfixed", "seed", "all"]
         rows = {row["build"]: row for row in proof["rows"]}
@@ -209,8 +210,19 @@ def test_prove_shows_the_bug_and_the_fix_under_each_profile(cli: Cli, asan_prefi
             run_dir = report / proof["profile_name"] / label
             assert (run_dir / "stress.json").exists() and (run_dir / "stderr.log").exists()
     assert any(p["rows"][0]["verdict"] == "defect" for p in data["profiles"])
+    # The server side: the unfixed build shows a defect, and on the fixed one every kind of client
+    # reached the server context (WebSocket echoes, HTTP/1.1 keep-alive, h2, slow readers).
+    server = data["profiles"][2]
+    assert server["rows"][0]["verdict"] == "defect" and server["rows"][2]["verdict"] == "clean"
+    served = server["runs"]["all"]["server"]
+    assert served["server_threads"] == 4 and served["http_served"] > 100
+    assert server["runs"]["all"]["outcomes"]["echo"]["echoed"] > 1000
+    for kind in ("h1_keepalive", "h2", "slow_reader"):
+        assert served["rogue"][kind]["answered"] > 0.9 * served["rogue"][kind]["started"] > 0, served["rogue"]
+    for kind in ("mid_handshake_close", "abortive_close", "h2_abortive"):
+        assert served["rogue"][kind]["started"] > 0, served["rogue"]
     table = (report / "prove.md").read_text()
-    assert "| default |" in table and "| tsi0-timeouts |" in table and "PROVEN" in table
+    assert "| default |" in table and "| server-smp |" in table and "PROVEN" in table
     assert json.loads((report / "prove.json").read_text())["proven"]
 
 

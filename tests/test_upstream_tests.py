@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import DEFAULT_LWS, Cli
 from lwsbuild.build import cmake as build
 from lwsbuild.source.releases import in_range
 from lwsbuild.upstream import compare, results, suite
-from conftest import DEFAULT_LWS, Cli
 
 # What CI runs per release line it proves (issue 22: the default release and every CI-proven line):
 # 4.3.5 under ASan without SUL_DEBUGGING (whose zombie check fails 55 of upstream's 71 tests on the

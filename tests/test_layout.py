@@ -17,7 +17,7 @@ PACKAGE = REPO / "lwsbuild"
 # The pipeline, in order: a module may import its own layer and the ones before it, never a later one.
 LAYERS = ["lwsbuild", "lwsbuild.errors", "lwsbuild.common", "lwsbuild.resources", "lwsbuild.source",
           "lwsbuild.series", "lwsbuild.build", "lwsbuild.request", "lwsbuild.wheel", "lwsbuild.native",
-          "lwsbuild.stress", "lwsbuild.export", "lwsbuild.cli", "lwsbuild.__main__"]
+          "lwsbuild.stress", "lwsbuild.upstream", "lwsbuild.export", "lwsbuild.cli", "lwsbuild.__main__"]
 # Every module lwsbuild documents as `python -m ...` (README, docs/, pyproject.toml, the CMake project).
 ENTRY_POINTS = ["lwsbuild", "lwsbuild.errors", "lwsbuild.request", "lwsbuild.common.settings",
                 "lwsbuild.native.smoke", "lwsbuild.wheel.meta", "lwsbuild.build.sbom", "lwsbuild.build.tls",
@@ -115,7 +115,7 @@ def test_only_the_entry_point_imports_the_cli() -> None:
 def test_the_top_level_reads_as_the_pipeline() -> None:
     entries = sorted(p.name for p in PACKAGE.iterdir() if not p.name.startswith((".", "__pycache__")))
     assert entries == ["__init__.py", "__main__.py", "_native", "build", "cli", "common", "errors.py", "export", "native",
-                       "request.py", "resources", "series", "source", "stress", "wheel"]
+                       "request.py", "resources", "series", "source", "stress", "upstream", "wheel"]
     stages = [p for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").is_file() and p.name != "_native"]
     for stage in stages:  # python -m and the pip backend import these: nothing heavy may ride along
         assert (stage / "__init__.py").read_text() == "", f"{stage.name}/__init__.py is not empty"

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 PASSED, FLAKY, FAILED, NOT_RUN = "passed", "flaky", "failed", "not run"
 GOOD = (PASSED, FLAKY)
 PORT_WAIT_S = 60.0  # another run's background servers hold the fixed ports: wait this long for them
-TAIL_CHARS = 2000  # of a failing test's output, kept in the report
+TAIL_CHARS = 4000  # of a failing test's output, kept in the report
 
 
 @dataclass

@@ -1539,18 +1539,26 @@ start_threads(struct thr *t, int count, void *(*fn)(void *), const char *label)
 	return 0;
 }
 
+/* stop a context's service threads: raise their flag, wake them, join each */
+static void
+stop_service_threads(struct lws_context *c, int *stop, struct thr *t, int count)
+{
+	int i;
+
+	A_STORE(stop, 1);
+	lws_cancel_service(c);
+	for (i = 0; i < count; i++) {
+		pthread_join(t[i].tid, NULL);
+		/* another wake for threads still in poll */
+		lws_cancel_service(c);
+	}
+}
+
 /* stop the server context's threads and destroy it (open connections or not) */
 static void
 destroy_server_context(void)
 {
-	int i;
-
-	A_STORE(&stop_server, 1);
-	lws_cancel_service(sx);
-	for (i = 0; i < o.server_threads; i++) {
-		pthread_join(sthr[i].tid, NULL);
-		lws_cancel_service(sx);
-	}
+	stop_service_threads(sx, &stop_server, sthr, o.server_threads);
 	A_STORE(&main_state, 6);
 	lws_context_destroy(sx);
 	sx = NULL;
@@ -1840,13 +1848,7 @@ main(int argc, char **argv)
 		pthread_join(rogue, NULL);
 	}
 	A_STORE(&main_state, 3);
-	A_STORE(&stop_service, 1);
-	lws_cancel_service(cx);
-	for (i = 0; i < o.threads; i++) {
-		pthread_join(thr[i].tid, NULL);
-		/* another wake for threads still in poll */
-		lws_cancel_service(cx);
-	}
+	stop_service_threads(cx, &stop_service, thr, o.threads);
 
 	A_STORE(&main_state, 4);
 	lws_context_destroy(cx);

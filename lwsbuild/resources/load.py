@@ -9,7 +9,8 @@ A shape is written with plain values:
 
 A mismatch is one DataFileError line (a usage error: exit 2) naming the file, the table and the key,
 never a KeyError deep inside a reader. The readers: releases.toml, variants.toml (and the file
-LWSBUILD_VARIANTS_FILE names), profiles.toml, known_races.toml, cves.toml, verified.toml here, and
+LWSBUILD_VARIANTS_FILE names), profiles.toml, known_races.toml, cves.toml, verified.toml,
+upstream_tests.toml here, and
 patches/series.toml. What a shape cannot say (a variant naming an undefined sanitizer, overlapping
 version ranges) stays with its reader, in the same one-line form.
 """

@@ -215,11 +215,13 @@ def _data_file(name: str) -> Target:
     from lwsbuild.series import cves, fixes, verified
     from lwsbuild.source import releases
     from lwsbuild.stress import known_races, profiles
+    from lwsbuild.upstream import suite as upstream_suite
 
     source = fixes.series_dir() / "series.toml" if name == "series.toml" else load.resource(name)
     shapes: dict[str, Callable[[], Any]] = {
         "releases.toml": lambda: releases.SHAPE, "cves.toml": lambda: cves.SHAPE, "verified.toml": lambda: verified.SHAPE,
-        "known_races.toml": lambda: known_races.SHAPE, "profiles.toml": profiles.shape, "series.toml": lambda: fixes.SHAPE}
+        "known_races.toml": lambda: known_races.SHAPE, "profiles.toml": profiles.shape, "series.toml": lambda: fixes.SHAPE,
+        "upstream_tests.toml": lambda: upstream_suite.SHAPE}
 
     def run(text: str) -> None:
         folder = _scratch()
@@ -406,7 +408,7 @@ def targets() -> list[Target]:
         Target("variants file", toml_documents(["variant.fuzz", "sanitizer.fuzz", "variant", "sanitizer"])
                | st.text(max_size=200), _variants_file),
         *(_data_file(name) for name in ("releases.toml", "series.toml", "cves.toml", "profiles.toml",
-                                         "known_races.toml", "verified.toml")),
+                                         "known_races.toml", "verified.toml", "upstream_tests.toml")),
         Target("layout.json", JSON_VALUES | st.text(max_size=80), _layout),
         Target("provenance", mutated_json(json.loads(hostile_files.provenance_json())) | st.text(max_size=60), _provenance),
         Target("SBOM", JSON_VALUES, _sbom),

@@ -757,7 +757,7 @@ main(int argc, char **argv)
 		else if (!strcmp(a, "--seed")) o.seed = (unsigned int)atol(v);
 		else usage_exit("unknown flag");
 	}
-	if (o.threads < 2 || o.threads > MAX_THREADS || o.cps < 1 ||
+	if (o.threads < (o.tsi0_initiates ? 1 : 2) || o.threads > MAX_THREADS || o.cps < 1 ||
 	    o.duration <= 0 || o.duration > 86400 || o.timeout_secs < 1 ||
 	    o.max_concurrent < 1 || o.nofile < 64 || o.tick_ms < 1 || o.admit_batch < 1)
 		usage_exit("a value is out of range");

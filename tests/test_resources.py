@@ -19,6 +19,7 @@ from lwsbuild.resources.load import Each, Table
 from lwsbuild.series import cves, fixes, verified
 from lwsbuild.source import releases
 from lwsbuild.stress import known_races, profiles
+from lwsbuild.upstream import suite
 
 # Each shipped data file with the shape its reader declares.
 SHAPES: dict[str, Any] = {
@@ -28,6 +29,7 @@ SHAPES: dict[str, Any] = {
     "cves.toml": cves.SHAPE,
     "verified.toml": verified.SHAPE,
     "profiles.toml": profiles.shape(),
+    "upstream_tests.toml": suite.SHAPE,
 }
 
 

@@ -8,7 +8,8 @@
  * Same as lws-stress (lwsbuild/build/harness/stress_harness.c):
  *  - --threads threads; thread 0 also initiates only with --tsi0-initiates 1;
  *    each initiates --cps connections/s (rate computed since its first
- *    initiation, at most cps/20+1 per loop turn) and stops at --max-concurrent
+ *    initiation, at most cps/20+1 and --admit-batch per loop turn) and stops
+ *    at --max-concurrent
  *  - targets on 127.0.0.1, picked by weight (--mix, xorshift32 per thread):
  *      refused   a bound, never listening port (ECONNREFUSED)
  *      blackhole listen(fd, 0), 4 connections fill the queue, never accepted:
@@ -89,7 +90,8 @@ static struct {
 	int w[K_COUNT];
 	long max_concurrent, nofile;
 	unsigned int seed;
-} o = { 4, 250, 1, 0, 10, 10, { 1, 1, 2 }, 4000, 8192, 1 };
+	int admit_batch;
+} o = { 4, 250, 1, 0, 10, 10, { 1, 1, 2 }, 4000, 8192, 1, 32 };
 
 struct thr {
 	pthread_t	tid;
@@ -604,6 +606,8 @@ initiate_due(struct thr *t, int64_t now)
 {
 	long due, burst = o.cps / 20 + 1;
 
+	if (burst > o.admit_batch) /* lws-stress's --admit-batch: the same rule */
+		burst = o.admit_batch;
 	if (!t->tstart_us)
 		t->tstart_us = now;
 	due = (long)((double)(now - t->tstart_us) * o.cps / 1e6) -
@@ -698,7 +702,7 @@ usage_exit(const char *why)
 	fprintf(stderr, "baseline-client: %s\nusage: baseline-client [--threads N] "
 		"[--cps N] [--duration S] [--mix refused=W,blackhole=W,echo=W]\n"
 		"  [--timeout-secs N] [--max-concurrent N] [--nofile N] "
-		"[--tsi0-initiates 0|1] [--tick-ms MS] [--seed N]\n", why);
+		"[--tsi0-initiates 0|1] [--tick-ms MS] [--seed N] [--admit-batch N]\n", why);
 	exit(2);
 }
 
@@ -749,12 +753,13 @@ main(int argc, char **argv)
 		else if (!strcmp(a, "--nofile")) o.nofile = atol(v);
 		else if (!strcmp(a, "--tsi0-initiates")) o.tsi0_initiates = atoi(v);
 		else if (!strcmp(a, "--tick-ms")) o.tick_ms = atoi(v);
+		else if (!strcmp(a, "--admit-batch")) o.admit_batch = atoi(v);
 		else if (!strcmp(a, "--seed")) o.seed = (unsigned int)atol(v);
 		else usage_exit("unknown flag");
 	}
-	if (o.threads < 2 || o.threads > MAX_THREADS || o.cps < 1 ||
+	if (o.threads < (o.tsi0_initiates ? 1 : 2) || o.threads > MAX_THREADS || o.cps < 1 ||
 	    o.duration <= 0 || o.duration > 86400 || o.timeout_secs < 1 ||
-	    o.max_concurrent < 1 || o.nofile < 64 || o.tick_ms < 1)
+	    o.max_concurrent < 1 || o.nofile < 64 || o.tick_ms < 1 || o.admit_batch < 1)
 		usage_exit("a value is out of range");
 	signal(SIGPIPE, SIG_IGN);
 

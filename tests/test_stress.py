@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -265,13 +266,37 @@ def test_a_binding_cap_is_reported_not_hidden(tmp_path: Path) -> None:
     run = _stored_run(tmp_path)
     assert run.capped is None
     summary = {"connections": 10, "cps": 1.0, "max_concurrent": 10, "duration_s": 10.0,
-               "per_thread": [{"tsi": 1, "skipped_cap": 7}, {"tsi": 2, "skipped_cap": 5}], "outcomes": {}}
+               "per_thread": [{"tsi": 1, "skipped_cap": 7, "behind": 30, "max_round": 4},
+                              {"tsi": 2, "skipped_cap": 5, "behind": 12, "max_round": 5}], "outcomes": {}}
     throttled = stress.StressRun(run.build, run.profile, run.command, {}, 0, {"max_concurrent": 10, "nofile": 8192},
                                  (), summary, None, (), 10.0, tmp_path)
     assert throttled.capped == {"skipped_at_max_concurrent": 12, "max_concurrent": 10, "nofile": 8192,
                                 "nofile_clamped": False}
     assert "CAPPED: 12 initiations skipped at --max-concurrent 10" in stress.render(throttled)
     assert throttled.to_json()["capped"]["skipped_at_max_concurrent"] == 12
+    # asked more than the threads admitted: said too, with what admitted
+    assert "BEHIND: 42 connections due by --cps not admitted (at most 32 per service round" in stress.render(
+        replace(throttled, start={"max_concurrent": 10, "nofile": 8192, "admit_batch": 32}))
+    assert throttled.to_json()["admission"] == {"batch": None, "max_round": 5, "batch_rounds": 0, "behind": 42}
+
+
+@pytest.mark.build
+@pytest.mark.network
+def test_over_asked_the_harness_admits_a_batch_per_round_and_falls_behind(cli: Cli, release_prefix: Path) -> None:
+    # Asked far beyond what 2 cores do (3 x 100,000 conn/s), each initiating thread admits at most its
+    # batch per service round and stays behind its schedule, counted: before the batch, a thread
+    # admitted cps/20 at once (5,001 here) and the rate collapsed (bench/throughput.py --sweep has the
+    # rates; no time is asserted here). ~5 s on the release build.
+    result = cli("stress", "--variant", "release", "--profile", "tsi0-timeouts", "--cps", "100000",
+                 "--timeout-secs", "1", "--admit-batch", "16", "--duration", "2", "--max-concurrent", "3000",
+                 "--nofile", "8192", "--json")
+    assert result.returncode == 0, result.stderr
+    data = result.json
+    admission = data["admission"]
+    assert data["harness"]["admit_batch"] == admission["batch"] == 16
+    assert 0 < admission["max_round"] <= 16 and admission["batch_rounds"] > 0
+    assert admission["behind"] > 10 * data["connections"]  # asked ~600,000 in 2 s
+    assert 0 < data["max_concurrent"] <= 3000 + 4  # in flight: the cap, passed by at most one per thread
 
 
 # --- the harness's flags, declared once (build/harness.py) ---------------------------------------

@@ -78,6 +78,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag("max_concurrent", "int", 4000, 1, 10_000_000, (), "N",
          "cap on open connections (lwsbuild raises it with a profile's load)"),
     Flag("nofile", "int", 8192, 64, 100_000_000, (), "N", "RLIMIT_NOFILE to ask for"),
+    Flag("admit_batch", "int", 32, 1, 100_000, (), "N",
+         "at most N new connections per service round and initiating thread, whatever --cps asks: "
+         "over-asked, a thread falls behind its schedule (counted) instead of bursting"),
     Flag("watchdog", "float", None, 1.0, 86400.0, (), "S",
          "stall limit in seconds: no progress for this long is a finding", default_text="duration + 30"),
     Flag("sample_ms", "int", 1000, 10, 3_600_000, (), "MS", "progress sample interval"),

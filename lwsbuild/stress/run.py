@@ -223,6 +223,19 @@ class StressRun:
                 "nofile": (self.start or {}).get("nofile"), "nofile_clamped": clamped}
 
     @property
+    def admission(self) -> dict[str, Any] | None:
+        """How the initiating threads admitted connections: each round at most `batch` (--admit-batch),
+        whatever the asked rate; `behind` is what the schedule asked and the threads had not admitted
+        when they stopped (over-asked, they fall behind instead of bursting). None without a summary."""
+        threads = (self.summary or {}).get("per_thread")
+        if not threads:
+            return None
+        return {"batch": (self.start or {}).get("admit_batch"),
+                "max_round": max(int(t.get("max_round", 0)) for t in threads),
+                "batch_rounds": sum(int(t.get("batch_rounds", 0)) for t in threads),
+                "behind": sum(int(t.get("behind", 0)) for t in threads)}
+
+    @property
     def label(self) -> str:
         b = self.build
         what = "UNFIXED" if b.get("unfixed") else f"series {b.get('series')}"
@@ -243,7 +256,7 @@ class StressRun:
             "connections": self.connections, "cps": round(self.cps, 1), "max_concurrent": self.max_concurrent,
             "duration_s": round(self.duration_s, 3), "outcomes": (self.summary or {}).get("outcomes", {}),
             "server": self.server,
-            "capped": self.capped,
+            "capped": self.capped, "admission": self.admission,
             "sanitizer_reports": [f.to_json() for f in self.findings],
             "defects": len(self.failing), "known_reports": len(self.findings) - len(self.failing),
             "first_finding": first.to_json() if first else None,
@@ -432,6 +445,10 @@ def render(run: StressRun) -> str:
                      f"{capped['max_concurrent']}" + (f"; RLIMIT_NOFILE clamped to {capped['nofile']}"
                                                        if capped["nofile_clamped"] else "")
                      + " (the rate above is not the profile's)")
+    admission = run.admission
+    if admission and admission["behind"]:
+        lines.append(f"  BEHIND: {admission['behind']:,} connections due by --cps not admitted (at most "
+                     f"{admission['batch']} per service round: asked more than the threads did)")
     outcomes = (run.summary or {}).get("outcomes", {})
     if outcomes:
         lines.append("  outcomes: " + "; ".join(f"{target} " + ", ".join(f"{k} {v:,}" for k, v in counts.items())

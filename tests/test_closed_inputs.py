@@ -310,3 +310,19 @@ def test_manifests_name_what_changed(tmp_path: Path) -> None:
         "d/f: mode changed", "gone: missing", "link: link target changed", "new: added"]
     shutil.rmtree(tree)
     assert manifest.differences(tree, recorded, full=False) == ["the entry itself is gone"]
+
+
+@pytest.mark.build
+@pytest.mark.network
+def test_a_library_installed_on_the_machine_does_not_enter_the_build(release_prefix: Path) -> None:
+    """lws links libcap whenever the machine has its headers (CI installs them, Debian's Build-Depends
+    for tests/test_export.py): variants.toml switches it off, so the library, its NEEDED entries and
+    the wheel (auditwheel would graft it) do not depend on what else is installed."""
+    library = next((release_prefix / "lib").glob("libwebsockets.so.*[0-9]"))
+    dynamic = subprocess.run(["readelf", "-d", str(library)], capture_output=True, text=True, check=True,
+                             timeout=60).stdout
+    needed = sorted(line.split("[", 1)[1].rstrip("]") for line in dynamic.splitlines() if "(NEEDED)" in line)
+    assert needed and all(name.startswith(("libssl.", "libcrypto.", "libc.", "libm.", "libpthread.", "libdl."))
+                          for name in needed), needed
+    config = (release_prefix / "include" / "lws_config.h").read_text()
+    assert "#define LWS_HAVE_LIBCAP" not in config

@@ -67,7 +67,7 @@ def test_the_line_is_built_smoked_and_proven(cli: Cli, version: str, tmp_path: P
     else:
         pytest.fail(f"three runs without the seed fixes, none an ASan heap-use-after-free: {seen}")
 
-    fixed = cli("stress", "--lws-version", version, "--variant", "asan", "--duration", "20", "--watchdog", "15",
+    fixed = cli("stress", "--lws-version", version, "--variant", "asan", "--duration", "10", "--watchdog", "15",
                 "--json", "--report", str(tmp_path / "fixed"), timeout=900)
     assert fixed.returncode == 0, fixed.stdout[-3000:] + fixed.stderr[-3000:]
     data = fixed.json

@@ -8,6 +8,8 @@ fails on the prepared one, or when the prepared tree runs no test at all.
 
 from __future__ import annotations
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -90,20 +92,29 @@ class Comparison:
         return f"OK: {self.ran} tests ran on both trees, none passes on the pristine tree and fails on the prepared one"
 
 
-def _one(label: str, spec: BuildSpec, selection: str) -> tuple[TreeRun, suite.Suite]:
-    work = suite.work_dir(spec)
-    with cache.lock(work), progress.group(f"upstream-tests: {label} tree (series {spec.prepared.series.name})"):
-        built = suite.prepare(spec, selection)
-        return results.run(label, built, selection), built
+def _prepared(label: str, spec: BuildSpec, selection: str) -> suite.Suite:
+    with progress.group(f"upstream-tests: {label} tree (series {spec.prepared.series.name})"):
+        return suite.prepare(spec, selection)
 
 
 def compare(pristine: BuildSpec, prepared: BuildSpec, selection: str = "") -> Comparison:
-    runs: dict[str, TreeRun] = {}
-    run, _ = _one("pristine", pristine, selection)
-    runs["pristine"] = run
-    run, built = _one("prepared", prepared, selection)
-    runs["prepared"] = run
-    with cache.lock(built.work):
+    """Both trees' suites, side by side. The prepared tree builds while the pristine tree's tests run
+    (upstream's tests mostly wait: background servers' start-up, timers; a build wants the CPU); the
+    tests run one tree at a time (fixed ports). Both work directories are locked, in path order."""
+    works = sorted({suite.work_dir(pristine), suite.work_dir(prepared)})
+    with contextlib.ExitStack() as held:
+        for work in works:
+            held.enter_context(cache.lock(work))
+        built_pristine = _prepared("pristine", pristine, selection)
+        if len(works) == 1:  # --series none: the same tree twice, one after the other
+            runs = {"pristine": results.run("pristine", built_pristine, selection)}
+            built = _prepared("prepared", prepared, selection)
+        else:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pristine_run = pool.submit(results.run, "pristine", built_pristine, selection)
+                built = _prepared("prepared", prepared, selection)
+                runs = {"pristine": pristine_run.result()}
+        runs["prepared"] = results.run("prepared", built, selection)
         internet = tuple(suite.needing_internet(prepared, built)) if not selection else ()
     version = prepared.prepared.source.release.version
     known = suite.config().known_for(version, prepared.variant.name)

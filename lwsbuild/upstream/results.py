@@ -12,6 +12,7 @@ import os
 import platform
 import shutil
 import socket
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
 from lwsbuild.build import cmake as build
-from lwsbuild.common import progress
 from lwsbuild.errors import BuildError, CacheError
 from lwsbuild.stress.run import sanitizer_env
 from lwsbuild.upstream import suite as suites
@@ -114,8 +114,12 @@ def _ctest(suite: Suite, env: dict[str, str], junit: Path, timeout: int, extra: 
     if sanitizer is not None and sanitizer.no_aslr and setarch:
         argv = [setarch, platform.machine(), "-R", *argv]  # why: variants.toml (TSan's shadow layout)
     # ctest exits non-zero when a test fails: the JUnit file is the verdict, a missing one the error.
+    # No spinner: the other tree builds (with its own) while these tests run.
     junit.unlink(missing_ok=True)
-    progress.run_logged("running upstream's tests…", argv, suite.log, env, suite.build_dir)
+    with suite.log.open("a") as out:
+        out.write(f"$ {' '.join(argv)}\n")
+        out.flush()
+        subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=suite.build_dir, check=False)
     if not junit.is_file():
         raise BuildError(f"ctest wrote no results ({junit}); full log: {suite.log}", log=suite.log)
 

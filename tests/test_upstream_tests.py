@@ -76,6 +76,16 @@ def test_only_the_executables_the_tests_run_are_built(tiny_project: tuple[Path, 
                                 build_dir, source) == ("tested-prog",)
 
 
+def test_a_selection_that_matches_nothing_is_a_usage_error(tiny_project: tuple[Path, Path]) -> None:
+    from lwsbuild.errors import UsageError
+
+    _, build_dir = tiny_project
+    with pytest.raises(UsageError, match="matches none of upstream's registered tests"):
+        suite.selected(suite.registered(build_dir, {"PATH": "/usr/bin:/bin"}, "^no-such-test$"), "^no-such-test$")
+    with pytest.raises(UsageError, match="is not a regex CMake can read: .*Unmatched parentheses"):
+        suite.registered(build_dir, {"PATH": "/usr/bin:/bin"}, "(")
+
+
 def test_ctests_own_results_are_read(tiny_project: tuple[Path, Path]) -> None:
     _, build_dir = tiny_project
     subprocess.run(["cmake", "--build", str(build_dir)], check=True, capture_output=True, timeout=300)

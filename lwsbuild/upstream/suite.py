@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from lwsbuild.build import cmake as build
 from lwsbuild.common import cache
-from lwsbuild.errors import BuildError
+from lwsbuild.errors import BuildError, UsageError
 from lwsbuild.resources import load as resources
 from lwsbuild.resources.load import Each, Table
 from lwsbuild.source.releases import in_range
@@ -149,7 +149,12 @@ def registered(build_dir: Path, env: dict[str, str], selection: str = "") -> tup
         raise BuildError(f"ctest could not list upstream's tests: {exc}", hint="install cmake (it brings ctest)") from None
     if shown.returncode != 0:
         raise BuildError(f"ctest could not list upstream's tests in {build_dir}: {shown.stderr.strip()[:240]}")
-    data = json.loads(shown.stdout)
+    start = shown.stdout.find("{")
+    said = shown.stdout[:max(start, 0)].strip()  # ctest prints a regex it cannot compile before the JSON
+    if said and selection:
+        raise UsageError(f"--tests {selection!r} is not a regex CMake can read: {said.splitlines()[0]}",
+                         hint="CMake's regex syntax: ctest -R; leave --tests out to run every test")
+    data = json.loads(shown.stdout[start:]) if start >= 0 else {}
     graph = data.get("backtraceGraph", {})
     commands = _generated_commands(build_dir)
     tests = []
@@ -173,6 +178,18 @@ def _generated_commands(build_dir: Path) -> dict[str, tuple[str, ...]]:
             name = match.group("bracketed") if match.group("bracketed") is not None else match.group("plain")
             found[name] = tuple(_WORD.findall(match.group("words")))
     return found
+
+
+def selected(tests: tuple[Registered, ...], selection: str) -> tuple[Registered, ...]:
+    """The tests, refused when there are none: a --tests regex that matches nothing (or that CMake
+    cannot read: ctest then lists nothing) is the user's to fix, before anything is built."""
+    if not tests:
+        if selection:
+            raise UsageError(f"--tests {selection!r} matches none of upstream's registered tests",
+                             hint="leave it out to run them all; the regex is CMake's (ctest -R)")
+        raise BuildError("upstream's CTest suite registered no test with these options",
+                         hint="check upstream_tests.toml's [suite].cmake against this release's CMakeLists.txt")
+    return tests
 
 
 def _registering_directory(graph: dict[str, Any], node: int | None) -> Path:
@@ -227,7 +244,7 @@ def prepare(spec: BuildSpec, selection: str = "", jobs: int | None = None) -> Su
         shutil.copytree(spec.prepared.path, source, symlinks=True)
     log.write_text("")
     configure(spec, source, build_dir, log)
-    tests = registered(build_dir, build.cmake_env(spec), selection)
+    tests = selected(registered(build_dir, build.cmake_env(spec), selection), selection)
     # The background servers' files where the client tests look for them (upstream installs them there).
     served = source / SERVER_FILES
     if not served.is_symlink():  # dangling until test-server is built: a link, not a dead end

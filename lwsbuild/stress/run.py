@@ -136,11 +136,17 @@ def command(prefix: Path, sanitizer: Sanitizer | None, profile: Profile) -> list
     if not os.access(program, os.X_OK):
         raise HarnessError(f"{prefix} has no stress harness ({HARNESS} is missing)",
                            hint="rebuild the prefix with `lwsbuild build` (it installs bin/lws-stress)")
-    argv = [str(program), *profile.argv(), harness.BY_NAME["stall_wait"].flag, _flag_value(STALL_WAIT_S)]
+    return under_sanitizer([str(program), *profile.argv(), harness.BY_NAME["stall_wait"].flag,
+                            _flag_value(STALL_WAIT_S)], sanitizer)
+
+
+def under_sanitizer(argv: list[str], sanitizer: Sanitizer | None) -> list[str]:
+    """`argv` as a program instrumented with `sanitizer` must be started: without address-space
+    randomisation where the sanitizer needs that (variants.toml: TSan's shadow layout), its
+    children too."""
     setarch = shutil.which("setarch")
     if sanitizer is not None and sanitizer.no_aslr and setarch:
-        # Why a sanitizer needs it: variants.toml (TSan's shadow layout and mmap randomisation).
-        argv = [setarch, platform.machine(), "-R", *argv]
+        return [setarch, platform.machine(), "-R", *argv]
     return argv
 
 

@@ -9,8 +9,6 @@ is flaky on the pristine tree and fails on the prepared one is a regression of t
 from __future__ import annotations
 
 import os
-import platform
-import shutil
 import socket
 import subprocess
 import time
@@ -21,7 +19,7 @@ from xml.etree import ElementTree
 
 from lwsbuild.build import cmake as build
 from lwsbuild.errors import BuildError, CacheError
-from lwsbuild.stress.run import sanitizer_env
+from lwsbuild.stress.run import sanitizer_env, under_sanitizer
 from lwsbuild.upstream import suite as suites
 
 if TYPE_CHECKING:
@@ -109,10 +107,7 @@ def _environment(suite: Suite, known: tuple[Known, ...]) -> dict[str, str]:
 def _ctest(suite: Suite, env: dict[str, str], junit: Path, timeout: int, extra: list[str]) -> None:
     argv = ["ctest", "--test-dir", str(suite.build_dir), "--output-junit", str(junit), "--timeout", str(timeout),
             "-j", str(os.cpu_count() or 2), *extra]
-    sanitizer = suite.spec.variant.sanitizer
-    setarch = shutil.which("setarch")
-    if sanitizer is not None and sanitizer.no_aslr and setarch:
-        argv = [setarch, platform.machine(), "-R", *argv]  # why: variants.toml (TSan's shadow layout)
+    argv = under_sanitizer(argv, suite.spec.variant.sanitizer)  # ctest's children inherit it
     # ctest exits non-zero when a test fails: the JUnit file is the verdict, a missing one the error.
     # No spinner: the other tree builds (with its own) while these tests run.
     junit.unlink(missing_ok=True)

@@ -218,7 +218,7 @@ def test_prove_shows_the_bug_and_the_fix_under_each_profile(cli: Cli, asan_prefi
     served = server["runs"]["all"]["server"]
     assert served["server_threads"] == 4 and served["http_served"] > 100
     assert server["runs"]["all"]["outcomes"]["echo"]["echoed"] > 1000
-    for kind in ("h1_keepalive", "h2", "slow_reader"):
+    for kind in ("h1_keepalive", "h2", "h2c_upgrade", "slow_reader"):
         assert served["rogue"][kind]["answered"] > 0.9 * served["rogue"][kind]["started"] > 0, served["rogue"]
     for kind in ("mid_handshake_close", "abortive_close", "h2_abortive"):
         assert served["rogue"][kind]["started"] > 0, served["rogue"]

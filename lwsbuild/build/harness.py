@@ -97,7 +97,7 @@ FLAGS: tuple[Flag, ...] = (
          "0: the echo server is a vhost of the harness's own context; N: a server context of its own with N "
          "service threads (WebSocket echo, HTTP/1.1 and h2 GETs)"),
     Flag("rogue_cps", "int", 0, 0, 100_000, (), "N",
-         "raw-socket clients per second against the server, outside lws: HTTP/1.1 keep-alive and h2 GETs, "
+         "raw-socket clients per second against the server, outside lws: HTTP/1.1 keep-alive and h2 GETs, h2c upgrades, "
          "slow readers, closes mid-handshake, abortive (RST) closes (0: none)"),
     Flag("tick_ms", "int", 10, 1, 1000, (), "MS", "the initiating threads' pacing tick", option=False),
     Flag("stall_wait", "float", 0.0, 0.0, 600.0, (), "S",

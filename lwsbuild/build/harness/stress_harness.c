@@ -16,9 +16,10 @@
  *  - --server-threads N: the echo server is a context of its own with N
  *    service threads (server-side SMP), answering WebSocket echo, HTTP/1.1
  *    and h2 (prior knowledge) GETs; --rogue-cps adds raw-socket clients
- *    outside lws (HTTP/1.1 keep-alive, h2, slow readers, closes mid-handshake,
- *    abortive closes); with --destroy-open the server context is destroyed
- *    first, with every kind of connection still open on its pts
+ *    outside lws (HTTP/1.1 keep-alive, h2, h2c upgrades, slow readers,
+ *    closes mid-handshake, abortive closes); with --destroy-open the server
+ *    context is destroyed first, with every kind of connection still open
+ *    on its pts
  *  - loopback targets, mixed by weight:
  *      refused   : a bound but not listening port (ECONNREFUSED -> failed1)
  *      blackhole : a listen(fd, 0) socket whose accept queue is pre-filled and
@@ -582,10 +583,10 @@ setup_raw_targets(void)
 
 static unsigned int rng_next(unsigned int *s);
 
-enum { R_HALF, R_RST, R_H1, R_SLOW, R_H2, R_H2_RST, R_COUNT };
+enum { R_HALF, R_RST, R_H1, R_SLOW, R_H2, R_H2_RST, R_H2C, R_COUNT };
 static const char * const rogue_name[R_COUNT] = {
 	"mid_handshake_close", "abortive_close", "h1_keepalive", "slow_reader",
-	"h2", "h2_abortive"
+	"h2", "h2_abortive", "h2c_upgrade"
 };
 static long g_rogue[R_COUNT][3]; /* started, answered, failed (atomic) */
 
@@ -598,6 +599,7 @@ struct rogue {
 	int64_t		t_start_us;
 	int64_t		t_close_us;	/* RS_LINGER / RS_SLOW: close then */
 	int		answered;
+	int		upgraded;	/* h2c: the 101 has arrived */
 	long		body_bytes;	/* h1: body bytes received on this connection */
 	uint8_t		hdr[9];		/* h2: the frame header being read */
 	int		hdr_have;
@@ -614,6 +616,13 @@ static const char ws_upgrade[] =
  * ("lws_read_h1: Unhandled state"), so no pipelining */
 static const char h1_get[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 static const char h1_big[] = "GET " BIG_PATH " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+/* h1 upgraded to h2 in the clear (RFC 7540 3.2) on the h1 vhost: lws answers
+ * 101, then the request on stream 1 once the preface came; the upgraded
+ * connection hands its header table to stream 1 (lws's h2 handover) */
+static const char h2c_upgrade[] =
+	"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+	"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
+#define H2_PREFACE_AND_SETTINGS	(24 + 9)	/* the start of h2_get */
 /* h2 with prior knowledge: preface, empty SETTINGS, HEADERS on stream 1
  * (END_STREAM | END_HEADERS): :method GET, :scheme http, :path / (static
  * table 2, 6, 4) and :authority 127.0.0.1 (literal, name index 1) */
@@ -633,7 +642,8 @@ rogue_close(struct rogue *r, int abortive)
 
 		setsockopt(r->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 	}
-	if (!r->answered && (r->kind == R_H1 || r->kind == R_SLOW || r->kind == R_H2))
+	if (!r->answered && (r->kind == R_H1 || r->kind == R_SLOW || r->kind == R_H2 ||
+			     r->kind == R_H2C))
 		A_COUNT(&g_rogue[r->kind][2], 1);
 	close(r->fd);
 	r->fd = -1;
@@ -660,6 +670,8 @@ rogue_start(struct rogue *r, unsigned int *rng)
 		r->kind = R_H1;
 	if (!port_h2 && r->kind == R_H2_RST)
 		r->kind = R_RST;
+	if (!port_h2 && r->kind == R_H2C)
+		r->kind = R_HALF;
 	r->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (r->fd < 0) {
 		r->state = RS_FREE;
@@ -721,6 +733,10 @@ rogue_connected(struct rogue *r, unsigned int *rng)
 		rogue_send_all(r, h2_get, sizeof(h2_get));
 		r->state = RS_READING;
 		break;
+	case R_H2C:
+		rogue_send_all(r, h2c_upgrade, sizeof(h2c_upgrade) - 1);
+		r->state = RS_READING;
+		break;
 	default: /* R_H2_RST: a stream opened, then RST */
 		rogue_send_all(r, h2_get, sizeof(h2_get));
 		if (r->fd >= 0)
@@ -768,7 +784,25 @@ rogue_input(struct rogue *r)
 		rogue_close(r, 0);
 		return;
 	}
-	if (r->kind == R_H2) {
+	if (r->kind == R_H2C && !r->upgraded) {
+		/* the 101 in one piece (a small loopback write), then h2 */
+		const uint8_t *end = memmem(buf, (size_t)n, "\r\n\r\n", 4);
+
+		if (n < 12 || memcmp(buf, "HTTP/1.1 101", 12) || !end) {
+			rogue_close(r, 0);
+			return;
+		}
+		r->upgraded = 1;
+		rogue_send_all(r, h2_get, H2_PREFACE_AND_SETTINGS);
+		if (r->fd < 0)
+			return;
+		end += 4;
+		rogue_h2_input(r, end, (size_t)(buf + n - end));
+		if (r->answered)
+			rogue_close(r, 0);
+		return;
+	}
+	if (r->kind == R_H2 || r->kind == R_H2C) {
 		rogue_h2_input(r, buf, (size_t)n);
 		if (r->answered)
 			rogue_close(r, 0);

@@ -253,13 +253,21 @@ def test_caps_follow_the_profile_so_a_long_timeout_is_not_silently_throttled() -
     # 3 initiating threads x 2,000/s, a third black holes held 5 s: ~10,000 open at once
     heavy = stress.Profile.of(cps=2000, mix="refused=1,blackhole=1,echo=1", timeout_secs=5)
     assert heavy.expected_open() == pytest.approx(3 * 2000 * (0.01 + 5 + 0.05) / 3, rel=0.01)
-    capped = heavy.with_caps()
+    capped = heavy.with_caps(nofile_hard=1 << 30)  # a machine whose limit is no bound
     cap, nofile = int(capped.value("max_concurrent")), int(capped.value("nofile"))
     assert cap >= 2 * heavy.expected_open() and nofile > 2 * cap
     # light profiles keep the harness default
     assert stress.Profile().with_caps().get("max_concurrent") == harness.BY_NAME["max_concurrent"].default
     given = stress.Profile.of(max_concurrent=10, nofile=100, cps=2000, timeout_secs=5).with_caps()
     assert (given.get("max_concurrent"), given.get("nofile")) == (10, 100)  # what the user asks for is kept
+    # over-asked beyond the hard descriptor limit: the cap is what the limit holds, nothing to clamp
+    flood = stress.Profile.of(cps=8000, mix="refused=1,blackhole=1,echo=1", timeout_secs=5)
+    bounded = flood.with_caps(nofile_hard=20_000)
+    assert int(bounded.value("nofile")) == 20_000
+    assert int(bounded.value("max_concurrent")) == (20_000 - 1024) // 2 < 2 * flood.expected_open()
+    assert flood.with_caps(nofile_hard=1 << 30).value("max_concurrent") == int(2 * flood.expected_open()) + 100
+    kept = stress.Profile.of(cps=8000, max_concurrent=15_000, timeout_secs=5).with_caps(nofile_hard=20_000)
+    assert (kept.get("max_concurrent"), kept.get("nofile")) == (15_000, 20_000)
 
 
 def test_a_binding_cap_is_reported_not_hidden(tmp_path: Path) -> None:

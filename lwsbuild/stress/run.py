@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import threading
@@ -72,18 +73,26 @@ class Profile:
         assert found is not None, f"{name} has a computed default: ask get()"
         return found
 
-    def with_caps(self) -> Profile:
+    def with_caps(self, nofile_hard: int | None = None) -> Profile:
         """This profile with --max-concurrent and --nofile following its load when not given: the
         connections it keeps open are rate x how long each kind stays open, so a 5 s connect timeout
         with a third of black-hole targets needs thousands of descriptors (issue: a fixed cap of 4000
-        silently throttled such profiles). Twice the estimate, at least the harness's defaults."""
+        silently throttled such profiles). Twice the estimate, at least the harness's defaults.
+
+        Within the process's hard RLIMIT_NOFILE (`nofile_hard`, default: this process's): an
+        over-asked profile's estimate can exceed it, and then the cap is what the limit holds
+        instead of a descriptor limit the harness would have to clamp (reported as a binding cap
+        though nothing was skipped, and EMFILE before the cap). What the user gives is kept."""
+        hard = _nofile_hard() if nofile_hard is None else nofile_hard
         cap = self.get("max_concurrent")
         if cap is None:
             cap = max(int(self.value("max_concurrent")), int(2 * self.expected_open()) + 100)
+            if self.get("nofile") is None:
+                cap = min(int(cap), max(int(self.value("max_concurrent")), (hard - 1024) // 2))
         # each echo connection is two descriptors (client and the in-process server), plus lws's own
         nofile = self.get("nofile")
         if nofile is None:
-            nofile = max(int(self.value("nofile")), 2 * int(cap) + 1024)
+            nofile = min(max(int(self.value("nofile")), 2 * int(cap) + 1024), hard)
         return Profile.from_mapping({**dict(self.flags), "max_concurrent": cap, "nofile": nofile})
 
     def expected_open(self) -> float:
@@ -101,6 +110,12 @@ class Profile:
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.flags)
+
+
+def _nofile_hard() -> int:
+    """The hard RLIMIT_NOFILE the harness inherits (a large number when unlimited)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 1 << 30 if hard == resource.RLIM_INFINITY else int(hard)
 
 
 def _mix_weights(mix: str) -> dict[str, int]:

@@ -19,11 +19,12 @@ to fs.nr_open when it may (root with CAP_SYS_RESOURCE); when it may not, it runs
 --baseline-procs processes sharing the threads (each with its own descriptor limit) and sums them,
 and the table says which.
 
-Then the rate sweep (issue 24): lws-stress asked 0.25x ... 8x what it does, per variant, asked vs
-achieved as a table and a plot (the `plot` extra; --plot-from redraws from a report's JSON): over-asked,
-the harness must hold its best rate (admission by a batch per service round, --admit-batch).
+Then the rate sweep (issue 24): lws-stress asked 1,000 ... 64,000 conn/s in all (0.12x ... 8x what
+release does here), per variant, asked vs achieved as a table and a plot (the `plot` extra;
+--plot-from redraws from a report's JSON): over-asked, the harness must hold its best rate
+(admission by a batch per service round, --admit-batch).
 
-    python3 bench/throughput.py                         # 20 s per ratio run, 15 s per sweep point: ~12 minutes
+    python3 bench/throughput.py                         # 20 s per ratio run, 15 s per sweep point, 2 rounds: ~22 minutes
     python3 bench/throughput.py --duration 5 --rounds 2 --sweep ""  # ratios only, interleaved twice
 
 Loopback only; every run bounded by its duration plus its drain. Exit 0 when every lws-stress run
@@ -38,6 +39,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -288,48 +290,77 @@ def table(rounds: list[list[Run]], load: Load) -> str:
 
 @dataclass(frozen=True)
 class Point:
+    """One asked rate of one variant, run once per sweep round: its rate is the mean of the rounds
+    (an asan run's rate moves by 10-20 % between two runs of the same point, measured here)."""
+
     variant: str
     asked: int  # conn/s, all initiating threads
-    run: Run
+    runs: tuple[Run, ...]
+
+    @property
+    def cps(self) -> float:
+        return statistics.fmean(run.cps for run in self.runs)
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        return min(run.cps for run in self.runs), max(run.cps for run in self.runs)
+
+    @property
+    def clean(self) -> bool:
+        return all(run.clean for run in self.runs)
+
+    @property
+    def behind(self) -> int:
+        return max(int((run.data.get("admission") or {}).get("behind", 0)) for run in self.runs)
 
 
 def sweep(load: Load, args: argparse.Namespace) -> list[Point]:
-    """Each variant asked each rate of --sweep (per initiating thread), the default series."""
+    """Each variant asked each rate of --sweep (per initiating thread), the default series, in
+    --sweep-rounds rounds: up the rates, then down, so a drift of the machine over the sweep (other
+    work, heat) weighs on the low and the high rates alike."""
     series = args.series.split(",")[0]
-    points = []
-    for variant in args.sweep_variants.split(","):
-        for per_thread in (int(x) for x in args.sweep.split(",")):
-            asked = replace(load, cps=per_thread, duration=args.sweep_duration)
-            run = run_stress(variant, series, f"{variant} asked {per_thread * load.initiating:,}", asked, args,
-                             tag=f"-sweep-{per_thread}")
-            points.append(Point(variant, per_thread * load.initiating, run))
-    return points
+    rates = [int(x) for x in args.sweep.split(",")]
+    runs: dict[tuple[str, int], list[Run]] = {}
+    for index in range(args.sweep_rounds):
+        for variant in args.sweep_variants.split(","):
+            for per_thread in rates if index % 2 == 0 else rates[::-1]:
+                asked = replace(load, cps=per_thread, duration=args.sweep_duration)
+                tag = f"-sweep-{per_thread}" + (f"-r{index + 1}" if args.sweep_rounds > 1 else "")
+                runs.setdefault((variant, per_thread), []).append(run_stress(
+                    variant, series, f"{variant} asked {per_thread * load.initiating:,}", asked, args, tag=tag))
+    return [Point(variant, per_thread * load.initiating, tuple(found)) for (variant, per_thread), found in runs.items()]
 
 
 def holds(points: list[Point], variant: str) -> tuple[float, float, float] | None:
-    """(best conn/s, worst conn/s asked >= OVERLOAD x best, their ratio), None when no point was asked
-    that much."""
+    """(best mean conn/s, worst mean conn/s asked >= OVERLOAD x best, their ratio), None when no
+    point was asked that much."""
     mine = [p for p in points if p.variant == variant]
-    best = max((p.run.cps for p in mine), default=0.0)
-    over = [p.run.cps for p in mine if best and p.asked >= OVERLOAD * best]
+    best = max((p.cps for p in mine), default=0.0)
+    over = [p.cps for p in mine if best and p.asked >= OVERLOAD * best]
     return (best, min(over), min(over) / best) if over else None
 
 
 def sweep_table(points: list[Point]) -> str:
     variants = list(dict.fromkeys(p.variant for p in points))
-    lines = ["rate sweep (asked vs achieved, conn/s; share of the variant's best; behind = due, not admitted):"]
-    lines.append(f"{'asked':>8}  " + "  ".join(f"{v:>30}" for v in variants))
+    rounds = max(len(p.runs) for p in points)
+    lines = ["rate sweep (asked vs achieved, conn/s" + (f": mean of {rounds} rounds [lowest-highest]" if rounds > 1
+                                                     else "") + "; share of the variant's best; behind = due, "
+             "not admitted):"]
+    width = 44 if rounds > 1 else 30
+    lines.append(f"{'asked':>8}  " + "  ".join(f"{v:>{width}}" for v in variants))
     for asked in sorted({p.asked for p in points}):
         cells = []
         for variant in variants:
             point = next((p for p in points if p.variant == variant and p.asked == asked), None)
-            best = max(p.run.cps for p in points if p.variant == variant) or 1.0
+            best = max(p.cps for p in points if p.variant == variant) or 1.0
             if point is None:
-                cells.append(f"{'-':>30}")
+                cells.append(f"{'-':>{width}}")
                 continue
-            behind = (point.run.data.get("admission") or {}).get("behind", 0)
-            verdict = "" if point.run.clean else f" {point.run.data.get('verdict', '?')}"
-            cells.append(f"{point.run.cps:>8,.0f} {point.run.cps / best:>5.2f} {behind:>9,} behind{verdict}".rjust(30))
+            low, high = point.spread
+            spread = f" [{low:,.0f}-{high:,.0f}]" if rounds > 1 else ""
+            verdict = "" if point.clean else " NOT CLEAN"
+            cells.append(f"{point.cps:>8,.0f}{spread} {point.cps / best:>5.2f} {point.behind:>9,} behind{verdict}"
+                         .rjust(width))
         lines.append(f"{asked:>8,}  " + "  ".join(cells))
     for variant in variants:
         held = holds(points, variant)
@@ -353,8 +384,11 @@ def plot_sweep(points: list[dict], path: Path, title: str) -> str:
         return "plot skipped: matplotlib is not installed (pip install 'lwsbuild[plot]'; then --plot-from)"
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for variant in dict.fromkeys(p["variant"] for p in points):
-        mine = sorted((p["asked"], p["cps"]) for p in points if p["variant"] == variant)
-        ax.plot([a for a, _ in mine], [c for _, c in mine], marker="o", label=variant)
+        mine = sorted((p["asked"], p["cps"], p.get("cps_rounds") or [p["cps"]]) for p in points
+                      if p["variant"] == variant)
+        ax.errorbar([a for a, _, _ in mine], [c for _, c, _ in mine],
+                    yerr=[[c - min(r) for _, c, r in mine], [max(r) - c for _, c, r in mine]],
+                    marker="o", capsize=3, label=variant)
     asked = [p["asked"] for p in points]
     ax.plot([min(asked), max(asked)], [min(asked), max(asked)], color="0.7", linestyle="--", label="achieved = asked")
     ax.set_xscale("log")
@@ -397,10 +431,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="run the baseline as N processes sharing the threads, each with its own descriptor limit "
                              "(default: 1 when the hard limit is >= 262,144 or was raised, else as many as the threads "
                              "allow)")
-    parser.add_argument("--sweep", default="250,500,1000,2000,4000,8000",
+    parser.add_argument("--sweep", default="250,500,1000,2000,4000,8000,16000",
                         help="asked conn/s per initiating thread for the rate sweep, comma-separated (\"\": no sweep)")
     parser.add_argument("--sweep-variants", default="release,asan")
     parser.add_argument("--sweep-duration", type=float, default=15.0, help="seconds per sweep point (default 15)")
+    parser.add_argument("--sweep-rounds", type=int, default=2,
+                        help="run the sweep this many times, up then down the rates; each point's rate is the mean "
+                             "(default 2)")
     parser.add_argument("--plot", default="throughput-sweep.png", help="the sweep's plot (default ./throughput-sweep.png)")
     parser.add_argument("--plot-from", metavar="JSON", help="only redraw the plot from a --report's throughput.json")
     parser.add_argument("--lws-version")
@@ -431,9 +468,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rounds, load))
     title = (f"lws-stress rate sweep: {load.profile}, {load.threads} threads, {args.sweep_duration:g} s per point, "
              f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs")
-    sweep_points = [{"variant": p.variant, "asked": p.asked, "cps": p.run.cps,
-                     "admission": p.run.data.get("admission"), "verdict": p.run.data.get("verdict"),
-                     "load_before": p.run.load_before, "load_after": p.run.load_after} for p in points]
+    sweep_points = [{"variant": p.variant, "asked": p.asked, "cps": p.cps, "cps_rounds": [r.cps for r in p.runs],
+                     "admission": [r.data.get("admission") for r in p.runs],
+                     "verdict": [r.data.get("verdict") for r in p.runs],
+                     "load": [[r.load_before, r.load_after] for r in p.runs]} for p in points]
     if points:
         print(sweep_table(points))
         print(plot_sweep(sweep_points, Path(args.plot), title))
@@ -445,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
                           "load_before": r.load_before, "load_after": r.load_after}
                          for r in runs] for runs in rounds]},
             indent=2, sort_keys=True, default=str) + "\n")
-    stress_runs = [r for runs in rounds for r in runs if r.name != "baseline"] + [p.run for p in points]
+    stress_runs = [r for runs in rounds for r in runs if r.name != "baseline"] + [r for p in points for r in p.runs]
     return 0 if all(r.clean for r in stress_runs) else 1
 
 

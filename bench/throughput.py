@@ -11,7 +11,8 @@ Goals (issue 14): release >= 5,000 conn/s and asan >= 2,000 conn/s at a profile 
 black-hole targets and a 5 s timeout (the default: tsi0-timeouts), 0 findings, no cap binding unsaid.
 Goals (issue 24): release >= 0.8x and asan >= 0.45x the baseline measured without a descriptor cap.
 Each variant runs with the default series and, side by side, without the throughput set (0021, the
-timer insert that walked every pending timer): what the set is worth, in the same run.
+timer insert that walked every pending timer; 0024, the header-table walks on every close): what
+the set is worth, in the same run (`--series all,all-0024,all-throughput` shows each fix's share).
 
 The baseline without the descriptor cap: RLIMIT_NOFILE's hard limit binds it (at ~9,000 conn/s a
 third of the connections wait 5 s on the black hole: ~15,000 open). The bench raises the hard limit
@@ -422,8 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1, help="baseline, then each variant, this many times")
     parser.add_argument("--max-concurrent", type=int, help="cap on open connections (default: nofile - 4096)")
     parser.add_argument("--nofile", type=int, help="RLIMIT_NOFILE (default: the hard limit, at most 65536)")
-    # The default series, then without the fix that removes the sorted-timer walk (0021): its worth,
-    # measured side by side. A difference series builds once (cached) like any other.
+    # The default series, then without the fixes that remove lws's per-connection list walks (0021,
+    # 0024): their worth, measured side by side. A difference series builds once (cached) like any other.
     parser.add_argument("--series", default="all,all-throughput",
                         help="comma-separated fix series, each run on every variant (default all,all-throughput: "
                              "the default series and the same without the throughput set)")

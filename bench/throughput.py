@@ -25,7 +25,7 @@ release does here), per variant, asked vs achieved as a table and a plot (the `p
 --plot-from redraws from a report's JSON): over-asked, the harness must hold its best rate
 (admission by a batch per service round, --admit-batch).
 
-    python3 bench/throughput.py                         # 20 s per ratio run, 15 s per sweep point, 2 rounds: ~22 minutes
+    python3 bench/throughput.py                         # 20 s per ratio run, 15 s per sweep point, 2 rounds, each run settled: ~55 minutes
     python3 bench/throughput.py --duration 5 --rounds 2 --sweep ""  # ratios only, interleaved twice
 
 Loopback only; every run bounded by its duration plus its drain. Exit 0 when every lws-stress run
@@ -90,9 +90,34 @@ class Run:
 
 def _load() -> str:
     try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
-        return "?"
+        loadavg = "?"
+    return f"{loadavg} tw {_time_wait()}"
+
+
+def _time_wait() -> int:
+    """TCP sockets in TIME_WAIT on this machine (/proc/net/sockstat's `tw`)."""
+    try:
+        fields = next(line.split() for line in Path("/proc/net/sockstat").read_text().splitlines()
+                      if line.startswith("TCP:"))
+        return int(fields[fields.index("tw") + 1])
+    except (OSError, StopIteration, ValueError, IndexError):
+        return 0
+
+
+# A run at thousands of conn/s leaves ~10,000 loopback sockets in TIME_WAIT for 60 s, and the next
+# run's every connect() searches past them for a local port (__inet_hash_connect): measured, asan
+# asked 64,000 right after such a run made 2,920 / 3,071 conn/s, settled 3,248 / 3,280. Every run
+# starts settled, so the order of the runs does not weigh on their rates.
+SETTLE_MAX_S = 75.0
+
+
+def settle(threshold: int) -> None:
+    """Wait (at most SETTLE_MAX_S) until fewer than `threshold` sockets are in TIME_WAIT."""
+    deadline = time.monotonic() + SETTLE_MAX_S
+    while threshold and _time_wait() >= threshold and time.monotonic() < deadline:
+        time.sleep(1.0)
 
 
 def raise_nofile() -> str:
@@ -136,6 +161,7 @@ class Load:
     max_concurrent: int
     nofile: int
     baseline_procs: int = 1  # the baseline split over processes, each its own descriptor limit
+    settle_tw: int = 0  # each run starts once fewer sockets than this are in TIME_WAIT (0: at once)
 
     @property
     def initiating(self) -> int:
@@ -164,7 +190,7 @@ def resolve(args: argparse.Namespace) -> Load:
         raise SystemExit(f"throughput: --baseline-procs {procs} must split {threads} threads into {least} or more each")
     return Load(args.profile, threads, tsi0_initiates, args.cps,
                 get("mix", "refused=1,blackhole=1,echo=2"), get("timeout_secs", HARNESS_FLAGS["timeout_secs"].default),
-                args.duration, max_concurrent, nofile, procs)
+                args.duration, max_concurrent, nofile, procs, args.settle_tw)
 
 
 def run_baseline(exe: Path, load: Load) -> Run:
@@ -174,6 +200,7 @@ def run_baseline(exe: Path, load: Load) -> Run:
             "--timeout-secs", str(load.timeout_secs), "--max-concurrent", str(load.max_concurrent),
             "--nofile", str(load.nofile)]
     print(f"throughput: baseline: {load.baseline_procs} x {' '.join(argv[1:])}", file=sys.stderr, flush=True)
+    settle(load.settle_tw)
     before, began = _load(), time.monotonic()
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(load.baseline_procs)]
@@ -217,6 +244,7 @@ def run_stress(variant: str, series: str, name: str, load: Load, args: argparse.
                     *(["--lws-version", args.lws_version] if args.lws_version else [])],
                    capture_output=True, env=env, cwd=REPO, check=False)
     print(f"throughput: {name}: {' '.join(argv[3:])}", file=sys.stderr, flush=True)
+    settle(load.settle_tw)
     before, began = _load(), time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO,
                           timeout=load.duration * 3 + load.timeout_secs + 900, check=False)
@@ -278,7 +306,7 @@ def table(rounds: list[list[Run]], load: Load) -> str:
             ("goal ratio", [ratio_goal(r) for r in runs]),
             ("outcomes", [_outcomes(r.data.get("outcomes", {})) for r in runs]),
             ("wall (s)", [f"{r.wall_s:.0f}" for r in runs]),
-            ("load before/after", [f"{r.load_before} / {r.load_after}" for r in runs]),
+            ("load, TIME_WAIT before/after", [f"{r.load_before} / {r.load_after}" for r in runs]),
         ]
         width = max(len(label) for label, _ in rows)
         cols = [max(len(n), *(len(values[i]) for _, values in rows)) for i, n in enumerate(names)]
@@ -436,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="asked conn/s per initiating thread for the rate sweep, comma-separated (\"\": no sweep)")
     parser.add_argument("--sweep-variants", default="release,asan")
     parser.add_argument("--sweep-duration", type=float, default=15.0, help="seconds per sweep point (default 15)")
+    parser.add_argument("--settle-tw", type=int, default=1000,
+                        help="start each run once fewer than N TCP sockets are in TIME_WAIT (at most 75 s: the last "
+                             "run's 10,000 slow every connect() of the next; 0: no wait; default 1000)")
     parser.add_argument("--sweep-rounds", type=int, default=2,
                         help="run the sweep this many times, up then down the rates; each point's rate is the mean "
                              "(default 2)")

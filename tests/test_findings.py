@@ -220,3 +220,17 @@ def test_the_5_0_h2_server_cycles_and_route_race_are_listed_only_by_their_own_st
     assert known_races.classify([route])[0].known == "route-table-pt-locks-50"
     listed = {race.id: race for race in known_races.load()}
     assert not listed["route-table-pt-locks-50"].covers("4.3.5") and listed["route-table-pt-locks-50"].covers("5.0.0")
+
+
+def test_the_mutex_owner_read_reached_from_the_log_tag_code_is_the_mutex_s_not_the_list_s() -> None:
+    # CI 2026-12-06 (tsi0-timeouts, tsan): mutex-refcount-owner with one stack through __lws_lc_untag,
+    # which takes the context lock since 0004: the racing accesses are both in the mutex's own code
+    owner = Finding("data race", "ThreadSanitizer", "s",
+                    (("lws_mutex_refcount_lock libwebsockets.c:1306", "__lws_lc_untag logs.c:170"),
+                     ("lws_mutex_refcount_lock libwebsockets.c:1310", "lws_service_fd_tsi service.c:600")),
+                    accessed_in=("lws_mutex_refcount_lock", "lws_mutex_refcount_lock"))
+    assert known_races.never_known(owner) == ""
+    assert known_races.classify([owner])[0].known == "mutex-refcount-owner"
+    # an access the log-tag code makes itself still can never be listed
+    listed = replace(owner, accessed_in=("lws_dll2_remove", "lws_mutex_refcount_lock"))
+    assert "__lws_lc_untag" in known_races.never_known(listed)

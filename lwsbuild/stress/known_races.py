@@ -78,9 +78,19 @@ def _entry(entry: dict[str, Any]) -> KnownRace:  # one [[race]] table of known_r
     return race
 
 
+# The recursive mutex's own fields: its unlocked read of lock_owner (mutex-refcount-owner) races with
+# the owner's write whoever the caller is; 0004 made the log-tag code such a caller (it takes the
+# context lock). An access made in this code is on the mutex, never on the log-tag list.
+MUTEX_OWN = frozenset({"lws_mutex_refcount_lock", "lws_mutex_refcount_unlock"})
+
+
 def never_known(finding: Finding) -> str:
-    """Why this report can never be a known one ("" if it can)."""
-    for stack in finding.functions:
+    """Why this report can never be a known one ("" if it can): an access stack through the log-tag
+    code, unless that access was the recursive mutex's own."""
+    accessed = finding.accessed_in or ("",) * len(finding.functions)
+    for stack, access in zip(finding.functions, accessed, strict=False):
+        if access in MUTEX_OWN:
+            continue
         for fn in stack:
             if fn in NEVER_KNOWN:
                 return f"{fn}: {NEVER_KNOWN[fn]}"

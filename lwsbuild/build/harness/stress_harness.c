@@ -774,6 +774,7 @@ static void
 rogue_input(struct rogue *r)
 {
 	uint8_t buf[4096];
+	const uint8_t *h2 = buf;
 	ssize_t n;
 	size_t want = r->state == RS_SLOW ? SLOW_READ_BYTES : sizeof(buf);
 
@@ -796,14 +797,10 @@ rogue_input(struct rogue *r)
 		rogue_send_all(r, h2_get, H2_PREFACE_AND_SETTINGS);
 		if (r->fd < 0)
 			return;
-		end += 4;
-		rogue_h2_input(r, end, (size_t)(buf + n - end));
-		if (r->answered)
-			rogue_close(r, 0);
-		return;
+		h2 = end + 4; /* whatever followed the 101 is h2 already */
 	}
 	if (r->kind == R_H2 || r->kind == R_H2C) {
-		rogue_h2_input(r, buf, (size_t)n);
+		rogue_h2_input(r, h2, (size_t)(buf + n - h2));
 		if (r->answered)
 			rogue_close(r, 0);
 		return;
